@@ -1,0 +1,3 @@
+"""chatbench: load-testing and conformance harness for WebSocket chat servers."""
+
+__version__ = "0.1.0"
