@@ -96,6 +96,10 @@ class LoadResults(_Model):
     generator: Generator = Generator()
     slo: list[SloVerdict] = []
     by_room_size: dict[str, LatencySummary] = {}
+    fanout_hdr: str = ""
+    """The whole run's fan-out histogram, HdrHistogram compressed base64 (`encode()`)."""
+    rtt_hdr: str = ""
+    """The whole run's round-trip histogram, same encoding."""
 
 
 Verdict = Literal["pass", "fail", "error", "skip"]
