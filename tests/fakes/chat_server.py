@@ -1,0 +1,289 @@
+"""A small protocol v1 chat server with injectable faults, for showing that checks can fail.
+
+It is a test fixture, not a mode of the reference server: a correct server when `faults` is
+empty, and each named fault breaks one rule the way real servers break it. Built on plain
+`websockets` so it shares no code with the reference server.
+
+    with running_fake(faults={"loss"}) as url:   # url = "ws://127.0.0.1:PORT"
+        ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError
+from websockets.http11 import Request, Response
+
+from harness.protocol import (
+    MAX_FRAME_BYTES,
+    MAX_TEXT_CHARS,
+    FrameError,
+    is_valid_room_id,
+    parse_client_message,
+    sanitize_username,
+)
+
+FAULTS = {
+    # delivery ledger (one message in EVERY per recipient is affected)
+    "loss": "drops a message to one recipient now and then",
+    "duplicate": "sends a message twice to one recipient now and then",
+    "reorder": "swaps two consecutive messages of a sender for one recipient now and then",
+    "leak": "also sends a message to a member of another room now and then",
+    # membership
+    "ghost-on-abrupt": "keeps members whose TCP connection ends without a close frame",
+    "no-welcome": "never sends welcome",
+    "welcome-miscount": "welcome's online is one too many",
+    "announce-self": "the joiner also gets its own `joined`",
+    "no-join-announce": "nobody hears `joined`",
+    "no-leave-announce": "nobody hears `left` on a clean close",
+    # messages
+    "no-echo": "the sender does not get its own message",
+    "alter-text": "strips white space from texts",
+    "case-fold-rooms": "room ids are lower-cased",
+    "bad-schema": "online is sent as a string",
+    # input and limits
+    "crash-on-bad-json": "an invalid frame kills the connection's handler without cleanup",
+    "no-error-event": "invalid frames are ignored silently",
+    "no-size-limit": "accepts frames of any size",
+    "raw-username": "does not sanitize usernames",
+    "no-default-username": "a missing username stays empty",
+    # flow and liveness
+    "sequential-send": "awaits each member's send in turn (one stuck reader stalls the room)",
+    "no-ping": "never pings, so silent half-open clients stay forever",
+    "accept-foreign-origin": "accepts any Origin",
+}
+
+EVERY = 10
+QUEUE_FRAMES = 256
+
+
+class _Crash(Exception):
+    """The handler dies the way an unguarded receive_json() does."""
+
+
+@dataclass(eq=False)
+class _Member:
+    ws: ServerConnection
+    name: str
+    room: str
+    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(QUEUE_FRAMES))
+    received: int = 0
+    held: str | None = None
+    writer: asyncio.Task[None] | None = None
+
+
+class FakeChatServer:
+    """Protocol v1 rooms and fan-out with the given faults switched on."""
+
+    def __init__(self, faults: frozenset[str]) -> None:
+        unknown = faults - FAULTS.keys()
+        if unknown:
+            raise ValueError(f"unknown faults {sorted(unknown)}")
+        self.faults = faults
+        self.rooms: dict[str, dict[ServerConnection, _Member]] = {}
+
+    def has(self, fault: str) -> bool:
+        return fault in self.faults
+
+    # -- handshake -------------------------------------------------------------------------
+
+    def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        room = self._room(request.path)
+        if room is None or not is_valid_room_id(room):
+            return conn.respond(HTTPStatus.FORBIDDEN, "invalid room id\n")
+        origin = request.headers.get("Origin")
+        if origin and not self.has("accept-foreign-origin"):
+            host = urllib.parse.urlsplit(origin).netloc
+            if host != request.headers.get("Host"):
+                return conn.respond(HTTPStatus.FORBIDDEN, "origin not allowed\n")
+        return None
+
+    def _room(self, path: str) -> str | None:
+        parts = urllib.parse.urlsplit(path)
+        if not parts.path.startswith("/ws/chat/"):
+            return None
+        room = urllib.parse.unquote(parts.path[len("/ws/chat/") :])
+        return room.lower() if self.has("case-fold-rooms") else room
+
+    def _username(self, path: str) -> str:
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+        requested = query.get("username", [""])[0]
+        if self.has("no-default-username"):
+            return requested
+        if self.has("raw-username"):
+            return requested or "Anonymous"
+        return sanitize_username(requested)
+
+    # -- delivery --------------------------------------------------------------------------
+
+    def _deliver(self, member: _Member, frame: str) -> None:
+        try:
+            member.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            asyncio.get_running_loop().create_task(member.ws.close(1008, "slow consumer"))
+
+    async def _writer(self, member: _Member) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await member.ws.send(await member.queue.get())
+
+    async def _broadcast(self, room: str, frame: str, skip: _Member | None = None) -> None:
+        for member in list(self.rooms.get(room, {}).values()):
+            if member is skip:
+                continue
+            if self.has("sequential-send"):
+                with contextlib.suppress(ConnectionClosed):
+                    await member.ws.send(frame)
+            else:
+                self._deliver(member, frame)
+
+    def _relay(self, sender: _Member, frame: str) -> None:
+        """Fan a message out, with the ledger faults applied to recipients but the sender."""
+        for member in list(self.rooms.get(sender.room, {}).values()):
+            if member is sender:
+                if not self.has("no-echo"):
+                    self._deliver(member, frame)
+                continue
+            member.received += 1
+            nth = member.received % EVERY == 0
+            if nth and self.has("loss"):
+                continue
+            if nth and self.has("reorder") and member.held is None:
+                member.held = frame
+                continue
+            self._deliver(member, frame)
+            if member.held is not None:
+                self._deliver(member, member.held)
+                member.held = None
+            if nth and self.has("duplicate"):
+                self._deliver(member, frame)
+            if nth and self.has("leak"):
+                self._leak(sender.room, frame)
+
+    def _leak(self, room: str, frame: str) -> None:
+        for other_room, members in self.rooms.items():
+            if other_room != room and members:
+                self._deliver(next(iter(members.values())), frame)
+                return
+
+    # -- connection ------------------------------------------------------------------------
+
+    async def handler(self, ws: ServerConnection) -> None:
+        """Serve one member from join to leave."""
+        path = ws.request.path if ws.request else "/"
+        room = self._room(path) or ""
+        member = _Member(ws, self._username(path), room)
+        members = self.rooms.setdefault(room, {})
+        members[ws] = member
+        member.writer = asyncio.get_running_loop().create_task(self._writer(member))
+        await self._join(member, len(members))
+        leave = True
+        try:
+            async for frame in ws:
+                await self._on_frame(member, frame)
+        except ConnectionClosedError:
+            leave = not (ws.protocol.close_rcvd is None and self.has("ghost-on-abrupt"))
+        except _Crash:
+            leave = False  # the handler dies without cleanup: a ghost member
+            await ws.close(1011, "internal error")
+        finally:
+            if leave:
+                await self._leave(member, announce=not self.has("no-leave-announce"))
+
+    async def _join(self, member: _Member, online: int) -> None:
+        if self.has("welcome-miscount"):
+            online += 1
+        welcome: dict[str, Any] = {"type": "welcome", "room": member.room, "online": online}
+        if self.has("bad-schema"):
+            welcome["online"] = str(online)
+        if not self.has("no-welcome"):
+            self._deliver(member, orjson.dumps(welcome).decode())
+        joined = orjson.dumps({"type": "system", "message": f"{member.name} joined"}).decode()
+        if not self.has("no-join-announce"):
+            skip = None if self.has("announce-self") else member
+            await self._broadcast(member.room, joined, skip=skip)
+
+    async def _leave(self, member: _Member, announce: bool) -> None:
+        members = self.rooms.get(member.room, {})
+        if members.pop(member.ws, None) is None:
+            return
+        if member.writer:
+            member.writer.cancel()
+        if not members:
+            self.rooms.pop(member.room, None)
+        if announce:
+            left = orjson.dumps({"type": "system", "message": f"{member.name} left"}).decode()
+            await self._broadcast(member.room, left)
+
+    async def _on_frame(self, member: _Member, frame: str | bytes) -> None:
+        try:
+            text = parse_client_message(frame, max_text=MAX_TEXT_CHARS).text
+        except FrameError as exc:
+            if self.has("crash-on-bad-json"):
+                raise _Crash from exc
+            if not self.has("no-error-event"):
+                error = {"type": "error", "code": exc.code, "message": exc.detail}
+                self._deliver(member, orjson.dumps(error).decode())
+            return
+        if self.has("alter-text"):
+            text = text.strip()
+        event = {"type": "message", "user": member.name, "text": text, "room": member.room}
+        frame_out = orjson.dumps(event).decode()
+        if self.has("sequential-send"):
+            await self._broadcast(member.room, frame_out)
+        else:
+            self._relay(member, frame_out)
+
+
+@contextlib.contextmanager
+def running_fake(
+    faults: set[str] | frozenset[str] = frozenset(), timeout: float = 10
+) -> Iterator[str]:
+    """Run a FakeChatServer on 127.0.0.1 in a background thread; yield its `ws://` base URL."""
+    server = FakeChatServer(frozenset(faults))
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    stop = asyncio.Event()
+    port: list[int] = []
+
+    async def main() -> None:
+        no_ping = server.has("no-ping")
+        async with serve(
+            server.handler,
+            "127.0.0.1",
+            0,
+            process_request=server.process_request,
+            max_size=None if server.has("no-size-limit") else MAX_FRAME_BYTES,
+            ping_interval=None if no_ping else 1,
+            ping_timeout=None if no_ping else 2,
+            close_timeout=1,
+        ) as ws_server:
+            port.append(ws_server.sockets[0].getsockname()[1])
+            ready.set()
+            await stop.wait()
+
+    def run() -> None:
+        try:
+            loop.run_until_complete(main())
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    if not ready.wait(timeout):
+        raise RuntimeError("fake chat server did not start")
+    try:
+        yield f"ws://127.0.0.1:{port[0]}"
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout)
