@@ -1,0 +1,1 @@
+"""chatbench benchmarks: baselines, the measuring driver and `bench/run.py` (docs/benchmarks.md)."""

@@ -1,0 +1,1 @@
+"""Baseline chat servers the reference server is measured against."""

@@ -1,0 +1,161 @@
+"""Finding the highest sustained deliveries/s under a p99 limit, by stepping the offered rate.
+
+A step passes when the server kept up: p99 fan-out latency at or under the limit, no
+connection dropped, (almost) nothing lost, deliveries/s within 5% of the offered rate, and the
+driver itself not saturated (else the step says so: the result would measure the driver).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.control import Drivers, Step
+from bench.procs import Proc, start_redis, start_server, ws_url
+
+DRIVER_CPU_LIMIT = 0.90
+
+
+@dataclass
+class Plan:
+    """How to search: geometric ramp from `start` by `factor`, then `bisect` refinements."""
+
+    start: float
+    factor: float
+    max_rate: float
+    bisect: int
+    duration: float
+    warmup: float
+    payload: int
+    limit_ms: float = 50.0
+
+
+@dataclass
+class Env:
+    """Servers, optional redis, and connected drivers for one series of steps."""
+
+    servers: list[Proc]
+    drivers: Drivers
+    redis: Proc | None = None
+
+    def pids(self) -> list[int]:
+        return [s.pid for s in self.servers]
+
+
+@dataclass
+class Search:
+    """All steps measured and the best passing one."""
+
+    label: str
+    steps: list[Step] = field(default_factory=list)
+    best: Step | None = None
+    limited_by: str = "server"
+
+    @property
+    def capacity(self) -> float:
+        return self.best.achieved if self.best else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "capacity": self.capacity,
+            "limited_by": self.limited_by,
+            "best": self.best.as_dict() if self.best else None,
+            "steps": [s.as_dict() for s in self.steps],
+        }
+
+
+def judge(step: Step, limit_ms: float) -> None:
+    """Set step.ok and step.reason."""
+    reasons = []
+    if step.closed:
+        reasons.append(f"{step.closed} connections closed")
+    if step.lost > 0.001 * max(1, step.expected):
+        reasons.append(f"lost {step.lost}/{step.expected}")
+    if step.p99_ms > limit_ms:
+        reasons.append(f"p99 {step.p99_ms:.1f} ms > {limit_ms:g}")
+    if step.achieved < 0.95 * step.offered:
+        reasons.append(f"achieved {step.achieved:.0f}/s of {step.offered:.0f}/s")
+    if step.driver_cpu > DRIVER_CPU_LIMIT:
+        reasons.append(f"driver saturated (cpu {step.driver_cpu:.0%})")
+    if step.lag_p99_ms > limit_ms:
+        # The driver could not send on time (its own CPU or the machine's): load not offered.
+        reasons.append(f"sends late (p99 {step.lag_p99_ms:.1f} ms)")
+    step.ok = not reasons
+    step.reason = "; ".join(reasons)
+
+
+@contextmanager
+def fanout_env(
+    kind: str, rooms: int, members: int, processes: int = 1, redis: bool = False, drivers: int = 1
+) -> Iterator[Env]:
+    """Start `processes` servers of `kind` (sharing a fresh redis if asked), connect drivers."""
+    started: list[Proc] = []
+    redis_proc = start_redis() if redis else None
+    redis_url = f"redis://127.0.0.1:{redis_proc.port}/0" if redis_proc else None
+    driver_set: Drivers | None = None
+    try:
+        for _ in range(processes):
+            started.append(start_server(kind, redis_url))
+        driver_set = Drivers(drivers)
+        names = [f"room{r}" for r in range(rooms)]
+        driver_set.connect([ws_url(s.port) for s in started], names, members)
+        yield Env(started, driver_set, redis_proc)
+    finally:
+        if driver_set is not None:
+            driver_set.stop()
+        for s in started:
+            s.stop()
+        if redis_proc is not None:
+            redis_proc.stop()
+
+
+def measure(env: Env, rate: float, plan: Plan) -> Step:
+    """One step on an open environment, with the servers' CPU share over it."""
+    step = env.drivers.step(rate, plan.duration, plan.warmup, plan.payload, pids=env.pids())
+    judge(step, plan.limit_ms)
+    return step
+
+
+def search(
+    label: str, open_env: Callable[[], AbstractContextManager[Env]], plan: Plan, log: Any = print
+) -> Search:
+    """Ramp until a step fails, then bisect (geometric mean) between the last pass and fail.
+
+    After a failure the environment is restarted: an overloaded server's backlog must not
+    leak into the next step.
+    """
+    result = Search(label)
+    lo, hi, rate = 0.0, 0.0, plan.start
+    with open_env() as env:
+        while rate <= plan.max_rate:
+            step = _record(result, measure(env, rate, plan), log)
+            if not step.ok:
+                hi = rate
+                break
+            lo, rate = rate, rate * plan.factor
+    for _ in range(plan.bisect if lo and hi else 0):
+        mid = math.sqrt(lo * hi)
+        with open_env() as env:
+            step = _record(result, measure(env, mid, plan), log)
+        lo, hi = (mid, hi) if step.ok else (lo, mid)
+    passing = [s for s in result.steps if s.ok]
+    result.best = max(passing, key=lambda s: s.achieved) if passing else None
+    failed = [s for s in result.steps if not s.ok]
+    if failed and "driver saturated" in min(failed, key=lambda s: s.offered).reason:
+        result.limited_by = "driver"
+    return result
+
+
+def _record(result: Search, step: Step, log: Any) -> Step:
+    result.steps.append(step)
+    verdict = "ok" if step.ok else f"FAIL ({step.reason})"
+    log(
+        f"  {result.label}: offered {step.offered:8.0f}/s achieved {step.achieved:8.0f}/s "
+        f"p99 {step.p99_ms:7.2f} ms server cpu {step.server_cpu:4.0%} "
+        f"driver cpu {step.driver_cpu:4.0%} {verdict}"
+    )
+    return step

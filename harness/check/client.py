@@ -1,0 +1,235 @@
+"""A recording WebSocket client: every frame into the transcript, every event validated.
+
+Each received frame goes through `harness.protocol.parse_server_event`; a frame that is not a
+valid protocol v1 event is a `schema.events` violation raised by the next wait on that client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from harness.check.transcript import Transcript, shorten
+from harness.check.verdicts import ServerViolation
+from harness.protocol import FrameError, Message, ServerEvent, System, parse_server_event
+from harness.protocol import encode_client_message as _encode
+
+Match = Callable[[ServerEvent], bool]
+
+
+class Waits:
+    """What the case is waiting on from the server now (tells a slow server from a harness bug)."""
+
+    def __init__(self) -> None:
+        self.pending: list[str] = []
+
+    @contextlib.contextmanager
+    def on(self, what: str) -> Iterator[None]:
+        """Mark the body as waiting on the server for `what`."""
+        self.pending.append(what)
+        try:
+            yield
+        finally:
+            self.pending.remove(what)
+
+
+class Client:
+    """One harness member: its connection, the events it received and how it was closed."""
+
+    def __init__(
+        self, ws: ClientConnection, label: str, room: str, name: str, log: Transcript, waits: Waits
+    ) -> None:
+        self.ws, self.label, self.room, self.name = ws, label, room, name
+        self.log, self.waits = log, waits
+        self.history: list[ServerEvent] = []
+        self.cursor = 0
+        """Index in `history` after the last event consumed by `expect`."""
+        self.violation: ServerViolation | None = None
+        self.closed = asyncio.Event()
+        self.close_code: int | None = None
+        """Code of the close frame received; None while open or when none came (TCP drop)."""
+        self._news = asyncio.Event()
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        try:
+            async for frame in self.ws:
+                self._on_frame(frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._on_closed()
+
+    def _on_frame(self, frame: str | bytes) -> None:
+        data = frame if isinstance(frame, str) else f"<binary {len(frame)} bytes> {frame[:64]!r}"
+        self.log.add(self.label, "recv", data)
+        try:
+            self.history.append(parse_server_event(frame))
+        except FrameError as exc:
+            if self.violation is None:
+                self.violation = ServerViolation(
+                    f"{self.label} received an invalid event: {exc.detail}",
+                    expected="a text frame holding a protocol v1 event (section 12)",
+                    observed=shorten(data, 200),
+                    clause="schema.events",
+                )
+                self.log.add(self.label, "note", f"schema.events violated: {exc.detail}")
+        self._news.set()
+
+    def _on_closed(self) -> None:
+        rcvd = self.ws.protocol.close_rcvd
+        self.close_code = rcvd.code if rcvd else None
+        text = f"close frame {rcvd.code} {rcvd.reason!r}" if rcvd else "connection ended, no close frame"
+        self.log.add(self.label, "close", text, code=self.close_code)
+        self.closed.set()
+        self._news.set()
+
+    def _find(self, match: Match, start: int) -> int | None:
+        for i in range(start, len(self.history)):
+            if match(self.history[i]):
+                return i
+        return None
+
+    async def _wait_for(self, match: Match, what: str, timeout: float, start: int) -> int:
+        """Index of the first event from `start` that matches; ServerViolation when none comes."""
+        deadline = time.monotonic() + timeout
+        with self.waits.on(f"{self.label}: {what}"):
+            while True:
+                if self.violation:
+                    raise self.violation
+                found = self._find(match, start)
+                if found is not None:
+                    return found
+                remaining = deadline - time.monotonic()
+                if self.closed.is_set() or remaining <= 0:
+                    raise self._missing(what, timeout, start)
+                self._news.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._news.wait(), remaining)
+
+    def _missing(self, what: str, timeout: float, start: int) -> ServerViolation:
+        recent = [_show(e) for e in self.history[start:][-3:]] or ["no event"]
+        if self.closed.is_set():
+            how = f"the connection closed ({self.describe_close()})"
+        else:
+            how = f"nothing matching within {timeout:.1f} s"
+        return ServerViolation(
+            f"{self.label}: expected {what}, but {how}",
+            expected=what,
+            observed="; ".join(recent) + ("" if not self.closed.is_set() else "; then closed"),
+        )
+
+    async def expect(self, match: Match, what: str, timeout: float) -> ServerEvent:
+        """Consume events until one matches `match` (others are passed over) and return it."""
+        i = await self._wait_for(match, what, timeout, self.cursor)
+        self.cursor = i + 1
+        return self.history[i]
+
+    async def await_seen(self, match: Match, what: str, timeout: float) -> ServerEvent:
+        """Wait until any event so far matches, without consuming anything."""
+        return self.history[await self._wait_for(match, what, timeout, 0)]
+
+    def seen(self, match: Match) -> list[ServerEvent]:
+        """Every event received so far that matches."""
+        return [e for e in self.history if match(e)]
+
+    async def wait_closed(self, timeout: float) -> bool:
+        """True when the connection ends within `timeout` seconds."""
+        with self.waits.on(f"{self.label}: connection close"), contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.closed.wait(), timeout)
+        return self.closed.is_set()
+
+    def describe_close(self) -> str:
+        """`close code N` or `no close frame`, for reasons."""
+        return f"close code {self.close_code}" if self.close_code else "no close frame"
+
+    # -- sending -----------------------------------------------------------------------------
+
+    async def send(self, frame: str | bytes, timeout: float) -> bool:
+        """Send one frame; False when the connection is already closed."""
+        data = frame if isinstance(frame, str) else f"<binary {len(frame)} bytes> {frame[:64]!r}"
+        self.log.add(self.label, "send", data)
+        try:
+            with self.waits.on(f"{self.label}: send accepted by the server"):
+                await asyncio.wait_for(self.ws.send(frame), timeout)
+        except ConnectionClosed:
+            self.log.add(self.label, "note", "send failed: connection closed")
+            return False
+        except TimeoutError:
+            raise ServerViolation(
+                f"{self.label}: the server did not read a {len(frame)}-byte frame within {timeout:.1f} s",
+                expected="the server keeps reading its clients' frames",
+                observed="send blocked (TCP window full)",
+            ) from None
+        return True
+
+    async def say(self, text: str, timeout: float, **extra: Any) -> bool:
+        """Send a chat message `{"text": text}` (plus any extra fields)."""
+        frame = orjson.dumps({"text": text, **extra}).decode() if extra else _encode(text)
+        return await self.send(frame, timeout)
+
+    # -- ending ------------------------------------------------------------------------------
+
+    async def close(self, timeout: float) -> None:
+        """Close cleanly (code 1000) and wait, bounded, for the connection to end."""
+        if self.closed.is_set():
+            return
+        self.log.add(self.label, "close", "sent close frame 1000", code=1000)
+        with contextlib.suppress(TimeoutError, ConnectionClosed, OSError):
+            await asyncio.wait_for(self.ws.close(), timeout)
+        if not self.closed.is_set():
+            self.abort(note=False)
+        await self.wait_closed(timeout)
+
+    def abort(self, note: bool = True) -> None:
+        """End the TCP connection at once without a close frame (RST)."""
+        if note:
+            self.log.add(self.label, "note", "TCP connection aborted, no close frame")
+        transport = self.ws.transport
+        if transport is not None and not transport.is_closing():
+            transport.abort()
+
+    def stop_reading(self) -> None:
+        """Stop reading the socket: frames and pings pile up unread in the kernel buffers."""
+        self.log.add(self.label, "note", "stopped reading its socket")
+        self.ws.transport.pause_reading()  # type: ignore[attr-defined]
+
+    def resume_reading(self) -> None:
+        """Read the socket again."""
+        self.log.add(self.label, "note", "reads its socket again")
+        with contextlib.suppress(RuntimeError, AttributeError):
+            self.ws.transport.resume_reading()  # type: ignore[attr-defined]
+
+    async def dispose(self) -> None:
+        """Abort if still open and stop the reader task (end of case)."""
+        self.abort(note=False)
+        self._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(self._reader, 1)
+
+
+def _show(event: ServerEvent) -> str:
+    return shorten(event.model_dump_json(), 160)
+
+
+def is_message(text: str | None = None, user: str | None = None) -> Match:
+    """Matches message events, optionally with this exact text / user."""
+    return lambda e: (
+        isinstance(e, Message)
+        and (text is None or e.text == text)
+        and (user is None or e.user == user)
+    )
+
+
+def is_system(name: str, kind: str) -> Match:
+    """Matches `NAME joined` / `NAME left`."""
+    return lambda e: isinstance(e, System) and e.message == f"{name} {kind}"

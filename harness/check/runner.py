@@ -1,0 +1,207 @@
+"""Run cases: a reachability probe, per-case budgets, a global deadline, honest verdicts.
+
+Verdicts: `pass`; `fail` when the case raised ServerViolation (or its budget ran out while it
+waited on the server); `error` when the harness itself broke (any other exception, or a budget
+that ran out while the harness was not waiting on the server); `skip` for unjudgeable clauses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import traceback
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidHandshake, InvalidURI
+
+from harness.check.context import CaseContext, CheckConfig, describe_handshake_error
+from harness.check.registry import Case
+from harness.check.verdicts import CaseSkipped, ServerViolation
+from harness.errors import UnreachableError, UsageError
+from harness.results import CaseResult, CheckResults, CheckSummary
+
+EXIT_OK, EXIT_FAIL, EXIT_UNREACHABLE, EXIT_HARNESS = 0, 1, 2, 3
+PROBE_WAIT = 5.0
+
+
+async def probe(config: CheckConfig) -> None:
+    """Raise UnreachableError unless every URL completes a WebSocket handshake."""
+    for i, base in enumerate(config.urls):
+        url = config.url(i, "chatbench-probe", "chatbench-probe")
+        try:
+            ws = await connect(
+                url,
+                additional_headers=dict(config.headers),
+                open_timeout=config.t(PROBE_WAIT),
+                compression=None,
+                proxy=None,
+                close_timeout=config.t(0.5),
+            )
+        except InvalidURI as exc:
+            raise UsageError(f"not a ws:// or wss:// URL: {base} ({exc})") from None
+        except (InvalidHandshake, OSError, TimeoutError) as exc:
+            hint = " (check --path-template)" if "HTTP 404" in describe_handshake_error(exc) else ""
+            raise UnreachableError(
+                f"cannot reach {url}: {describe_handshake_error(exc)}{hint}"
+            ) from None
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ws.close(), config.t(1))
+
+
+def _result(case: Case, verdict: str, started: float, reason: str = "", **kw: object) -> CaseResult:
+    return CaseResult(
+        id=case.id,
+        level=case.clause.level.value,
+        section=case.clause.section,
+        title=case.clause.title,
+        verdict=verdict,  # type: ignore[arg-type]
+        duration_s=round(time.monotonic() - started, 3),
+        reason=reason,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def _violation_result(case: Case, ctx: CaseContext, v: ServerViolation, t0: float) -> CaseResult:
+    reason = v.reason if v.clause in (None, case.id) else f"[{v.clause}] {v.reason}"
+    return _result(
+        case,
+        "fail",
+        t0,
+        reason,
+        expected=v.expected,
+        observed=v.observed,
+        transcript=ctx.log.entries(),
+    )
+
+
+def _first_schema_violation(ctx: CaseContext) -> ServerViolation | None:
+    return next((c.violation for c in ctx.clients if c.violation), None)
+
+
+async def run_case(case: Case, config: CheckConfig, budget: float | None = None) -> CaseResult:
+    """Run one case in a fresh context and judge it; never raises (but on cancellation)."""
+    t0 = time.monotonic()
+    if case.run is None:
+        return _result(case, "skip", t0, case.skip)
+    ctx = CaseContext(config)
+    limit = config.t(case.budget) if budget is None else min(budget, config.t(case.budget))
+    url = ", ".join(config.urls)
+    try:
+        async with asyncio.timeout(limit):
+            await case.run(ctx)
+        schema = _first_schema_violation(ctx)
+        if schema:
+            raise schema
+        return _result(case, "pass", t0, url=url)
+    except ServerViolation as v:
+        return _violation_result(case, ctx, _first_schema_violation(ctx) or v, t0)
+    except CaseSkipped as exc:
+        return _result(case, "skip", t0, str(exc))
+    except TimeoutError:
+        return _timed_out(case, ctx, limit, t0)
+    except Exception as exc:
+        return _harness_error(case, ctx, exc, t0)
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ctx.aclose(), config.t(3))
+
+
+def _timed_out(case: Case, ctx: CaseContext, limit: float, t0: float) -> CaseResult:
+    if ctx.waits.pending:
+        what = ctx.waits.pending[-1]
+        v = ServerViolation(
+            f"no progress within the case budget of {limit:.1f} s: still waiting for {what}",
+            expected=f"the case completes within {limit:.1f} s",
+            observed=f"waiting for {what}",
+        )
+        return _violation_result(case, ctx, v, t0)
+    exc = TimeoutError(f"case exceeded its budget of {limit:.1f} s outside any server wait")
+    return _harness_error(case, ctx, exc, t0)
+
+
+def _harness_error(case: Case, ctx: CaseContext, exc: BaseException, t0: float) -> CaseResult:
+    trace = "".join(traceback.format_exception(exc))
+    return _result(
+        case,
+        "error",
+        t0,
+        f"harness error (not the server's fault): {type(exc).__name__}: {exc}",
+        observed=trace,
+        transcript=ctx.log.entries(),
+    )
+
+
+async def run_cases(cases: Sequence[Case], config: CheckConfig) -> list[CaseResult]:
+    """Run the cases: background ones first, lone ones one by one, the rest concurrently."""
+    deadline = time.monotonic() + config.deadline
+    gate = asyncio.Semaphore(config.concurrency)
+    results: dict[str, CaseResult] = {}
+
+    async def one(case: Case, gated: bool) -> None:
+        async with gate if gated else contextlib.nullcontext():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                results[case.id] = _not_run(case, config.deadline)
+                return
+            results[case.id] = await run_case(case, config, left)
+
+    background = [asyncio.create_task(one(c, False)) for c in cases if c.background]
+    for case in (c for c in cases if c.alone and not c.background):
+        await one(case, False)
+    await asyncio.gather(*(one(c, True) for c in cases if not (c.alone or c.background)))
+    await asyncio.gather(*background)
+    return [results[c.id] for c in cases]
+
+
+def _not_run(case: Case, deadline: float) -> CaseResult:
+    return _result(
+        case,
+        "error",
+        time.monotonic(),
+        f"not run: the --deadline of {deadline:.0f} s was reached first",
+    )
+
+
+def exit_code(cases: Sequence[CaseResult], strict: bool) -> int:
+    """1 if a counted case failed, else 3 if the harness erred, else 0."""
+    counted = [c for c in cases if c.verdict == "fail" and (c.level == "MUST" or strict)]
+    if counted:
+        return EXIT_FAIL
+    if any(c.verdict == "error" for c in cases):
+        return EXIT_HARNESS
+    return EXIT_OK
+
+
+def summarize(
+    cases: list[CaseResult], config: CheckConfig, started: datetime, duration: float
+) -> CheckResults:
+    """The CheckResults document of a run."""
+    summary = CheckSummary(
+        passed=sum(c.verdict == "pass" for c in cases),
+        failed=sum(c.verdict == "fail" for c in cases),
+        errors=sum(c.verdict == "error" for c in cases),
+        skipped=sum(c.verdict == "skip" for c in cases),
+    )
+    return CheckResults(
+        urls=list(config.urls),
+        started=started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        duration_s=round(duration, 3),
+        strict=config.strict,
+        exit_code=exit_code(cases, config.strict),
+        summary=summary,
+        cases=cases,
+    )
+
+
+async def check(cases: Sequence[Case], config: CheckConfig) -> CheckResults:
+    """Probe the server, then run `cases`; UnreachableError when no handshake is possible."""
+    started, t0 = datetime.now(UTC), time.monotonic()
+    await probe(config)
+    results = await run_cases(cases, config)
+    return summarize(results, config, started, time.monotonic() - t0)
+
+
+__all__ = ["check", "exit_code", "probe", "run_case", "run_cases"]

@@ -1,0 +1,72 @@
+"""`chatbench serve`: run the reference chat server (protocol v1) in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from harness.errors import UsageError
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    """Register the subcommand; every flag defaults to its CHATBENCH_* variable, then built-in."""
+    p = sub.add_parser(
+        "serve",
+        help="run the reference chat server",
+        description="Run the reference chat server. Settings come from flags, else CHATBENCH_* "
+        "environment variables (CHATBENCH_PORT, CHATBENCH_QUEUE_SIZE, ...), else defaults.",
+    )
+    p.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="TCP port (default 8000; 0 picks a free one)")
+    p.add_argument("--workers", type=int, help="processes (only 1 without --redis-url)")
+    p.add_argument("--queue-size", type=int, help="frames queued per client before eviction")
+    p.add_argument("--max-connections", type=int, help="open connections allowed (0: no limit)")
+    p.add_argument(
+        "--allow-origin",
+        action="append",
+        dest="allowed_origins",
+        metavar="ORIGIN",
+        help="accept WebSocket handshakes from this Origin (repeat; * for any)",
+    )
+    p.add_argument("--ping-interval", type=float, help="seconds between server pings (5)")
+    p.add_argument("--ping-timeout", type=float, help="seconds to wait for a pong (10)")
+    p.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+    return p  # type: ignore[no-any-return]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until interrupted (SIGINT/SIGTERM close every client with 1001)."""
+    from reference_server.server import build_server, listen_socket
+    from reference_server.settings import Settings, SettingsError
+
+    overrides = {
+        name: getattr(args, name)
+        for name in ("host", "port", "workers", "queue_size", "max_connections", "ping_interval")
+        + ("ping_timeout", "log_level", "allowed_origins")
+    }
+    if overrides["allowed_origins"] is not None:
+        overrides["allowed_origins"] = tuple(overrides["allowed_origins"])
+    try:
+        settings = Settings.from_env(**overrides)
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+    if settings.workers > 1:
+        raise UsageError(
+            f"--workers {settings.workers} would split rooms across processes (members of one "
+            "room could not see each other); run one worker, or several with --redis-url"
+        )
+    try:
+        sock = listen_socket(settings.host, settings.port)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {settings.host}:{settings.port}: {exc}") from None
+    port = sock.getsockname()[1]
+    print(f"chatbench serve: listening on ws://{settings.host}:{port}/ws/chat/{{room}}", flush=True)
+    try:
+        build_server(settings).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the SIGINT it handled gracefully: a normal stop
+    finally:
+        sock.close()
+    print("chatbench serve: stopped", file=sys.stderr, flush=True)
+    return 0

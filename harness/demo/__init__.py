@@ -1,0 +1,1 @@
+"""`chatbench demo`: the reference server, a scripted conversation, a check, a load run, a report."""

@@ -1,0 +1,173 @@
+"""Merging the reports of every process and assembling results.json and the HDR log.
+
+A master (or a local run) adds up the reports `Recorder.take()` produced: histograms by HDR
+addition, counters by sum, connections by sum, CPU by max. Every histogram has the same
+configuration, so the merged result is exactly what one process would have recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+import orjson
+from hdrh.histogram import HdrHistogram
+from hdrh.log import HistogramLogWriter
+
+from harness.load import hist
+from harness.load.ledger import Totals
+from harness.load.recorder import COUNTERS
+from harness.results import LOAD_SCHEMA, LoadResults
+
+SATURATION_CPU = 90.0
+"""Above this share of one core the generator measures itself more than the server."""
+
+
+class Second:
+    """One second of the whole run, merged over processes."""
+
+    def __init__(self) -> None:
+        self.fanout: dict[int, HdrHistogram] = {}
+        self.rtt = hist.new_histogram()
+        self.counts = dict.fromkeys(COUNTERS, 0)
+        self.connections = 0
+        self.cpu = 0.0
+        self.saturated = False
+
+    def add(self, data: dict[str, Any]) -> None:
+        """Add one process's bucket (the form of `Bucket.encode`)."""
+        for size, text in data.get("fanout", {}).items():
+            h = self.fanout.setdefault(int(size), hist.new_histogram())
+            h.add(hist.decode(text))
+        if data.get("rtt"):
+            self.rtt.add(hist.decode(data["rtt"]))
+        for name, value in data.get("counts", {}).items():
+            self.counts[name] = self.counts.get(name, 0) + int(value)
+        self.connections += int(data.get("connections", 0))
+        self.cpu = max(self.cpu, float(data.get("cpu", 0)))
+        self.saturated = self.saturated or bool(data.get("saturated"))
+
+    def fanout_all(self) -> HdrHistogram:
+        """This second's fan-out latencies over every room size."""
+        return hist.merged(list(self.fanout.values()))
+
+
+class Aggregate:
+    """Everything the processes of one run reported."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[int, Second] = {}
+        self.totals = Totals()
+        self.finals = 0
+
+    def merge(self, report: dict[str, Any], shift_s: int = 0) -> None:
+        """Add one report; `shift_s` moves its seconds onto the master's clock."""
+        for sec, data in report.get("buckets", {}).items():
+            key = int(sec) + shift_s
+            self.seconds.setdefault(key, Second()).add(data)
+        totals = report.get("totals")
+        if totals is not None:
+            self.finals += 1
+            for f in fields(Totals):
+                setattr(self.totals, f.name, getattr(self.totals, f.name) + int(totals[f.name]))
+
+    def intervals(self, start_s: int) -> list[tuple[int, Second]]:
+        """(seconds since start, second) for every second from the start to the last one."""
+        if not self.seconds:
+            return []
+        first = min(start_s, *self.seconds)
+        last = max(self.seconds)
+        return [(sec - start_s, self.seconds.get(sec) or Second()) for sec in range(first, last + 1)]
+
+    def results(self, start_s: int, config: dict[str, Any]) -> dict[str, Any]:
+        """results.json (validated as harness.results.LoadResults)."""
+        secs = self.intervals(start_s)
+        by_size: dict[int, HdrHistogram] = {}
+        for _, second in secs:
+            for size, h in second.fanout.items():
+                by_size.setdefault(size, hist.new_histogram()).add(h)
+        fanout = hist.merged(list(by_size.values()))
+        rtt = hist.merged([second.rtt for _, second in secs])
+        t = self.totals
+        doc = {
+            "schema": LOAD_SCHEMA,
+            "fanout_latency_us": hist.summary(fanout),
+            "rtt_latency_us": hist.summary(rtt),
+            "deliveries": {k: getattr(t, k) for k in _DELIVERY_KEYS},
+            "cleanup": {k: getattr(t, k) for k in _CLEANUP_KEYS},
+            "timeseries": [_row(offset, second) for offset, second in secs],
+            "config": config,
+            "generator": _generator(secs),
+            "by_room_size": (
+                {str(s): hist.summary(h) for s, h in sorted(by_size.items())}
+                if len(by_size) > 1
+                else {}
+            ),
+            "fanout_hdr": hist.encode(fanout),
+            "rtt_hdr": hist.encode(rtt),
+            "totals_from_processes": self.finals,
+        }
+        LoadResults.model_validate(doc)
+        return doc
+
+
+_DELIVERY_KEYS = ("expected", "delivered", "lost", "duplicated", "out_of_order", "leaked")
+_CLEANUP_KEYS = ("abrupt_disconnects", "leave_missing", "online_mismatches")
+
+
+def _row(offset: int, second: Second) -> dict[str, Any]:
+    s = hist.summary(second.fanout_all())
+    c = second.counts
+    return {
+        "t": float(offset),
+        "sent": c["sent"],
+        "delivered": c["delivered"],
+        "connections": second.connections,
+        "p50": s["p50"],
+        "p90": s["p90"],
+        "p99": s["p99"],
+        "max": s["max"],
+        "lost": c["lost"],
+        "duplicated": c["duplicated"],
+        "out_of_order": c["out_of_order"],
+        "leaked": c["leaked"],
+        "leave_missing": c["leave_missing"],
+        "abrupt_disconnects": c["abrupt_disconnects"],
+        "online_mismatches": c["online_mismatches"],
+        "cpu": round(second.cpu, 1),
+        "saturated": second.saturated,
+    }
+
+
+def _generator(secs: list[tuple[int, Second]]) -> dict[str, Any]:
+    cpu = max((second.cpu for _, second in secs), default=0.0)
+    saturated_s = [float(offset) for offset, second in secs if second.saturated]
+    return {
+        "cpu_max": round(cpu, 1),
+        "saturated": bool(saturated_s),
+        "saturated_seconds": saturated_s,
+        "threshold_cpu": SATURATION_CPU,
+    }
+
+
+def write_outputs(out: Path, doc: dict[str, Any], agg: Aggregate, start_s: int) -> None:
+    """results.json and fanout.hlog (one interval histogram per second) in `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+    with (out / "fanout.hlog").open("w") as handle:
+        writer = HistogramLogWriter(handle)
+        writer.output_log_format_version()
+        writer.output_start_time(start_s * 1000)
+        writer.output_legend()
+        for offset, second in agg.intervals(start_s):
+            h = second.fanout_all()
+            # relative stamps: the writer falls back on them when a start of 0.0 is passed
+            h.set_start_time_stamp(offset * 1000)
+            h.set_end_time_stamp((offset + 1) * 1000)
+            writer.output_interval_histogram(h, float(offset), float(offset + 1), 1000.0)
+
+
+def totals_dict(t: Totals) -> dict[str, int]:
+    """`t` as a plain dict."""
+    return asdict(t)

@@ -1,0 +1,263 @@
+"""The delivery ledger and the cleanup checks of one process: pure bookkeeping, no I/O.
+
+Definitions (docs/load.md explains them at length):
+
+- A member is one connection (one incarnation of a user). Its window opens when its welcome
+  arrives and closes when its connection ends (`until`), or at the run's end.
+- Expected recipients of a message sent at time T by S: every reading member R (not a slow
+  consumer, not S) of S's room whose window holds T and closes no earlier than T + drain.
+  Messages S sent in the last `drain` before its own connection ended are expected by nobody
+  (an abrupt drop may discard them before the server reads them).
+- lost = expected deliveries that never arrived; duplicated = a message received again by the
+  same member; out_of_order = a message received after a later message of the same sender;
+  leaked = a probe received from a sender that is not in the receiver's room.
+- Cleanup: after an abrupt drop, every remaining reading member that stays connected until the
+  deadline must receive `NAME left` by then; leave_missing counts drops where one did not.
+  A welcome's `online` must lie between the members certainly present and that number plus the
+  members whose join or leave is still in flight; online_mismatches counts welcomes that don't.
+"""
+
+from __future__ import annotations
+
+import bisect
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+NS = 1_000_000_000
+
+# What `Ledger.received` says about one probe.
+FANOUT = 0
+FANOUT_LATE = 1  # new to this member, but after a later message of the same sender
+DUPLICATE = 2
+ECHO = 3
+ECHO_DUPLICATE = 4
+LEAKED = 5
+
+
+@dataclass(eq=False)
+class Member:
+    """One connection of a user: a name, a room and a window of membership."""
+
+    uid: str
+    name: str
+    room: str
+    reader: bool
+    started: int
+    since: int | None = None
+    until: int | None = None
+    gone: bool = False  # someone saw `NAME left`: the server no longer counts it
+    seen: dict[str, bytearray] = field(default_factory=dict)
+    hi: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class _Drop:
+    name: str
+    room: str
+    at: int
+    waiting: set[Member]
+
+
+@dataclass
+class Totals:
+    """Ledger and cleanup counters of one process (or of a merged run)."""
+
+    expected: int = 0
+    delivered: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    out_of_order: int = 0
+    leaked: int = 0
+    abrupt_disconnects: int = 0
+    leave_missing: int = 0
+    online_mismatches: int = 0
+
+
+class Ledger:
+    """Membership, send logs and receipts of every room of one process."""
+
+    def __init__(self, drain_ns: int, leave_deadline_ns: int) -> None:
+        self.drain_ns = drain_ns
+        self.leave_deadline_ns = leave_deadline_ns
+        self.totals = Totals()
+        self.rooms: dict[str, dict[str, Member]] = {}  # room -> name -> member (every one)
+        self.uid_room: dict[str, str] = {}
+        self.send_log: dict[str, array[int]] = {}  # uid -> actual send time (ns) by seq
+        self.excluded: dict[str, list[tuple[int, int]]] = {}  # uid -> [lo, hi) seqs
+        self.drops: list[_Drop] = []
+        self.finalized = False
+
+    # -- membership --------------------------------------------------------------------------
+
+    def joining(self, uid: str, name: str, room: str, reader: bool, now: int) -> Member:
+        """A connection of `uid` to `room` under `name` starts (handshake under way)."""
+        member = Member(uid, name, room, reader, now)
+        self.rooms.setdefault(room, {})[name] = member
+        self.uid_room[uid] = room
+        self.send_log.setdefault(uid, array("q"))
+        return member
+
+    def welcomed(self, member: Member, online: int, now: int) -> bool:
+        """`member`'s welcome arrived saying `online`; False (and counted) when it is wrong."""
+        member.since = now
+        low, high = self.online_bounds(member, now)
+        if low <= online <= high:
+            return True
+        self.totals.online_mismatches += 1
+        return False
+
+    def online_bounds(self, joiner: Member, now: int) -> tuple[int, int]:
+        """The least and most members a correct server can count at `joiner`'s welcome."""
+        certain = uncertain = 0
+        for m in self.rooms.get(joiner.room, {}).values():
+            if m is joiner or m.gone:
+                continue
+            if m.until is not None:
+                uncertain += now - m.until <= self.leave_deadline_ns
+            elif m.since is None:
+                uncertain += 1
+            else:
+                certain += 1
+        return certain + 1, certain + 1 + uncertain
+
+    def ended(self, member: Member, now: int, abrupt: bool = False) -> None:
+        """`member`'s connection ended at `now`; `abrupt`: the harness dropped it without a close."""
+        if member.until is not None:
+            return
+        member.until = now
+        self._exclude_tail(member.uid, now)
+        if abrupt:
+            self.totals.abrupt_disconnects += 1
+            waiting = {
+                m
+                for m in self.rooms.get(member.room, {}).values()
+                if m.reader and m.since is not None and m.until is None and not m.gone
+            }
+            self.drops.append(_Drop(member.name, member.room, now, waiting))
+
+    def _exclude_tail(self, uid: str, now: int) -> None:
+        log = self.send_log.get(uid)
+        if log:
+            lo = bisect.bisect_right(log, now - self.drain_ns)
+            if lo < len(log):
+                self.excluded.setdefault(uid, []).append((lo, len(log)))
+
+    def saw_left(self, observer: Member, name: str) -> None:
+        """`observer` received `NAME left`."""
+        gone = self.rooms.get(observer.room, {}).get(name)
+        if gone is not None:
+            gone.gone = True
+        for drop in self.drops:
+            if drop.name == name and drop.room == observer.room:
+                drop.waiting.discard(observer)
+
+    def check_leaves(self, now: int) -> int:
+        """Judge the drops whose deadline has passed; the number of new leave_missing."""
+        missing = 0
+        pending = []
+        for drop in self.drops:
+            deadline = drop.at + self.leave_deadline_ns
+            stayed = {m for m in drop.waiting if m.until is None or m.until > deadline}
+            if not stayed:
+                continue
+            if now < deadline:
+                pending.append(drop)
+            else:
+                missing += 1
+        self.drops = pending
+        self.totals.leave_missing += missing
+        return missing
+
+    def leaves_pending_until(self) -> int | None:
+        """When the last still-unjudged drop's deadline passes (None: nothing pending)."""
+        return max((d.at + self.leave_deadline_ns for d in self.drops), default=None)
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def next_seq(self, uid: str) -> int:
+        """The sequence number `uid`'s next message gets."""
+        return len(self.send_log[uid])
+
+    def sent(self, uid: str, now: int) -> int:
+        """`uid` sends its next message at `now`; returns its sequence number."""
+        log = self.send_log[uid]
+        log.append(now)
+        return len(log) - 1
+
+    def received(self, member: Member, sender: str, seq: int) -> int:
+        """`member` received message `seq` of `sender`: FANOUT, FANOUT_LATE, DUPLICATE, ..."""
+        if self.uid_room.get(sender) != member.room:
+            self.totals.leaked += 1
+            return LEAKED
+        bits = member.seen.get(sender)
+        if bits is None:
+            bits = member.seen[sender] = bytearray(64)
+        byte = seq >> 3
+        if byte >= len(bits):
+            bits.extend(bytes(byte - len(bits) + 64))
+        mask = 1 << (seq & 7)
+        if bits[byte] & mask:
+            if sender == member.uid:
+                return ECHO_DUPLICATE
+            self.totals.duplicated += 1
+            return DUPLICATE
+        bits[byte] |= mask
+        if sender == member.uid:
+            return ECHO
+        if seq < member.hi.get(sender, -1):
+            self.totals.out_of_order += 1
+            return FANOUT_LATE
+        member.hi[sender] = seq
+        return FANOUT
+
+    # -- the end -----------------------------------------------------------------------------
+
+    def finalize(self, now: int) -> dict[int, int]:
+        """Close every window at `now` and count expected, delivered and lost.
+
+        Returns lost messages by the second (epoch) they were sent in.
+        """
+        lost_by_second: dict[int, int] = {}
+        if self.finalized:
+            return lost_by_second
+        self.finalized = True
+        for members in self.rooms.values():
+            for m in members.values():
+                if m.until is None:
+                    m.until = now
+        for members in self.rooms.values():
+            senders = {m.uid for m in members.values()}
+            for r in members.values():
+                if r.reader and r.since is not None:
+                    for uid in senders - {r.uid}:
+                        self._settle(r, uid, lost_by_second)
+        self.totals.delivered = self.totals.expected - self.totals.lost
+        return lost_by_second
+
+    def _settle(self, r: Member, uid: str, lost_by_second: dict[int, int]) -> None:
+        assert r.since is not None and r.until is not None
+        log = self.send_log[uid]
+        lo = bisect.bisect_left(log, r.since)
+        hi = bisect.bisect_right(log, r.until - self.drain_ns)
+        if hi <= lo:
+            return
+        window = ((1 << (hi - lo)) - 1) << lo
+        for a, b in self.excluded.get(uid, ()):
+            window &= ~(((1 << max(0, b - a)) - 1) << a)
+        seen = int.from_bytes(r.seen.get(uid, b""), "little")
+        self.totals.expected += window.bit_count()
+        missing = window & ~seen
+        if missing:
+            self.totals.lost += missing.bit_count()
+            for seq in _bits(missing):
+                second = log[seq] // NS
+                lost_by_second[second] = lost_by_second.get(second, 0) + 1
+
+
+def _bits(n: int) -> Iterator[int]:
+    """Positions of the set bits of `n`."""
+    while n:
+        low = n & -n
+        yield low.bit_length() - 1
+        n ^= low

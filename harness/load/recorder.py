@@ -1,0 +1,196 @@
+"""The receive path of one process: frames in, histograms and per-second counters out.
+
+`Recorder.on_frame` runs once per received frame, so it stays lean: one orjson parse, a prefix
+check, `decode_probe`, one ledger lookup and one HdrHistogram `record_value` (under 1 us). No
+Locust event and no pydantic per frame. Latencies are integer microseconds from
+`time.time_ns()`, the one clock every process of a machine shares.
+
+Everything is kept per wall-clock second (epoch seconds) in `Bucket`s; `take()` hands the
+buckets filled since the last call to whoever reports them (a Locust worker to its master, or
+the local runner to itself) and starts afresh, so merging reports by addition is exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+import orjson
+from hdrh.histogram import HdrHistogram
+
+from harness.load import hist
+from harness.load.ledger import (
+    DUPLICATE,
+    ECHO,
+    FANOUT,
+    FANOUT_LATE,
+    LEAKED,
+    NS,
+    Ledger,
+    Member,
+)
+from harness.protocol.probe import PREFIX, decode_probe
+
+COUNTERS = (
+    "sent",
+    "delivered",
+    "lost",
+    "duplicated",
+    "out_of_order",
+    "leaked",
+    "leave_missing",
+    "abrupt_disconnects",
+    "online_mismatches",
+)
+
+
+class Bucket:
+    """What one process saw in one second."""
+
+    __slots__ = ("connections", "counts", "cpu", "fanout", "rtt", "saturated")
+
+    def __init__(self) -> None:
+        self.fanout: dict[int, HdrHistogram] = {}  # room size -> latencies
+        self.rtt = hist.new_histogram()
+        self.counts = dict.fromkeys(COUNTERS, 0)
+        self.connections = 0
+        self.cpu = 0.0
+        self.saturated = False
+
+    def fanout_for(self, size: int) -> HdrHistogram:
+        """The fan-out histogram of rooms of `size` members."""
+        h = self.fanout.get(size)
+        if h is None:
+            h = self.fanout[size] = hist.new_histogram()
+        return h
+
+    def encode(self) -> dict[str, Any]:
+        """A JSON-able form (for Locust's worker-to-master messages)."""
+        return {
+            "fanout": {str(size): hist.encode(h) for size, h in self.fanout.items()},
+            "rtt": hist.encode(self.rtt) if self.rtt.get_total_count() else "",
+            "counts": self.counts,
+            "connections": self.connections,
+            "cpu": self.cpu,
+            "saturated": self.saturated,
+        }
+
+
+class Recorder:
+    """Ledger plus per-second buckets of one process."""
+
+    def __init__(self, ledger: Ledger, room_sizes: dict[str, int]) -> None:
+        self.ledger = ledger
+        self.room_sizes = room_sizes
+        self.buckets: dict[int, Bucket] = {}
+        self.on_rtt: Callable[[int], None] | None = None
+        self._sec = -1
+        self._cur = Bucket()
+        self.totals_sent = False
+
+    def bucket(self, sec: int) -> Bucket:
+        """The bucket of epoch second `sec`."""
+        b = self.buckets.get(sec)
+        if b is None:
+            b = self.buckets[sec] = Bucket()
+        return b
+
+    def _current(self, now: int) -> Bucket:
+        sec = now // NS
+        if sec != self._sec:
+            self._sec = sec
+            self._cur = self.bucket(sec)
+        return self._cur
+
+    # -- hot path ----------------------------------------------------------------------------
+
+    def on_frame(self, member: Member, payload: bytes | str, now: int) -> str | None:
+        """Account for one frame `member` received at `now` (ns); returns the event type."""
+        try:
+            event = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return None
+        if type(event) is not dict:
+            return None
+        kind = event.get("type")
+        if kind == "message":
+            text = event.get("text")
+            if type(text) is str and text.startswith(PREFIX):
+                self._probe(member, text, now)
+        elif kind == "system":
+            text = event.get("message")
+            if type(text) is str and text.endswith(" left"):
+                self.ledger.saw_left(member, text[:-5])
+        elif kind == "welcome" and member.since is None:
+            online = event.get("online")
+            if not self.ledger.welcomed(member, online if type(online) is int else -1, now):
+                self._current(now).counts["online_mismatches"] += 1
+        return kind if type(kind) is str else None
+
+    def _probe(self, member: Member, text: str, now: int) -> None:
+        probe = decode_probe(text)
+        if probe is None:
+            return
+        code = self.ledger.received(member, probe.sender, probe.seq)
+        b = self._current(now)
+        us = (now - probe.sent_ns) // 1000
+        if code == FANOUT or code == FANOUT_LATE:
+            size = self.room_sizes.get(member.room, 0)
+            b.fanout_for(size).record_value(hist.clamp_us(us))
+            b.counts["delivered"] += 1
+            if code == FANOUT_LATE:
+                b.counts["out_of_order"] += 1
+        elif code == ECHO:
+            b.rtt.record_value(hist.clamp_us(us))
+            if self.on_rtt is not None:
+                self.on_rtt(us)
+        elif code == DUPLICATE:
+            b.counts["duplicated"] += 1
+        elif code == LEAKED:
+            b.counts["leaked"] += 1
+
+    # -- membership and sends ----------------------------------------------------------------
+
+    def sent(self, uid: str, now: int) -> int:
+        """`uid` sends a message now; its sequence number."""
+        self._current(now).counts["sent"] += 1
+        return self.ledger.sent(uid, now)
+
+    def ended(self, member: Member, now: int, abrupt: bool = False) -> None:
+        """`member`'s connection ended (see Ledger.ended)."""
+        if abrupt and member.until is None:
+            self._current(now).counts["abrupt_disconnects"] += 1
+        self.ledger.ended(member, now, abrupt)
+
+    def tick(self, now: int, connections: int, cpu: float, saturated: bool) -> None:
+        """Once a second: the gauges of the second that ends at `now`, and due leave checks."""
+        b = self.bucket((now - 1) // NS)
+        b.connections = connections
+        b.cpu = max(b.cpu, cpu)
+        b.saturated = b.saturated or saturated
+        missing = self.ledger.check_leaves(now)
+        if missing:
+            self._current(now).counts["leave_missing"] += missing
+
+    def finalize(self, now: int) -> None:
+        """End the run: judge the remaining leave checks and count lost messages."""
+        missing = self.ledger.check_leaves(now)
+        if missing:
+            self._current(now).counts["leave_missing"] += missing
+        for sec, lost in self.ledger.finalize(now).items():
+            self.bucket(sec).counts["lost"] += lost
+
+    # -- reporting ---------------------------------------------------------------------------
+
+    def take(self, final: bool = False) -> dict[str, Any]:
+        """The buckets filled since the last call (and the ledger totals when `final`)."""
+        report: dict[str, Any] = {
+            "buckets": {str(sec): b.encode() for sec, b in self.buckets.items()},
+        }
+        self.buckets = {}
+        self._sec = -1
+        if final and not self.totals_sent:
+            self.totals_sent = True
+            report["totals"] = asdict(self.ledger.totals)
+        return report

@@ -1,0 +1,84 @@
+"""The FastAPI app: the chat endpoint of protocol v1, /healthz and /stats."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, WebSocket
+
+from harness.protocol import is_valid_room_id, sanitize_username
+from reference_server.connection import Connection
+from reference_server.hub import Hub
+from reference_server.member import Member
+from reference_server.settings import Settings
+from reference_server.state import ChatState, origin_allowed
+
+POLICY = 1008
+TRY_AGAIN_LATER = 1013
+
+
+def create_app(settings: Settings | None = None, hub: Hub | None = None) -> FastAPI:
+    """A reference chat server app; its ChatState is `app.state.chat`."""
+    state = ChatState(settings or Settings(), hub)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await state.hub.start()
+        try:
+            yield
+        finally:
+            await state.hub.stop()
+
+    app = FastAPI(title="chatbench reference server", lifespan=lifespan)
+    app.state.chat = state
+
+    @app.websocket("/ws/chat/{room_id}")
+    async def chat(ws: WebSocket, room_id: str) -> None:
+        await _serve(state, ws, room_id)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "closing" if state.closing else "ok"}
+
+    @app.get("/stats")
+    async def stats() -> dict[str, Any]:
+        rooms, members = state.hub.counts()
+        s = state.stats
+        return {
+            "rooms": rooms,
+            "members": members,
+            "connections": len(state.members),
+            "connections_total": s.connections_total,
+            "messages_relayed": s.messages_relayed,
+            "queue_overflows": s.queue_overflows,
+            "refused": s.refused,
+        }
+
+    return app
+
+
+async def _serve(state: ChatState, ws: WebSocket, room_id: str) -> None:
+    """Refuse what protocol v1 refuses, then run the connection as a member."""
+    settings = state.settings
+    # room.invalid, origin.foreign: closing before accept answers the handshake with HTTP 403.
+    if not is_valid_room_id(room_id) or not origin_allowed(
+        ws.headers.get("origin"), ws.headers.get("host"), settings.allowed_origins
+    ):
+        state.stats.refused += 1
+        await ws.close(POLICY)
+        return
+    if state.at_limit():
+        state.stats.refused += 1
+        await ws.accept()
+        await ws.close(TRY_AGAIN_LATER, "connection limit reached")
+        return
+    name = sanitize_username(ws.query_params.get("username"))
+    member = Member(name, room_id, settings.queue_size)
+    state.admit(member)
+    try:
+        await ws.accept()
+        await Connection(ws, member, state.hub, settings, state.stats).run()
+    finally:
+        state.release(member)

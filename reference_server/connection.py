@@ -1,0 +1,117 @@
+"""One member's WebSocket from welcome to goodbye, with cleanup on every exit path.
+
+Two tasks per connection: the reader parses frames and publishes them; the writer drains the
+member's bounded outbox. The connection ends when either stops: the client closed or dropped
+(reader), the server asked it to close (writer: eviction or shutdown), or something raised.
+Whatever the path, `finally` makes the member leave (announced once, by the hub) and ends the
+TCP connection within `close_timeout`, aborting it when a close frame cannot go out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from harness.protocol import FrameError, parse_client_message
+from reference_server import frames
+from reference_server.hub import Hub
+from reference_server.member import CloseRequest, Member
+from reference_server.settings import Settings
+from reference_server.stats import Stats
+from reference_server.transport import EXTENSION, TransportControl
+
+log = logging.getLogger("reference_server")
+
+SERVER_ERROR = CloseRequest(1011, "server error")
+
+
+class Connection:
+    """Runs one accepted WebSocket as a member of a room."""
+
+    def __init__(
+        self, ws: WebSocket, member: Member, hub: Hub, settings: Settings, stats: Stats
+    ) -> None:
+        self.ws = ws
+        self.member = member
+        self.hub = hub
+        self.settings = settings
+        self.stats = stats
+        control = ws.scope.get("extensions", {}).get(EXTENSION)
+        self.control: TransportControl | None = control
+
+    async def run(self) -> None:
+        """Join, relay until the connection ends, then clean up whatever ended it."""
+        tasks: list[asyncio.Task[Any]] = []
+        close: CloseRequest | None = SERVER_ERROR
+        try:
+            if self.member.close_request is not None:  # server closing before we joined
+                close = self.member.close_request
+                return
+            await self.hub.join(self.member)
+            writer = asyncio.create_task(self._write())
+            self.member.on_close_request = writer.cancel
+            tasks = [writer, asyncio.create_task(self._read())]
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            close = self._close_for(done.pop())
+        finally:
+            await self._cleanup(tasks, close)
+
+    def _close_for(self, task: asyncio.Task[Any]) -> CloseRequest | None:
+        """How to close after `task` stopped: as requested, not at all, or 1011 on an error."""
+        if self.member.close_request is not None:
+            return self.member.close_request
+        if task.cancelled() or task.exception() is None:
+            return None  # the reader saw the client go: nothing left to close
+        log.error("connection failed", exc_info=task.exception())
+        return SERVER_ERROR
+
+    async def _cleanup(self, tasks: list[asyncio.Task[Any]], close: CloseRequest | None) -> None:
+        if self.member.overflowed:
+            self.stats.queue_overflows += 1
+        await self.hub.leave(self.member)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._end(close)
+
+    async def _read(self) -> None:
+        """Relay the client's messages; answer invalid frames with an error event (section 7)."""
+        member, settings, receive = self.member, self.settings, self.ws.receive
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("text")
+            if data is None:
+                data = message.get("bytes", b"")
+            try:
+                text = parse_client_message(data, settings.max_text_chars).text
+            except FrameError as exc:
+                member.deliver(frames.error(exc.code, exc.detail))
+                continue
+            await self.hub.publish(member.room, frames.message(member.name, text, member.room))
+            self.stats.messages_relayed += 1
+
+    async def _write(self) -> None:
+        """Send queued frames in order until a close is requested."""
+        next_frame, send = self.member.next_frame, self.ws.send
+        try:
+            while (frame := await next_frame()) is not None:
+                await send({"type": "websocket.send", "text": frame})
+        except WebSocketDisconnect:
+            return  # the client went away while we wrote: the reader will see it too
+
+    async def _end(self, close: CloseRequest | None) -> None:
+        """Close with `close` if still open, and abort TCP if it has not ended in time."""
+        timeout = self.settings.close_timeout
+        if close is not None and self.ws.application_state == WebSocketState.CONNECTED:
+            try:
+                async with asyncio.timeout(timeout):
+                    await self.ws.close(close.code, close.reason)
+            except Exception:  # a full socket (TimeoutError) or one already gone
+                pass
+        if self.control is not None and not await self.control.wait_lost(timeout):
+            self.control.abort()

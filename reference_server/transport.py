@@ -1,0 +1,73 @@
+"""The uvicorn WebSocket protocol the server runs on, with a handle to abort the TCP connection.
+
+ASGI has no way to abort a connection, but a client that stops reading cannot receive a close
+frame: its socket is full, so a polite close never completes and asyncio's transport.close()
+waits for the buffer to drain forever. The chat server therefore runs on uvicorn's
+websockets-sansio protocol extended with a `TransportControl` in the ASGI scope
+(scope["extensions"][EXTENSION]) that can wait for the connection to end and abort it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+EXTENSION = "chatbench.transport"
+
+
+class TransportControl:
+    """What a connection handler may do to its TCP connection."""
+
+    def __init__(self, protocol: ChatProtocol) -> None:
+        self._protocol = protocol
+
+    def abort(self) -> None:
+        """Drop the TCP connection now, discarding unsent data."""
+        self._protocol.transport.abort()
+
+    async def wait_lost(self, timeout: float) -> bool:
+        """Wait up to `timeout` s for the connection to end; True if it did."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._protocol.lost.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
+class ChatProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets-sansio protocol plus a TransportControl and a bounded keepalive close."""
+
+    close_timeout_s = 2.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lost = asyncio.Event()
+        # uvicorn waits this long for the peer's close reply before closing the transport.
+        self.close_timeout = self.close_timeout_s
+
+    async def run_asgi(self) -> None:
+        """Run the app with the TransportControl in its scope."""
+        self.scope["extensions"][EXTENSION] = TransportControl(self)  # type: ignore[index]
+        await super().run_asgi()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Record that the connection ended (the writer may be waiting on a full buffer)."""
+        super().connection_lost(exc)
+        self.lost.set()
+
+    def keepalive_timeout(self) -> None:
+        """Pong overdue (leave.half-open): uvicorn closes; make sure the close cannot hang."""
+        super().keepalive_timeout()
+        self.loop.call_later(self.close_timeout_s, self._abort_if_open)
+
+    def _abort_if_open(self) -> None:
+        if not self.lost.is_set():
+            self.transport.abort()
+
+
+def protocol_class(close_timeout: float) -> type[ChatProtocol]:
+    """A ChatProtocol whose close handshakes end within `close_timeout` seconds."""
+    return type("ChatProtocol", (ChatProtocol,), {"close_timeout_s": close_timeout})

@@ -1,0 +1,210 @@
+"""The charts of a report: each function returns a matplotlib Figure (Agg canvas, no pyplot).
+
+Latencies arrive in microseconds and are drawn in milliseconds. Charts on a time axis mark the
+seconds where the load generator saturated (shaded) and churn bursts (dotted lines), because a
+latency spike in those seconds may be the harness's doing, not the server's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from hdrh.histogram import HdrHistogram
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+from harness.results import LatencySummary, TimeseriesRow
+from reports import hdr
+from reports.data import Interval
+
+US_PER_MS = 1000.0
+PERCENTILES = ("p50", "p90", "p99", "max")
+COLORS = {"p50": "#1f77b4", "p90": "#2ca02c", "p99": "#ff7f0e", "max": "#d62728"}
+LEDGER = (
+    ("lost", "lost", "#d62728"),
+    ("duplicated", "duplicated", "#9467bd"),
+    ("out_of_order", "out of order", "#ff7f0e"),
+    ("leave_missing", "leave missing", "#8c564b"),
+)
+SATURATED_LABEL = "generator saturated"
+CHURN_LABEL = "churn burst"
+TIME_LABEL = "Time since start (s)"
+LATENCY_LABEL = "Latency (ms)"
+# Latency lines spanning more than this ratio (max / smallest) get a log y axis.
+_LOG_Y_SPAN = 30.0
+# Log axes labelled 1, 10, 100 rather than 10^0, 10^1, 10^2.
+_PLAIN = FuncFormatter(lambda value, _pos: f"{value:g}")
+
+
+def new_figure(title: str, xlabel: str, ylabel: str) -> tuple[Figure, Axes]:
+    """A figure with one axes, styled alike for every chart."""
+    fig = Figure(figsize=(9, 4.5), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.set_title(title, fontsize=13, loc="left", fontweight="bold")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig, ax
+
+
+def mark_time_events(ax: Axes, rows: Sequence[TimeseriesRow]) -> None:
+    """Shade the seconds where the generator saturated; a dotted line at each churn burst."""
+    saturated_label, churn_label = SATURATED_LABEL, CHURN_LABEL
+    for row in rows:
+        if row.saturated:
+            ax.axvspan(row.t, row.t + 1, color="#d62728", alpha=0.12, lw=0, label=saturated_label)
+            saturated_label = "_" + SATURATED_LABEL  # one legend entry, however many seconds
+        if row.abrupt_disconnects > 0:
+            ax.axvline(row.t, color="#7f7f7f", ls=":", lw=1.5, label=churn_label)
+            churn_label = "_" + CHURN_LABEL
+
+
+def latency_over_time(rows: Sequence[TimeseriesRow], intervals: Sequence[Interval] = ()) -> Figure:
+    """Fan-out latency percentiles per second: from the timeseries, else from the hlog intervals."""
+    fig, ax = new_figure("Fan-out latency over time", TIME_LABEL, LATENCY_LABEL)
+    series = _percentile_series(rows, intervals)
+    for name, (times, values) in series.items():
+        ax.plot(times, [v / US_PER_MS for v in values], label=name, color=COLORS[name], lw=1.6)
+    all_values = [v for _, values in series.values() for v in values if v > 0]
+    if all_values and max(all_values) / min(all_values) > _LOG_Y_SPAN:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(_PLAIN)
+        ax.set_ylabel("Latency (ms, log scale)")
+    mark_time_events(ax, rows)
+    _legend(ax)
+    return fig
+
+
+def _percentile_series(
+    rows: Sequence[TimeseriesRow], intervals: Sequence[Interval]
+) -> dict[str, tuple[list[float], list[float]]]:
+    if rows:
+        times = [r.t for r in rows]
+        return {name: (times, [float(getattr(r, name)) for r in rows]) for name in PERCENTILES}
+    times = [i.t for i in intervals]
+    levels = {"p50": 50.0, "p90": 90.0, "p99": 99.0}
+    series = {
+        n: (times, [hdr.value_at(i.histogram, q) for i in intervals]) for n, q in levels.items()
+    }
+    series["max"] = (times, [float(i.histogram.get_max_value()) for i in intervals])
+    return series
+
+
+def distribution(histograms: Mapping[str, HdrHistogram], title: str = "") -> Figure:
+    """Whole-run latency by percentile, HdrHistogram style: x = 1/(1-q) on a log axis."""
+    fig, ax = new_figure(title or "Fan-out latency distribution", "Percentile", LATENCY_LABEL)
+    widest = 10.0
+    for label, histogram in histograms.items():
+        curve = hdr.percentile_curve(histogram)
+        ax.plot(curve.x, [v / US_PER_MS for v in curve.y], label=label, lw=1.8)
+        widest = max([widest, *curve.x])
+    _percentile_axis(ax, widest)
+    _legend(ax)
+    return fig
+
+
+def p99_over_time(runs: Mapping[str, Sequence[TimeseriesRow]], title: str = "") -> Figure:
+    """The per-second fan-out p99 of several runs on one time axis."""
+    fig, ax = new_figure(title or "Fan-out p99 over time", TIME_LABEL, LATENCY_LABEL)
+    for label, rows in runs.items():
+        ax.plot([r.t for r in rows], [r.p99 / US_PER_MS for r in rows], label=label, lw=1.6)
+    ax.set_ylim(bottom=0)
+    _legend(ax)
+    return fig
+
+
+def _percentile_axis(ax: Axes, widest: float) -> None:
+    ax.set_xscale("log")
+    ticks = [q for q in hdr.PERCENTILE_TICKS if hdr.percentile_x(q) <= widest * 1.5]
+    ax.set_xticks([hdr.percentile_x(q) for q in ticks], [hdr.percentile_label(q) for q in ticks])
+    ax.minorticks_off()
+    ax.set_xlim(1, widest * 1.1)
+
+
+def latency_histogram(histogram: HdrHistogram) -> Figure:
+    """How many deliveries took how long, on logarithmic latency bins."""
+    fig, ax = new_figure("Fan-out latency histogram", LATENCY_LABEL, "Deliveries (count)")
+    bins = hdr.log_bins(histogram)
+    if bins.counts:
+        edges = [e / US_PER_MS for e in bins.edges]
+        ax.stairs(bins.counts, edges, fill=True, alpha=0.7, color="#1f77b4", label="fan-out")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(_PLAIN)
+    for name in ("p50", "p99"):
+        value = hdr.value_at(histogram, 50.0 if name == "p50" else 99.0) / US_PER_MS
+        ax.axvline(value, color=COLORS[name], ls="--", lw=1.2, label=f"{name} = {value:.3g} ms")
+    _legend(ax)
+    return fig
+
+
+def throughput(rows: Sequence[TimeseriesRow]) -> Figure:
+    """Messages sent and delivered per second, with the active connections on a second axis."""
+    fig, ax = new_figure("Messages per second", TIME_LABEL, "Messages per second (msg/s)")
+    times = [r.t for r in rows]
+    ax.plot(times, [r.sent for r in rows], label="sent/s", color="#1f77b4", lw=1.6)
+    ax.plot(times, [r.delivered for r in rows], label="delivered/s", color="#2ca02c", lw=1.6)
+    right = ax.twinx()
+    right.plot(times, [r.connections for r in rows], label="connections", color="#7f7f7f", ls="--")
+    right.set_ylabel("Active connections (count)")
+    right.set_ylim(bottom=0)
+    right.spines[["top"]].set_visible(False)
+    ax.set_ylim(bottom=0)
+    mark_time_events(ax, rows)
+    handles, labels = ax.get_legend_handles_labels()
+    more, more_labels = right.get_legend_handles_labels()
+    # Below the axes: the twin axes would draw its line over a legend placed inside.
+    fig.legend(
+        handles + more, labels + more_labels, loc="outside lower center", ncols=5, fontsize=9
+    )
+    return fig
+
+
+def ledger_events(rows: Sequence[TimeseriesRow]) -> Figure:
+    """Per-second delivery problems as stacked bars: lost, duplicated, out of order, leaves."""
+    fig, ax = new_figure("Delivery ledger events per second", TIME_LABEL, "Events (count)")
+    times = [r.t for r in rows]
+    bottom = [0.0] * len(rows)
+    for field, name, color in LEDGER:
+        counts = [float(getattr(r, field)) for r in rows]
+        label = f"{name} ({sum(counts):g} total)"
+        ax.bar(times, counts, width=0.8, bottom=bottom, align="edge", label=label, color=color)
+        bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
+    if not any(bottom):
+        ax.text(0.5, 0.5, "No delivery problems recorded", transform=ax.transAxes, ha="center")
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    mark_time_events(ax, rows)
+    _legend(ax)
+    return fig
+
+
+def latency_by_room_size(by_size: Mapping[str, LatencySummary]) -> Figure:
+    """Grouped bars of p50/p90/p99/max for each room size."""
+    fig, ax = new_figure("Fan-out latency by room size", "Room size (members)", LATENCY_LABEL)
+    sizes = sorted(by_size, key=_size_key)
+    width = 0.8 / len(PERCENTILES)
+    for n, name in enumerate(PERCENTILES):
+        xs = [i + (n - 1.5) * width for i in range(len(sizes))]
+        values = [float(getattr(by_size[s], name)) / US_PER_MS for s in sizes]
+        bars = ax.bar(xs, values, width=width, label=name, color=COLORS[name])
+        ax.bar_label(bars, fmt="%.3g", fontsize=8, padding=2)
+    ax.set_xticks(range(len(sizes)), sizes)
+    ax.grid(False, axis="x")
+    _legend(ax)
+    return fig
+
+
+def _size_key(size: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(size), size)
+    except ValueError:
+        return (1, 0.0, size)
+
+
+def _legend(ax: Axes) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize=9, framealpha=0.9)

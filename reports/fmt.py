@@ -1,0 +1,56 @@
+"""Number formatting shared by the HTML page and the Markdown summary."""
+
+from __future__ import annotations
+
+from harness.results import LatencySummary, LoadResults
+
+LATENCY_FIELDS = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99.9"), ("max", "max"))
+
+
+def ms(us: float) -> str:
+    """Microseconds as milliseconds with three significant digits or so: '3.48 ms'."""
+    value = us / 1000.0
+    if value >= 100:
+        return f"{value:,.0f} ms"
+    if value >= 10:
+        return f"{value:.1f} ms"
+    return f"{value:.2f} ms"
+
+
+def count(value: float) -> str:
+    """An integer count with thousands separators."""
+    return f"{value:,.0f}"
+
+
+def signed(value: float, unit: str = "") -> str:
+    """A change with its sign: '+12', '-3.5 ms'."""
+    text = f"{value:+,.0f}" if float(value).is_integer() else f"{value:+,.2f}"
+    return f"{text}{unit}"
+
+
+def percent(value: float | None) -> str:
+    """A relative change: '+12.3%', or '—' when there is no base to compare with."""
+    return "—" if value is None else f"{value * 100:+.1f}%"
+
+
+def latency_row(summary: LatencySummary) -> list[str]:
+    """p50, p90, p99, p99.9, max and mean of one distribution, formatted."""
+    return [ms(getattr(summary, f)) for f, _ in LATENCY_FIELDS] + [ms(summary.mean)]
+
+
+def problems(results: LoadResults) -> dict[str, int]:
+    """The counters that should all be zero in a healthy run."""
+    d, c = results.deliveries, results.cleanup
+    return {
+        "lost": d.lost,
+        "duplicated": d.duplicated,
+        "out_of_order": d.out_of_order,
+        "leaked": d.leaked,
+        "leave_missing": c.leave_missing,
+        "online_mismatches": c.online_mismatches,
+    }
+
+
+def saturated_seconds(results: LoadResults) -> list[float]:
+    """Seconds of the run where the load generator itself was saturated."""
+    return [row.t for row in results.timeseries if row.saturated]

@@ -1,0 +1,106 @@
+"""summary.md: a Markdown summary fit for a GitHub Actions job summary ($GITHUB_STEP_SUMMARY)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness.results import CheckResults, LoadResults
+from reports import fmt
+from reports.compare import Comparison
+
+VERDICT_MARK = {"pass": "✅ pass", "fail": "❌ fail", "error": "💥 error", "skip": "⏭️ skip"}
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub-flavoured Markdown table; cells are escaped and kept on one line."""
+    lines = [_row(header), "|" + "---|" * len(header)]
+    lines += [_row(row) for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(_cell(c) for c in cells) + " |"
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def load_summary(results: LoadResults, title: str = "chatbench load report") -> str:
+    """Headline, latency, deliveries, cleanup, SLO verdicts and per-room-size latency."""
+    parts = [f"## {title}\n", headline(results) + "\n", latency_table(results)]
+    d, c = results.deliveries, results.cleanup
+    counts = [d.expected, d.delivered, d.lost, d.duplicated, d.out_of_order, d.leaked]
+    parts.append(
+        table(
+            ["expected", "delivered", "lost", "duplicated", "out of order", "leaked"],
+            [[fmt.count(v) for v in counts]],
+        )
+    )
+    cleanup = [c.abrupt_disconnects, c.leave_missing, c.online_mismatches]
+    header = ["abrupt disconnects", "leave missing", "online mismatches"]
+    parts.append(table(header, [[fmt.count(v) for v in cleanup]]))
+    if results.slo:
+        rows = [
+            [f"`{s.expr}`", f"{s.value:g}", "✅ met" if s.ok else "❌ missed"] for s in results.slo
+        ]
+        parts.append("### SLO\n\n" + table(["gate", "value", "verdict"], rows))
+    if len(results.by_room_size) > 1:
+        rows = [[size, *fmt.latency_row(s)] for size, s in results.by_room_size.items()]
+        header = ["room size", *(label for _, label in fmt.LATENCY_FIELDS), "mean"]
+        parts.append("### Fan-out latency by room size\n\n" + table(header, rows))
+    return "\n".join(parts)
+
+
+def headline(results: LoadResults) -> str:
+    """One line: SLO count, problem counters that are not zero, generator saturation."""
+    bits = []
+    if results.slo:
+        met = sum(s.ok for s in results.slo)
+        mark = "✅" if met == len(results.slo) else "❌"
+        bits.append(f"{mark} **SLO {met}/{len(results.slo)} met**")
+    bad = {k: v for k, v in fmt.problems(results).items() if v}
+    if bad:
+        bits.append("❌ " + ", ".join(f"**{k.replace('_', ' ')} {v:,}**" for k, v in bad.items()))
+    else:
+        bits.append("✅ no lost, duplicated, out-of-order or leaked deliveries")
+    seconds = fmt.saturated_seconds(results)
+    if seconds or results.generator.saturated:
+        at = ", ".join(f"{t:g} s" for t in seconds) or "some seconds"
+        bits.append(f"⚠️ load generator saturated at {at}: latencies there are suspect")
+    return " · ".join(bits)
+
+
+def latency_table(results: LoadResults) -> str:
+    """Fan-out and round-trip latency percentiles."""
+    header = ["latency", *(label for _, label in fmt.LATENCY_FIELDS), "mean"]
+    fan, rtt = results.fanout_latency_us, results.rtt_latency_us
+    rows = [
+        [f"fan-out ({fmt.count(fan.count)} deliveries)", *fmt.latency_row(fan)],
+        [f"round trip ({fmt.count(rtt.count)} messages)", *fmt.latency_row(rtt)],
+    ]
+    return table(header, rows)
+
+
+def check_summary(results: CheckResults) -> str:
+    """Verdict counts and a table of clause, level, verdict and reason."""
+    s = results.summary
+    counts = f"{s.passed} passed, {s.failed} failed, {s.errors} errors, {s.skipped} skipped"
+    mark = "✅" if results.exit_code == 0 else "❌"
+    urls = ", ".join(f"`{u}`" for u in results.urls)
+    head = f"## chatbench conformance check\n\n{mark} **{counts}** against {urls}"
+    head += f" ({results.duration_s:.1f} s{', strict' if results.strict else ''})\n"
+    rows = [
+        [f"`{c.id}`", c.level, VERDICT_MARK.get(c.verdict, c.verdict), c.reason]
+        for c in results.cases
+    ]
+    return head + "\n" + table(["clause", "level", "verdict", "reason"], rows)
+
+
+def compare_summary(comparison: Comparison, base: str, new: str) -> str:
+    """The verdict line and the delta table."""
+    mark = "❌" if comparison.regressed else "✅"
+    head = f"## chatbench compare\n\n{mark} **{comparison.verdict()}**\n\n"
+    head += f"BASE `{base}` · NEW `{new}`\n\n"
+    rows = [[*d.cells(), "❌" if d.regressed else ""] for d in comparison.deltas]
+    return head + table(["metric", "base", "new", "change", "relative", ""], rows)

@@ -1,0 +1,1 @@
+"""chatbench scenarios: the conformance cases (`scenarios.conformance`) and the load users."""

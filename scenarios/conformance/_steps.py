@@ -1,0 +1,115 @@
+"""Steps several conformance cases share: checking event fields, surviving bad frames."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from harness.check import CaseContext, Client, ServerViolation, is_message, is_system
+from harness.protocol import Message, ServerEvent
+
+
+def show(value: Any) -> str:
+    """A JSON rendering for expected/observed."""
+    if hasattr(value, "model_dump"):
+        value = value.model_dump()
+    return json.dumps(value, ensure_ascii=False)
+
+
+def require(ok: bool, reason: str, expected: Any = "", observed: Any = "") -> None:
+    """Raise ServerViolation(reason) unless `ok`."""
+    if not ok:
+        exp = expected if isinstance(expected, str) else show(expected)
+        obs = observed if isinstance(observed, str) else show(observed)
+        raise ServerViolation(reason, expected=exp, observed=obs)
+
+
+async def expect_message(ctx: CaseContext, client: Client, sender: Client, text: str) -> Message:
+    """`client` receives the message `text` from `sender`, exactly as protocol v1 says."""
+    what = f"the message {text[:40]!r} from {sender.label}"
+    event = await client.expect(is_message(text=text), what, ctx.t())
+    assert isinstance(event, Message)
+    want = {"type": "message", "user": sender.name, "text": text, "room": sender.room}
+    got = {k: getattr(event, k) for k in want}
+    require(got == want, f"{client.label}: message fields differ", want, got)
+    return event
+
+
+async def members(ctx: CaseContext, room: str, n: int, **kwargs: Any) -> list[Client]:
+    """`n` members joined to `room` one after the other."""
+    return [await ctx.join(room, **kwargs) for _ in range(n)]
+
+
+def messages_from(client: Client, sender: Client) -> list[str]:
+    """Texts of the messages `client` received from `sender` so far."""
+    return [e.text for e in client.history if isinstance(e, Message) and e.user == sender.name]
+
+
+async def survives_bad_frames(ctx: CaseContext, frames: list[str | bytes]) -> None:
+    """Section 7/8: the frames are never relayed, the room goes on, the server lives.
+
+    "such a frame is never relayed, never breaks the room (the other members go on chatting),
+    and never crashes the server. If the server closes the sender's connection because of it,
+    the other members see `NAME left`"
+    """
+    room = ctx.room()
+    bad, other = await members(ctx, room, 2)
+    for frame in frames:
+        await bad.send(frame, ctx.t())
+    marker = ctx.token("after")
+    await bad.say(marker, ctx.t())  # frames are handled in order: this shows if bad is still in
+    if await _still_member(ctx, bad, marker):
+        await expect_message(ctx, other, bad, marker)
+    else:
+        await other.expect(is_system(bad.name, "left"), f"'{bad.name} left'", ctx.t())
+    relayed = [t for t in messages_from(other, bad) if t != marker]
+    require(not relayed, "an invalid frame was relayed", "nothing relayed", relayed)
+    text = ctx.token("room-alive")
+    await other.say(text, ctx.t())
+    await expect_message(ctx, other, other, text)
+    await ctx.join(room, label="newcomer")  # the server still accepts members
+
+
+async def _still_member(ctx: CaseContext, client: Client, marker: str) -> bool:
+    """True when `client` gets its own `marker` back, False when its connection ends first."""
+    got = asyncio.ensure_future(client.await_seen(is_message(text=marker), "marker", ctx.t()))
+    ended = asyncio.ensure_future(client.closed.wait())
+    try:
+        await asyncio.wait({got, ended}, timeout=ctx.t(), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        ended.cancel()
+    if got.done() and not got.cancelled() and got.exception() is None:
+        return True
+    got.cancel()
+    if client.closed.is_set():
+        return False
+    raise ServerViolation(
+        f"{client.label}: neither its message {marker!r} came back nor was it closed",
+        expected="the sender is still a member (its message relayed) or is closed",
+        observed="nothing within the wait",
+    )
+
+
+async def refused(ctx: CaseContext, room: str, headers: dict[str, str] | None = None) -> None:
+    """Section 2/10 refusal: 4xx before the upgrade or close 1008 before any event."""
+    try:
+        client = await ctx.connect(room, "ann", headers=headers)
+    except ServerViolation as v:
+        require("HTTP 4" in v.observed, f"handshake for {room!r} not refused with 4xx", "HTTP 403", v.observed)
+        return
+    ended = await client.wait_closed(ctx.t())
+    refused = ended and client.close_code == 1008 and not client.history
+    observed = _observed_after_accept(client, ended)
+    require(refused, f"accepted (HTTP 101) room {room!r} headers {headers}", "HTTP 403 or close 1008 before any event", observed)
+
+
+def _observed_after_accept(client: Client, ended: bool) -> str:
+    events = [e.model_dump_json() for e in client.history[:2]]
+    end = client.describe_close() if ended else "still open"
+    return f"HTTP 101; events {events}; {end}"
+
+
+def events_of_kind(client: Client, kind: type[ServerEvent]) -> list[Any]:  # type: ignore[valid-type]
+    """Events of one type received by `client`."""
+    return [e for e in client.history if isinstance(e, kind)]

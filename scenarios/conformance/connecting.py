@@ -1,0 +1,115 @@
+"""Section 2, connecting: endpoint, default username, room ids, username sanitization."""
+
+from __future__ import annotations
+
+from harness.check import CaseContext, is_message, is_system, scenario
+from harness.protocol import DEFAULT_USERNAME, Message, System, sanitize_username
+from scenarios.conformance._steps import refused, require
+
+INVALID_ROOMS = ["r" * 65, "two words", "<script>", "semi;colon", "a+b", "tab\tid"]
+XSS_NAMES = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    '"><svg/onload=alert(1)>',
+    "<<b>>bold",
+    "\x3cscript\x3e",
+    "ann</b><i>",
+]
+NAMES = [
+    "  ann \t\t smith  ",
+    "a&b\"c'd`e",
+    "x" * 40,
+    "\x01ctrl\x7fchars\x1b",
+    "<>&",
+    "ünï cødé 名前",
+    " ",
+]
+
+
+@scenario(
+    "connect.endpoint",
+    sends="a handshake at the path template with a room and a username",
+    expects="HTTP 101, then the connection stays open and delivers a first event",
+)
+async def endpoint(ctx: CaseContext) -> None:
+    # 2. "the server accepts a WebSocket handshake at /ws/chat/{room_id}?username=NAME"
+    client = await ctx.connect(ctx.room(), "ann")
+    await client.expect(lambda e: True, "a first event (the welcome)", ctx.t())
+
+
+@scenario(
+    "connect.default-username",
+    sends="one member joins without the username parameter, another with username=",
+    expects="both are named Anonymous in `joined` and in their messages",
+)
+async def default_username(ctx: CaseContext) -> None:
+    # 2. "a missing or empty `username` means `Anonymous`"
+    room = ctx.room()
+    watcher = await ctx.join(room)
+    for requested in (None, ""):
+        anon = await ctx.join(room, requested, label="anon")
+        joined = f"'{DEFAULT_USERNAME} joined' (username={requested!r})"
+        await watcher.expect(is_system(DEFAULT_USERNAME, "joined"), joined, ctx.t())
+        text = ctx.token()
+        await anon.say(text, ctx.t())
+        got = await watcher.expect(is_message(text=text), f"the message {text!r}", ctx.t())
+        require(got.user == DEFAULT_USERNAME, "wrong default name", DEFAULT_USERNAME, got)  # type: ignore[union-attr]
+        await anon.close(ctx.t())
+
+
+@scenario(
+    "room.invalid",
+    sends=f"handshakes for invalid room ids: {', '.join(map(repr, INVALID_ROOMS))}",
+    expects="each refused: HTTP 4xx before the upgrade, or close 1008 before any event",
+)
+async def invalid_room(ctx: CaseContext) -> None:
+    # 2. "a handshake for an invalid room id is refused: HTTP 403 before the upgrade, or close
+    # code 1008 before any event"
+    for room in INVALID_ROOMS:
+        await refused(ctx, room=room)
+
+
+@scenario(
+    "username.no-html",
+    sends=f"members named {', '.join(map(repr, XSS_NAMES))} join, say a message, leave",
+    expects="no < or > in any system message or message `user` any client receives",
+)
+async def no_html(ctx: CaseContext) -> None:
+    # 2. "no `<` or `>` from a requested username ever reaches any client: not in `system`
+    # events, not in the `user` field of `message` events"
+    room = ctx.room()
+    watcher = await ctx.join(room)
+    for requested in XSS_NAMES:
+        member = await ctx.join(room, requested, label="xss")
+        text = ctx.token()
+        await member.say(text, ctx.t())
+        await watcher.expect(is_message(text=text), f"the message {text!r}", ctx.t())
+        await member.close(ctx.t())
+    await ctx.quiet()
+    for client in ctx.clients:
+        for event in client.history:
+            shown = event.message if isinstance(event, System) else getattr(event, "user", "")
+            require(not set(shown) & {"<", ">"}, f"{client.label} got HTML from a username", "no < or >", event)
+
+
+@scenario(
+    "username.sanitized",
+    sends=f"members named {', '.join(map(repr, NAMES))} join, say a message, leave",
+    expects="`joined`, message `user` and `left` carry exactly the sanitized name",
+)
+async def sanitized(ctx: CaseContext) -> None:
+    # 2. "it removes the characters < > & " ' ` and control characters, collapses runs of white
+    # space to one space, strips the ends, and keeps at most 32 characters; an empty result
+    # means `Anonymous`. The sanitized name is the one used in every event about that member."
+    room = ctx.room()
+    watcher = await ctx.join(room)
+    for requested in NAMES:
+        name = sanitize_username(requested)
+        member = await ctx.join(room, requested, label="named")
+        await watcher.expect(is_system(name, "joined"), f"'{name} joined' for {requested!r}", ctx.t())
+        text = ctx.token()
+        await member.say(text, ctx.t())
+        got = await watcher.expect(is_message(text=text), f"the message {text!r}", ctx.t())
+        require(isinstance(got, Message) and got.user == name, f"user of {requested!r}", name, got)
+        await member.close(ctx.t())
+        await watcher.expect(is_system(name, "left"), f"'{name} left' for {requested!r}", ctx.t())

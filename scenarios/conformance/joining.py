@@ -1,0 +1,68 @@
+"""Section 3, joining: the welcome, the announcement, the online count."""
+
+from __future__ import annotations
+
+from harness.check import CaseContext, is_system, scenario
+from harness.protocol import Welcome
+from scenarios.conformance._steps import require
+
+
+async def _online(ctx: CaseContext, room: str, label: str = "") -> int:
+    """Join `room` and return the welcome's online count."""
+    client = await ctx.join(room, label=label)
+    welcome = client.history[0]
+    assert isinstance(welcome, Welcome)
+    return welcome.online
+
+
+@scenario(
+    "join.welcome",
+    sends="two members join a fresh room whose id has non-ASCII letters (percent-encoded)",
+    expects='first frame {"type": "welcome", "room": ROOM, "online": 1}, then online 2',
+)
+async def welcome(ctx: CaseContext) -> None:
+    # 3. "the first frame a joiner receives is {"type": "welcome", "room": ROOM, "online": N},
+    # where ROOM is the room id and N counts the members of the room including the joiner"
+    room = ctx.room("-Été")
+    for expected in (1, 2):
+        got = await _online(ctx, room)  # ctx.join checks the first frame and its room
+        require(got == expected, f"welcome online for joiner {expected}", expected, got)
+
+
+@scenario(
+    "join.announce",
+    sends="three members join one after the other",
+    expects="earlier members get 'NAME joined' for each later one; nobody gets its own",
+)
+async def announce(ctx: CaseContext) -> None:
+    # 3. "every other member of the room receives {"type": "system", "message": "NAME joined"};
+    # the joiner does not receive its own"
+    room = ctx.room()
+    a = await ctx.join(room)
+    b = await ctx.join(room)
+    await a.expect(is_system(b.name, "joined"), f"'{b.name} joined'", ctx.t())
+    c = await ctx.join(room)
+    for member in (a, b):
+        await member.expect(is_system(c.name, "joined"), f"'{c.name} joined'", ctx.t())
+    await ctx.quiet()
+    for member in (a, b, c):
+        own = member.seen(is_system(member.name, "joined"))
+        require(not own, f"{member.label} received its own joined", "nothing", own)
+
+
+@scenario(
+    "join.online-count",
+    sends="three members join, one closes, another joins",
+    expects="online 1, 2, 3, then 3 again for the last joiner (the one that left not counted)",
+)
+async def online_count(ctx: CaseContext) -> None:
+    # 3. "`online` counts exactly the members present when the joiner joined: members that
+    # left (for any reason, section 6) are no longer counted"
+    room = ctx.room()
+    counts = [await _online(ctx, room) for _ in range(3)]
+    require(counts == [1, 2, 3], "online while joining", [1, 2, 3], counts)
+    first, leaver = ctx.clients[0], ctx.clients[1]
+    await leaver.close(ctx.t())
+    await first.await_seen(is_system(leaver.name, "left"), "left", ctx.t())
+    after = await _online(ctx, room, label="late")
+    require(after == 3, "online after one member left", 3, after)

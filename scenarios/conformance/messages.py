@@ -1,0 +1,160 @@
+"""Section 4, messages: broadcast, exact round trip, order, extra fields."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+
+from harness.check import CaseContext, Client, ServerViolation, scenario
+from harness.protocol import MAX_TEXT_CHARS, Message, decode_probe, encode_probe
+from scenarios.conformance._steps import expect_message, members, messages_from, require
+
+TEXTS = [
+    "",
+    " ",
+    "  leading and trailing  ",
+    "tabs\tand\nnew\r\nlines",
+    "héllo wörld",
+    "日本語のテキスト",
+    "مرحبا بالعالم",
+    "👋🏽🎉 emoji 👨‍👩‍👧",
+    "e\u0301 vs \u00e9",
+    '"quotes" \\backslash\\ {"text": 1}',
+    "<b>not a name</b> &amp;",
+    "x" * MAX_TEXT_CHARS,
+    "é" * MAX_TEXT_CHARS,
+]
+SENDERS, PER_SENDER = 4, 100
+
+
+@scenario(
+    "message.broadcast",
+    sends="three members join; the first says a message",
+    expects='each of the three gets {"type": "message", "user": NAME, "text": TEXT, "room": ROOM}',
+)
+async def broadcast(ctx: CaseContext) -> None:
+    # 4. "every member of the room, the sender included, receives {"type": "message", "user":
+    # NAME, "text": TEXT, "room": ROOM} with the sender's sanitized name, the text exactly as
+    # sent, and the room id"
+    clients = await members(ctx, ctx.room(), 3)
+    text = ctx.token()
+    await clients[0].say(text, ctx.t())
+    for client in clients:
+        await expect_message(ctx, client, clients[0], text)
+
+
+@scenario(
+    "message.roundtrip",
+    sends=f"{len(TEXTS)} texts: empty, white space, Unicode, emoji, quotes, 8192 characters",
+    expects="sender and another member get every text back exactly, code point for code point",
+)
+async def roundtrip(ctx: CaseContext) -> None:
+    # 4. "text is relayed exactly, code point for code point: Unicode, emoji, the empty string,
+    # white space and texts up to 8192 characters"
+    sender, other = await members(ctx, ctx.room(), 2)
+    for text in TEXTS:
+        await sender.say(text, ctx.t())
+    for client in (sender, other):
+        await _collect(ctx, client, sender, len(TEXTS))
+        got = Counter(messages_from(client, sender))
+        missing, extra = Counter(TEXTS) - got, got - Counter(TEXTS)
+        require(not missing, f"{client.label}: texts changed in transit", list(missing), list(extra))
+
+
+async def _collect(ctx: CaseContext, client: Client, sender: Client, n: int) -> None:
+    """Wait until `client` holds `n` messages from `sender` (no more checks here)."""
+    deadline = time.monotonic() + ctx.t(5)
+    while len(messages_from(client, sender)) < n:
+        try:
+            await client.expect(lambda e: isinstance(e, Message), "a message", deadline - time.monotonic())
+        except ServerViolation:
+            have = len(messages_from(client, sender))
+            raise ServerViolation(
+                f"{client.label} got {have} of {n} messages from {sender.label}",
+                expected=f"{n} messages", observed=f"{have} messages: {messages_from(client, sender)[-3:]}",
+            ) from None
+
+
+@scenario(
+    "message.order",
+    sends=f"{SENDERS} members each send {PER_SENDER} numbered messages, all at once",
+    expects="every member gets all messages once each, every sender's in the order sent",
+)
+async def order(ctx: CaseContext) -> None:
+    # 4. "with any number of members sending at once, every member receives every message
+    # sent while it was in the room exactly once, and the messages of each sender in the
+    # order that sender sent them"
+    clients = await members(ctx, ctx.room(), SENDERS)
+
+    async def send_all(client: Client) -> None:
+        for seq in range(PER_SENDER):
+            await client.say(encode_probe(client.label, seq, time.time_ns()), ctx.t())
+
+    await asyncio.gather(*(send_all(c) for c in clients))
+    total = SENDERS * PER_SENDER
+    for client in clients:
+        await _await_count(ctx, client, total)
+        _check_sequences(client, [c.label for c in clients])
+
+
+async def _await_count(ctx: CaseContext, client: Client, total: int) -> None:
+    """Wait (bounded) until `client` holds `total` probe messages; the check judges later."""
+    deadline = time.monotonic() + ctx.t(10)
+    while len(_probes(client)) < total and time.monotonic() < deadline:
+        try:
+            await client.expect(lambda e: isinstance(e, Message), "", deadline - time.monotonic())
+        except ServerViolation:
+            if client.violation:
+                raise client.violation from None
+            break
+
+
+def _probes(client: Client) -> list[tuple[str, int]]:
+    probes = (decode_probe(e.text) for e in client.history if isinstance(e, Message))
+    return [(p.sender, p.seq) for p in probes if p]
+
+
+def _check_sequences(client: Client, senders: list[str]) -> None:
+    """Each sender's numbers arrive as 0, 1, 2, ... exactly once."""
+    got = _probes(client)
+    for sender in senders:
+        seqs = [seq for s, seq in got if s == sender]
+        want = list(range(PER_SENDER))
+        if seqs != want:
+            raise ServerViolation(
+                f"{client.label}: messages of {sender} {_diagnose(seqs, want)}",
+                expected=f"{sender}: 0..{PER_SENDER - 1} in order, once each",
+                observed=f"{len(seqs)} received: {_first_difference(seqs, want)}",
+            )
+
+
+def _diagnose(seqs: list[int], want: list[int]) -> str:
+    counts = Counter(seqs)
+    lost = [n for n in want if n not in counts]
+    dups = sorted(n for n, k in counts.items() if k > 1)
+    parts = [f"lost {lost[:10]}" if lost else "", f"duplicated {dups[:10]}" if dups else ""]
+    return ", ".join(p for p in parts if p) or "out of order"
+
+
+def _first_difference(seqs: list[int], want: list[int]) -> str:
+    for i, (a, b) in enumerate(zip(seqs, want, strict=False)):
+        if a != b:
+            return f"at position {i}: {seqs[max(0, i - 2) : i + 3]} (expected {want[max(0, i - 2) : i + 3]})"
+    return f"ends after {len(seqs)}"
+
+
+@scenario(
+    "message.extra-fields",
+    sends='{"text": T, "user": "mallory", "room": "elsewhere", "type": "system", "extra": {...}}',
+    expects="relayed as a plain message with the sender's own name and room",
+)
+async def extra_fields(ctx: CaseContext) -> None:
+    # 4. "unknown fields in a client message are ignored; the message is relayed as if they
+    # were absent"
+    sender, other = await members(ctx, ctx.room(), 2)
+    text = ctx.token()
+    spoof = {"user": "mallory", "room": "elsewhere", "type": "system", "extra": {"n": [1, 2]}}
+    await sender.say(text, ctx.t(), **spoof)
+    for client in (sender, other):
+        await expect_message(ctx, client, sender, text)

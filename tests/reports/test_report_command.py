@@ -1,0 +1,143 @@
+"""`chatbench report` end to end through harness.cli.main, on the recorded results."""
+
+import json
+import re
+import shutil
+import sys
+import types
+
+import pytest
+
+from harness.cli import main
+from tests.reports.conftest import DATA
+
+CHARTS = {
+    "latency_over_time": "Fan-out latency over time",
+    "latency_distribution": "Fan-out latency distribution",
+    "latency_histogram": "Fan-out latency histogram",
+    "throughput": "Messages per second",
+    "ledger_events": "Delivery ledger events per second",
+    "latency_by_room_size": "Fan-out latency by room size",
+}
+
+
+def test_load_report_writes_charts_html_and_summary(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["report", str(DATA / "run_base"), "-o", str(out)]) == 0
+    assert str(out / "index.html") in capsys.readouterr().out
+    for name in CHARTS:
+        assert (out / f"{name}.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+        assert "<svg" in (out / f"{name}.svg").read_text()
+    page = (out / "index.html").read_text()
+    assert page.count("<svg") == len(CHARTS)
+    for name, title in CHARTS.items():
+        assert f'<figure id="{name}"><svg' in page
+        assert title in page  # SVG text stays text, so each chart's title is in the page
+    for expected in ("p99&lt;100ms", "MISSED", "SLO 1/2 met", "lost: 7", "ws://127.0.0.1:8765"):
+        assert expected in page
+    assert "Locust statistics" in page and "Aggregated" in page
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    assert len(ids) == len(set(ids)) > len(CHARTS)  # inline SVGs must not share element ids
+    assert "<link" not in page and "<script" not in page and "<img" not in page  # self-contained
+    summary = (out / "summary.md").read_text()
+    assert summary.startswith("## chatbench load report")
+    assert "| fan-out (16,600 deliveries) |" in summary
+
+
+def test_default_output_is_inside_the_run_directory(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(DATA / "run_worse", run)
+    assert main(["report", str(run / "results.json")]) == 0
+    page = (run / "report" / "index.html").read_text()
+    assert page.count("<svg") == len(CHARTS)  # distribution merged from fanout.hlog
+
+
+def test_compare_flags_a_worse_run(tmp_path, capsys):
+    argv = ["report", "--compare", str(DATA / "run_base"), str(DATA / "run_worse")]
+    assert main([*argv, "-o", str(tmp_path)]) == 1
+    verdict = capsys.readouterr().out.splitlines()[0]
+    assert verdict == "REGRESSION: p99 +45.6% (threshold 10%); lost 7 -> 22"
+    page = (tmp_path / "index.html").read_text()
+    assert "BASE (run_base)" in page and "NEW (run_worse)" in page and "REGRESSED" in page
+    assert page.count("<svg") == 2
+    for name in ("compare_distribution", "compare_p99_over_time"):
+        assert (tmp_path / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+    assert "REGRESSION" in (tmp_path / "summary.md").read_text()
+
+
+def test_compare_passes_an_equal_run(tmp_path, capsys):
+    base = DATA / "run_base"
+    assert (
+        main(["report", "--compare", str(base), str(base / "results.json"), "-o", str(tmp_path)])
+        == 0
+    )
+    assert capsys.readouterr().out.startswith("OK: p99 +0.0% (threshold 10%)")
+
+
+def test_threshold_decides_on_p99(tmp_path, capsys):
+    doc = json.loads((DATA / "run_base" / "results.json").read_text())
+    doc["fanout_latency_us"]["p99"] *= 1.2
+    slower = tmp_path / "slower.json"
+    slower.write_text(json.dumps(doc))
+    argv = ["report", "--compare", str(DATA / "run_base"), str(slower), "-o", str(tmp_path / "o")]
+    assert main([*argv, "--threshold", "25%"]) == 0
+    assert main([*argv, "--threshold", "15"]) == 1
+    assert "p99 +20.0% (threshold 15%)" in capsys.readouterr().out
+
+
+def test_check_result_is_rendered_by_reports_conformance(tmp_path, monkeypatch, check_results):
+    seen = []
+
+    def render_check_html(results):
+        seen.append(results)
+        return "<html>check page</html>"
+
+    fake = types.ModuleType("reports.conformance")
+    fake.render_check_html = render_check_html  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "reports.conformance", fake)
+    assert main(["report", str(DATA / "check.json"), "-o", str(tmp_path)]) == 0
+    assert seen == [check_results]
+    assert (tmp_path / "index.html").read_text() == "<html>check page</html>"
+    assert "| `message.roundtrip` | MUST | ❌ fail |" in (tmp_path / "summary.md").read_text()
+
+
+def _bad_inputs(tmp_path) -> dict[str, list[str]]:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "garbage.json").write_text("not json at all")
+    (tmp_path / "other.json").write_text('{"schema": "something/2"}')
+    run = str(DATA / "run_base")
+    return {
+        "missing": ["report", str(tmp_path / "nope")],
+        "empty-dir": ["report", str(tmp_path / "empty")],
+        "garbage": ["report", str(tmp_path / "garbage.json")],
+        "schema": ["report", str(tmp_path / "other.json")],
+        "no-run": ["report"],
+        "both": ["report", run, "--compare", run, run],
+        "compare-check": ["report", "--compare", run, str(DATA / "check.json")],
+        "threshold": ["report", "--compare", run, run, "--threshold", "lots"],
+        "out-is-file": ["report", run, "-o", str(tmp_path / "garbage.json")],
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["missing", "empty-dir", "garbage", "schema", "no-run", "both", "compare-check", "threshold",
+     "out-is-file"],
+)  # fmt: skip
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys, case):
+    assert main(_bad_inputs(tmp_path)[case]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("chatbench report: error: ")
+    assert captured.err.count("\n") == 1
+    assert "Traceback" not in captured.err
+
+
+def test_a_run_without_timeseries_or_histograms_still_reports(tmp_path):
+    empty = {"count": 0}
+    doc = {"schema": "chatbench.load/1", "fanout_latency_us": empty, "rtt_latency_us": empty,
+           "deliveries": {}, "cleanup": {}}  # fmt: skip
+    (tmp_path / "results.json").write_text(json.dumps(doc))
+    assert main(["report", str(tmp_path), "-o", str(tmp_path / "out")]) == 0
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert "<svg" not in page and "No configuration recorded." in page
+    assert "no lost, duplicated" in (tmp_path / "out" / "summary.md").read_text()
