@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import subprocess
@@ -27,7 +28,8 @@ class DriverProc:
             bufsize=1,
         )
         self._lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def _read(self) -> None:
         assert self.popen.stdout is not None
@@ -54,6 +56,7 @@ class DriverProc:
         return reply
 
     def stop(self) -> None:
+        """Ask the driver to quit (kill it after 5 s) and close its pipes."""
         if self.popen.poll() is None:
             try:
                 self.send({"cmd": "quit"})
@@ -61,6 +64,11 @@ class DriverProc:
             except (OSError, subprocess.TimeoutExpired):
                 self.popen.kill()
                 self.popen.wait(5)
+        self._reader.join(5)
+        for pipe in (self.popen.stdin, self.popen.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
 
 
 @dataclass
@@ -78,6 +86,7 @@ class Step:
     p99_ms: float = 0.0
     max_ms: float = 0.0
     driver_cpu: float = 0.0
+    drivers_cpu_total: float = 0.0
     lag_p99_ms: float = 0.0
     server_cpu: float = 0.0
     ok: bool = False
@@ -112,6 +121,7 @@ def merge(replies: list[dict[str, Any]], offered: float, duration: float) -> Ste
         for k in ("sent", "expected", "delivered", "disordered", "closed"):
             setattr(step, k, getattr(step, k) + int(r[k]))
         step.driver_cpu = max(step.driver_cpu, float(r["driver_cpu"]))
+        step.drivers_cpu_total += float(r["driver_cpu"])
         step.lag_p99_ms = max(step.lag_p99_ms, r["lag_p99_us"] / 1000)
         step.server_cpu = max(step.server_cpu, float(r.get("server_cpu", 0.0)))
     step.p50_ms = hist.get_value_at_percentile(50) / 1000

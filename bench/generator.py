@@ -105,12 +105,17 @@ def _run(cmd: list[str], timeout: float, env: dict[str, str] | None = None) -> A
     )
 
 
-def capacity(url: str, plan: GenPlan, log: Any = print) -> dict[str, Any]:
-    """Step the load until p99 > limit or the generator warns it is saturated."""
+def capacity(
+    url: str, plan: GenPlan, log: Any = print, known: dict[float, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Step the load until p99 > limit or the generator warns it is saturated.
+
+    `known` holds runs already made at some rates (part (a)'s), reused rather than repeated.
+    """
     steps: list[dict[str, Any]] = []
     best = None
     for rate in plan.ramp:
-        step = run_chatbench_load(url, rate, plan)
+        step = dict((known or {}).get(rate) or run_chatbench_load(url, rate, plan))
         step["ok"] = (
             step["p99_ms"] <= plan.limit_ms
             and not step["saturated"]
@@ -142,5 +147,5 @@ def run(plan: GenPlan, log: Any = print) -> dict[str, Any]:
             "naive": naive,
             "ratio": naive["p99_ms"] / ours["p99_ms"] if ours["p99_ms"] else float("nan"),
         }
-        out["capacity"] = capacity(url, plan, log)
+        out["capacity"] = capacity(url, plan, log, known={plan.compare_rate: ours})
     return out

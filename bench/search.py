@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.control import Drivers, Step
-from bench.procs import Proc, start_redis, start_server, ws_url
+from bench.procs import Proc, cpu_count, start_redis, start_server, ws_url
 
 DRIVER_CPU_LIMIT = 0.90
+MACHINE_BUSY = 0.85  # share of all cores used by server + drivers that means "CPU-bound box"
 
 
 @dataclass
@@ -145,9 +146,18 @@ def search(
     passing = [s for s in result.steps if s.ok]
     result.best = max(passing, key=lambda s: s.achieved) if passing else None
     failed = [s for s in result.steps if not s.ok]
-    if failed and "driver saturated" in min(failed, key=lambda s: s.offered).reason:
-        result.limited_by = "driver"
+    if failed:
+        result.limited_by = limit_of(min(failed, key=lambda s: s.offered))
     return result
+
+
+def limit_of(step: Step) -> str:
+    """What stopped a failing step: the driver, the whole machine's CPU, or the server."""
+    if "driver saturated" in step.reason:
+        return "driver"
+    if step.server_cpu + step.drivers_cpu_total > MACHINE_BUSY * cpu_count():
+        return "machine"
+    return "server"
 
 
 def _record(result: Search, step: Step, log: Any) -> Step:

@@ -11,7 +11,7 @@ from harness import __version__
 from harness.errors import UnreachableError, UsageError
 
 # Each module harness.commands.NAME defines `add_parser(subparsers)` and `run(args) -> int`.
-COMMANDS = ("schema", "report", "serve")
+COMMANDS = ("schema", "report", "serve", "check", "load")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -55,23 +55,28 @@ class Connection:
             self.member.on_close_request = writer.cancel
             tasks = [writer, asyncio.create_task(self._read())]
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            close = self._close_for(done.pop())
+            close = self._close_for(done)
         finally:
             await self._cleanup(tasks, close)
 
-    def _close_for(self, task: asyncio.Task[Any]) -> CloseRequest | None:
-        """How to close after `task` stopped: as requested, not at all, or 1011 on an error."""
+    def _close_for(self, done: set[asyncio.Task[Any]]) -> CloseRequest | None:
+        """How to close once `done` stopped: as requested, not at all, or 1011 on an error."""
         if self.member.close_request is not None:
             return self.member.close_request
-        if task.cancelled() or task.exception() is None:
-            return None  # the reader saw the client go: nothing left to close
-        log.error("connection failed", exc_info=task.exception())
-        return SERVER_ERROR
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.error("connection failed", exc_info=task.exception())
+                return SERVER_ERROR
+        return None  # the client went away: nothing left to close
 
     async def _cleanup(self, tasks: list[asyncio.Task[Any]], close: CloseRequest | None) -> None:
         if self.member.overflowed:
             self.stats.queue_overflows += 1
-        await self.hub.leave(self.member)
+        try:
+            await self.hub.leave(self.member)
+        except Exception:  # a failing hub must not keep this connection open
+            log.exception("leave failed for %r", self.member)
+            close = close or SERVER_ERROR
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -105,13 +110,20 @@ class Connection:
             return  # the client went away while we wrote: the reader will see it too
 
     async def _end(self, close: CloseRequest | None) -> None:
-        """Close with `close` if still open, and abort TCP if it has not ended in time."""
+        """Close with `close` if still open; abort TCP if that or the peer's goodbye hangs."""
         timeout = self.settings.close_timeout
         if close is not None and self.ws.application_state == WebSocketState.CONNECTED:
             try:
                 async with asyncio.timeout(timeout):
                     await self.ws.close(close.code, close.reason)
-            except Exception:  # a full socket (TimeoutError) or one already gone
+            except TimeoutError:  # its socket is full: the close frame cannot go out
+                self._abort()
+                return
+            except Exception:  # the client went away meanwhile
                 pass
         if self.control is not None and not await self.control.wait_lost(timeout):
+            self._abort()
+
+    def _abort(self) -> None:
+        if self.control is not None:
             self.control.abort()

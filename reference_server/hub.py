@@ -106,9 +106,7 @@ class LocalHub:
         return len(self._rooms), sum(len(room) for room in self._rooms.values())
 
 
-def _fan_out(
-    members: dict[Recipient, None], frame: str, skip: Recipient | None = None
-) -> None:
+def _fan_out(members: dict[Recipient, None], frame: str, skip: Recipient | None = None) -> None:
     # deliver() never changes membership (an overflowing member is only marked for eviction),
     # so iterating the live dict is safe and avoids a copy per broadcast.
     for member in members:

@@ -48,7 +48,7 @@ class ChatServer(uvicorn.Server):
 
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
-        app = config.app
+        app: Any = config.app
         self.chat: ChatState = app.state.chat
         self.started_event = threading.Event()
 
@@ -83,8 +83,6 @@ def listen_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def build_server(
-    settings: Settings, hub: Hub | None = None, **config_overrides: Any
-) -> ChatServer:
+def build_server(settings: Settings, hub: Hub | None = None, **config_overrides: Any) -> ChatServer:
     """A ChatServer for a fresh app with `settings` (and `hub`: default a LocalHub)."""
     return ChatServer(uvicorn_config(create_app(settings, hub), settings, **config_overrides))

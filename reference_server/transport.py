@@ -38,7 +38,7 @@ class TransportControl:
 
 
 class ChatProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's websockets-sansio protocol plus a TransportControl and a bounded keepalive close."""
+    """uvicorn's websockets-sansio protocol, plus a TransportControl and a bounded close."""
 
     close_timeout_s = 2.0
 
@@ -50,7 +50,8 @@ class ChatProtocol(WebSocketsSansIOProtocol):
 
     async def run_asgi(self) -> None:
         """Run the app with the TransportControl in its scope."""
-        self.scope["extensions"][EXTENSION] = TransportControl(self)  # type: ignore[index]
+        extensions: dict[str, Any] = self.scope["extensions"]
+        extensions[EXTENSION] = TransportControl(self)
         await super().run_asgi()
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -73,7 +73,7 @@ class Client:
         data = frame if isinstance(frame, str) else f"<binary {len(frame)} bytes> {frame[:64]!r}"
         self.log.add(self.label, "recv", data)
         try:
-            self.history.append(parse_server_event(frame))
+            event = parse_server_event(frame)
         except FrameError as exc:
             if self.violation is None:
                 self.violation = ServerViolation(
@@ -83,7 +83,20 @@ class Client:
                     clause="schema.events",
                 )
                 self.log.add(self.label, "note", f"schema.events violated: {exc.detail}")
+        else:
+            self.history.append(event)
+            self._check_room(event)
         self._news.set()
+
+    def _check_room(self, event: ServerEvent) -> None:
+        """5. room.isolation holds in every case: a message of another room is a violation."""
+        if isinstance(event, Message) and event.room != self.room and self.violation is None:
+            self.violation = ServerViolation(
+                f"{self.label}, a member of room {self.room!r}, got a message of room {event.room!r}",
+                expected=f"messages of room {self.room!r} only",
+                observed=event.model_dump_json(),
+                clause="room.isolation",
+            )
 
     def _on_closed(self) -> None:
         rcvd = self.ws.protocol.close_rcvd

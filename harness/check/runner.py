@@ -77,7 +77,7 @@ def _violation_result(case: Case, ctx: CaseContext, v: ServerViolation, t0: floa
     )
 
 
-def _first_schema_violation(ctx: CaseContext) -> ServerViolation | None:
+def _first_client_violation(ctx: CaseContext) -> ServerViolation | None:
     return next((c.violation for c in ctx.clients if c.violation), None)
 
 
@@ -92,12 +92,12 @@ async def run_case(case: Case, config: CheckConfig, budget: float | None = None)
     try:
         async with asyncio.timeout(limit):
             await case.run(ctx)
-        schema = _first_schema_violation(ctx)
+        schema = _first_client_violation(ctx)
         if schema:
             raise schema
         return _result(case, "pass", t0, url=url)
     except ServerViolation as v:
-        return _violation_result(case, ctx, _first_schema_violation(ctx) or v, t0)
+        return _violation_result(case, ctx, _first_client_violation(ctx) or v, t0)
     except CaseSkipped as exc:
         return _result(case, "skip", t0, str(exc))
     except TimeoutError:

@@ -40,11 +40,9 @@ def run(args: argparse.Namespace) -> int:
     from reference_server.server import build_server, listen_socket
     from reference_server.settings import Settings, SettingsError
 
-    overrides = {
-        name: getattr(args, name)
-        for name in ("host", "port", "workers", "queue_size", "max_connections", "ping_interval")
-        + ("ping_timeout", "log_level", "allowed_origins")
-    }
+    names = ["host", "port", "workers", "queue_size", "max_connections", "ping_interval"]
+    names += ["ping_timeout", "log_level", "allowed_origins"]
+    overrides = {name: getattr(args, name) for name in names}
     if overrides["allowed_origins"] is not None:
         overrides["allowed_origins"] = tuple(overrides["allowed_origins"])
     try:

@@ -8,6 +8,7 @@ configuration, so the merged result is exactly what one process would have recor
 from __future__ import annotations
 
 from dataclasses import asdict, fields
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,7 @@ class Aggregate:
         self.seconds: dict[int, Second] = {}
         self.totals = Totals()
         self.finals = 0
+        self.connect_errors: list[str] = []
 
     def merge(self, report: dict[str, Any], shift_s: int = 0) -> None:
         """Add one report; `shift_s` moves its seconds onto the master's clock."""
@@ -69,6 +71,7 @@ class Aggregate:
         totals = report.get("totals")
         if totals is not None:
             self.finals += 1
+            self.connect_errors += report.get("connect_errors", [])[:5]
             for f in fields(Totals):
                 setattr(self.totals, f.name, getattr(self.totals, f.name) + int(totals[f.name]))
 
@@ -106,7 +109,10 @@ class Aggregate:
             ),
             "fanout_hdr": hist.encode(fanout),
             "rtt_hdr": hist.encode(rtt),
-            "totals_from_processes": self.finals,
+            "connections": {
+                "errors": sum(second.counts["connect_errors"] for _, second in secs),
+                "first_errors": self.connect_errors[:5],
+            },
         }
         LoadResults.model_validate(doc)
         return doc
@@ -158,7 +164,9 @@ def write_outputs(out: Path, doc: dict[str, Any], agg: Aggregate, start_s: int) 
     with (out / "fanout.hlog").open("w") as handle:
         writer = HistogramLogWriter(handle)
         writer.output_log_format_version()
-        writer.output_start_time(start_s * 1000)
+        # hdrh's output_start_time is broken (treats ms as s); the line it means to write:
+        stamp = datetime.fromtimestamp(start_s, UTC).isoformat(" ")
+        handle.write(f"#[StartTime: {start_s:.3f} (seconds since epoch), {stamp}]\n")
         writer.output_legend()
         for offset, second in agg.intervals(start_s):
             h = second.fanout_all()

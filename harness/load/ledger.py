@@ -5,9 +5,9 @@ Definitions (docs/load.md explains them at length):
 - A member is one connection (one incarnation of a user). Its window opens when its welcome
   arrives and closes when its connection ends (`until`), or at the run's end.
 - Expected recipients of a message sent at time T by S: every reading member R (not a slow
-  consumer, not S) of S's room whose window holds T and closes no earlier than T + drain.
-  Messages S sent in the last `drain` before its own connection ended are expected by nobody
-  (an abrupt drop may discard them before the server reads them).
+  consumer, not S) of S's room whose window holds T and that either received it or stayed
+  until T + drain. A message S sent in the last `drain` before its own connection ended counts
+  only where it arrived (an abrupt drop may discard it before the server reads it).
 - lost = expected deliveries that never arrived; duplicated = a message received again by the
   same member; out_of_order = a message received after a later message of the same sender;
   leaked = a probe received from a sender that is not in the receiver's room.
@@ -46,7 +46,7 @@ class Member:
     started: int
     since: int | None = None
     until: int | None = None
-    gone: bool = False  # someone saw `NAME left`: the server no longer counts it
+    gone_at: int | None = None  # when someone saw `NAME left`: the server no longer counts it
     seen: dict[str, bytearray] = field(default_factory=dict)
     hi: dict[str, int] = field(default_factory=dict)
 
@@ -108,17 +108,24 @@ class Ledger:
         return False
 
     def online_bounds(self, joiner: Member, now: int) -> tuple[int, int]:
-        """The least and most members a correct server can count at `joiner`'s welcome."""
+        """The least and most members a correct server can count in `joiner`'s welcome.
+
+        The server registered the joiner somewhere between `joiner.started` and now. A member
+        welcomed before the joiner started, and neither ended nor announced as left since, is
+        certainly counted; one whose join or leave overlaps that span may or may not be; one
+        that ended over `leave_deadline` before the joiner started must no longer be counted.
+        """
+        start = joiner.started
         certain = uncertain = 0
         for m in self.rooms.get(joiner.room, {}).values():
-            if m is joiner or m.gone:
+            if m is joiner or (m.gone_at is not None and m.gone_at < start):
                 continue
-            if m.until is not None:
-                uncertain += now - m.until <= self.leave_deadline_ns
-            elif m.since is None:
-                uncertain += 1
-            else:
+            if m.until is not None and m.until < start:
+                uncertain += start - m.until <= self.leave_deadline_ns
+            elif m.until is None and m.gone_at is None and m.since is not None and m.since < start:
                 certain += 1
+            else:
+                uncertain += 1
         return certain + 1, certain + 1 + uncertain
 
     def ended(self, member: Member, now: int, abrupt: bool = False) -> None:
@@ -132,7 +139,7 @@ class Ledger:
             waiting = {
                 m
                 for m in self.rooms.get(member.room, {}).values()
-                if m.reader and m.since is not None and m.until is None and not m.gone
+                if m.reader and m.since is not None and m.until is None and m.gone_at is None
             }
             self.drops.append(_Drop(member.name, member.room, now, waiting))
 
@@ -143,11 +150,11 @@ class Ledger:
             if lo < len(log):
                 self.excluded.setdefault(uid, []).append((lo, len(log)))
 
-    def saw_left(self, observer: Member, name: str) -> None:
-        """`observer` received `NAME left`."""
+    def saw_left(self, observer: Member, name: str, now: int) -> None:
+        """`observer` received `NAME left` at `now`."""
         gone = self.rooms.get(observer.room, {}).get(name)
-        if gone is not None:
-            gone.gone = True
+        if gone is not None and gone.gone_at is None:
+            gone.gone_at = now
         for drop in self.drops:
             if drop.name == name and drop.room == observer.room:
                 drop.waiting.discard(observer)
@@ -239,20 +246,25 @@ class Ledger:
         assert r.since is not None and r.until is not None
         log = self.send_log[uid]
         lo = bisect.bisect_left(log, r.since)
-        hi = bisect.bisect_right(log, r.until - self.drain_ns)
-        if hi <= lo:
+        full = _range_mask(lo, bisect.bisect_right(log, r.until))
+        if not full:
             return
-        window = ((1 << (hi - lo)) - 1) << lo
+        strict = _range_mask(lo, bisect.bisect_right(log, r.until - self.drain_ns))
         for a, b in self.excluded.get(uid, ()):
-            window &= ~(((1 << max(0, b - a)) - 1) << a)
+            strict &= ~_range_mask(a, b)
         seen = int.from_bytes(r.seen.get(uid, b""), "little")
-        self.totals.expected += window.bit_count()
-        missing = window & ~seen
+        self.totals.expected += (strict | (full & seen)).bit_count()
+        missing = strict & ~seen
         if missing:
             self.totals.lost += missing.bit_count()
             for seq in _bits(missing):
                 second = log[seq] // NS
                 lost_by_second[second] = lost_by_second.get(second, 0) + 1
+
+
+def _range_mask(lo: int, hi: int) -> int:
+    """An int whose bits lo .. hi-1 are set."""
+    return ((1 << (hi - lo)) - 1) << lo if hi > lo else 0
 
 
 def _bits(n: int) -> Iterator[int]:

@@ -12,6 +12,7 @@ the local runner to itself) and starts afresh, so merging reports by addition is
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
@@ -42,6 +43,7 @@ COUNTERS = (
     "leave_missing",
     "abrupt_disconnects",
     "online_mismatches",
+    "connect_errors",
 )
 
 
@@ -88,6 +90,7 @@ class Recorder:
         self._sec = -1
         self._cur = Bucket()
         self.totals_sent = False
+        self.connect_errors: list[str] = []
 
     def bucket(self, sec: int) -> Bucket:
         """The bucket of epoch second `sec`."""
@@ -121,7 +124,7 @@ class Recorder:
         elif kind == "system":
             text = event.get("message")
             if type(text) is str and text.endswith(" left"):
-                self.ledger.saw_left(member, text[:-5])
+                self.ledger.saw_left(member, text[:-5], now)
         elif kind == "welcome" and member.since is None:
             online = event.get("online")
             if not self.ledger.welcomed(member, online if type(online) is int else -1, now):
@@ -163,6 +166,12 @@ class Recorder:
             self._current(now).counts["abrupt_disconnects"] += 1
         self.ledger.ended(member, now, abrupt)
 
+    def connect_failed(self, reason: str) -> None:
+        """A connection attempt failed (kept: the first few reasons)."""
+        self._current(time.time_ns()).counts["connect_errors"] += 1
+        if len(self.connect_errors) < 5:
+            self.connect_errors.append(reason)
+
     def tick(self, now: int, connections: int, cpu: float, saturated: bool) -> None:
         """Once a second: the gauges of the second that ends at `now`, and due leave checks."""
         b = self.bucket((now - 1) // NS)
@@ -193,4 +202,5 @@ class Recorder:
         if final and not self.totals_sent:
             self.totals_sent = True
             report["totals"] = asdict(self.ledger.totals)
+            report["connect_errors"] = self.connect_errors
         return report

@@ -55,7 +55,9 @@ class ClusterConfig:
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError(f"redis URL must start with redis://, rediss:// or unix://: {self.url}")
+            raise ValueError(
+                f"redis URL must start with redis://, rediss:// or unix://: {self.url}"
+            )
         if not 0 < self.heartbeat_interval < self.node_ttl:
             raise ValueError("heartbeat interval must be positive and below the node TTL")
         for name in ("reap_interval", "op_timeout", "backoff_initial", "backoff_max"):
@@ -129,6 +131,7 @@ class Link:
             socket_connect_timeout=config.op_timeout,
             retry=Retry(NoBackoff(), 0),
             health_check_interval=0,
+            protocol=2,  # RESP2: pub/sub replies are plain arrays, on every Redis version
         )
         self.healthy = False
         self.state = "starting"
@@ -192,7 +195,10 @@ class Link:
         """One PUBLISH (or SPUBLISH); LinkDown when Redis is not usable."""
         if not self.healthy:
             raise LinkDown(self.last_error)
-        await self.run(lambda: self.redis.execute_command(self._publish, channel, payload))
+        if self.config.sharded:
+            await self.run(lambda: self.redis.spublish(channel, payload))
+        else:
+            await self.run(lambda: self.redis.publish(channel, payload))
 
     async def ensure_subscribed(self, channel: str) -> None:
         """Subscribe to `channel` unless already done in this session; wait for Redis's ack."""
@@ -227,7 +233,7 @@ class Link:
             started = time.monotonic()
             try:
                 await self._run_session()
-            except REDIS_ERRORS + (LinkDown,) as exc:
+            except (*REDIS_ERRORS, LinkDown) as exc:
                 self.last_error = self.last_error or f"{type(exc).__name__}: {exc}"
             except Exception as exc:  # a bug must not end reconnection: log and go on
                 log.exception("redis link session failed")
@@ -243,7 +249,7 @@ class Link:
     async def _run_session(self) -> None:
         # Pooled command connections may belong to a Redis that is gone: drop them all.
         await self.redis.connection_pool.disconnect()
-        conn = self.redis.connection_pool.make_connection()
+        conn = self.redis.connection_pool.make_connection()  # type: ignore[no-untyped-call]
         session = _Session(conn)
         tasks: list[asyncio.Task[None]] = []
         try:

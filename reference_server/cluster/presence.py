@@ -41,12 +41,17 @@ class Presence:
 
     async def register(self) -> tuple[bool, bool]:
         """Heartbeat now and join the node set; returns (was reaped, was known before)."""
-        alive, reaped = self.keys.node(self.node_id, "alive"), self.keys.node(self.node_id, "reaped")
+        alive, reaped = (
+            self.keys.node(self.node_id, "alive"),
+            self.keys.node(self.node_id, "reaped"),
+        )
 
         async def op() -> list[object]:
             pipe = self.link.redis.pipeline(transaction=False)
-            pipe.getdel(reaped).sismember(self.keys.nodes, self.node_id)
-            pipe.set(alive, "1", px=self._ttl_ms()).sadd(self.keys.nodes, self.node_id)
+            pipe.getdel(reaped)
+            pipe.sismember(self.keys.nodes, self.node_id)
+            pipe.set(alive, "1", px=self._ttl_ms())
+            pipe.sadd(self.keys.nodes, self.node_id)
             return list(await pipe.execute())
 
         was_reaped, known, _, _ = await self.link.run(op)
@@ -57,8 +62,11 @@ class Presence:
 
         async def op() -> None:
             pipe = self.link.redis.pipeline(transaction=False)
-            pipe.delete(self.keys.node(self.node_id, "alive"), self.keys.node(self.node_id, "members"))
-            await pipe.srem(self.keys.nodes, self.node_id).execute()
+            pipe.delete(
+                self.keys.node(self.node_id, "alive"), self.keys.node(self.node_id, "members")
+            )
+            pipe.srem(self.keys.nodes, self.node_id)
+            await pipe.execute()
 
         await self.link.run(op)
 
@@ -66,7 +74,9 @@ class Presence:
         """Refresh the heartbeat key; if it had expired, resynchronise (we may have been reaped)."""
         alive = self.keys.node(self.node_id, "alive")
         while True:
-            refreshed = await self.link.run(lambda: self.link.redis.set(alive, "1", px=self._ttl_ms(), xx=True))
+            refreshed = await self.link.run(
+                lambda: self.link.redis.set(alive, "1", px=self._ttl_ms(), xx=True)
+            )
             if not refreshed:
                 raise LinkDown("heartbeat key had expired: re-registering")
             await asyncio.sleep(self.config.heartbeat_interval)  # a period
@@ -80,7 +90,9 @@ class Presence:
 
     async def dead_nodes(self) -> list[str]:
         """Registered nodes whose heartbeat key has expired."""
-        nodes = [n.decode() for n in await self.link.run(lambda: self.link.redis.smembers(self.keys.nodes))]
+        nodes = [
+            _text(n) for n in await self.link.run(lambda: self.link.redis.smembers(self.keys.nodes))
+        ]
         others = [n for n in nodes if n != self.node_id]
         if not others:
             return []
@@ -103,8 +115,9 @@ class Presence:
         entries = await self.link.run(lambda: redis.hgetall(index))
         announced = 0
         for member, value in entries.items():
-            room, name = envelope.parse_index_value(value.decode())
-            announced += await self.announce_left(member.decode(), room, name, origin=node)
+            room, name = envelope.parse_index_value(_text(value))
+            # skip=True: if the node is only stalled, not dead, its own members never see this.
+            announced += await self.announce_left(_text(member), room, name, node, skip=True)
         await self.link.run(lambda: self._forget(node))
         log.warning("reaped dead node %s: %d member(s) announced as left", node, announced)
         self.reaped_members += announced
@@ -112,11 +125,19 @@ class Presence:
 
     async def _forget(self, node: str) -> None:
         pipe = self.link.redis.pipeline(transaction=False)
-        pipe.delete(self.keys.node(node, "members")).srem(self.keys.nodes, node)
-        await pipe.set(self.keys.node(node, "reaped"), "1", ex=REAPED_MARKER_S).execute()
+        pipe.delete(self.keys.node(node, "members"))
+        pipe.srem(self.keys.nodes, node)
+        pipe.set(self.keys.node(node, "reaped"), "1", ex=REAPED_MARKER_S)
+        await pipe.execute()
 
     async def announce_left(
-        self, member: str, room: str, name: str, origin: str, skip: bool = False, always: bool = False
+        self,
+        member: str,
+        room: str,
+        name: str,
+        origin: str,
+        skip: bool = False,
+        always: bool = False,
     ) -> int:
         """Remove `member` from `room` and publish `NAME left` if this call removed it (1)."""
         head = envelope.header(envelope.LEFT, origin, member, skip)
@@ -124,3 +145,7 @@ class Presence:
         args.append("always" if always else "if-removed")
         keys = [self.keys.members(room)]
         return int(await self.link.run(lambda: self._leave(keys=keys, args=args)))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from harness.check import CaseContext, is_message, is_system, scenario
+from harness.check import CaseContext, Client, is_message, is_system, scenario
 from harness.protocol import DEFAULT_USERNAME, Message, System, sanitize_username
-from scenarios.conformance._steps import refused, require
+from scenarios.conformance._steps import maybe, refused, require
 
 INVALID_ROOMS = ["r" * 65, "two words", "<script>", "semi;colon", "a+b", "tab\tid"]
 XSS_NAMES = [
@@ -47,14 +47,22 @@ async def default_username(ctx: CaseContext) -> None:
     room = ctx.room()
     watcher = await ctx.join(room)
     for requested in (None, ""):
-        anon = await ctx.join(room, requested, label="anon")
-        joined = f"'{DEFAULT_USERNAME} joined' (username={requested!r})"
-        await watcher.expect(is_system(DEFAULT_USERNAME, "joined"), joined, ctx.t())
-        text = ctx.token()
-        await anon.say(text, ctx.t())
-        got = await watcher.expect(is_message(text=text), f"the message {text!r}", ctx.t())
-        require(got.user == DEFAULT_USERNAME, "wrong default name", DEFAULT_USERNAME, got)  # type: ignore[union-attr]
-        await anon.close(ctx.t())
+        await _named_member(ctx, watcher, room, requested, DEFAULT_USERNAME)
+
+
+async def _named_member(ctx: CaseContext, watcher: Client, room: str, requested: str | None, name: str) -> None:
+    """A member asking for `requested` joins, talks, leaves: every event about it says `name`."""
+    start = len(watcher.history)
+    member = await ctx.join(room, requested, label="named")
+    text = ctx.token()
+    await member.say(text, ctx.t())
+    got = await watcher.expect(is_message(text=text), f"the message {text!r}", ctx.t())
+    require(isinstance(got, Message) and got.user == name, f"name for username={requested!r}", name, got)
+    await member.close(ctx.t())
+    await maybe(ctx, watcher, is_system(name, "left"))
+    about = [e for e in watcher.history[start:] if isinstance(e, System) and e.kind]
+    wrong = [e for e in about if e.name != name]  # type: ignore[union-attr]
+    require(not wrong, f"joined/left name for username={requested!r}", f"{name} joined / {name} left", wrong)
 
 
 @scenario(
@@ -104,12 +112,4 @@ async def sanitized(ctx: CaseContext) -> None:
     room = ctx.room()
     watcher = await ctx.join(room)
     for requested in NAMES:
-        name = sanitize_username(requested)
-        member = await ctx.join(room, requested, label="named")
-        await watcher.expect(is_system(name, "joined"), f"'{name} joined' for {requested!r}", ctx.t())
-        text = ctx.token()
-        await member.say(text, ctx.t())
-        got = await watcher.expect(is_message(text=text), f"the message {text!r}", ctx.t())
-        require(isinstance(got, Message) and got.user == name, f"user of {requested!r}", name, got)
-        await member.close(ctx.t())
-        await watcher.expect(is_system(name, "left"), f"'{name} left' for {requested!r}", ctx.t())
+        await _named_member(ctx, watcher, room, requested, sanitize_username(requested))

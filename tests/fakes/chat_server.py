@@ -61,6 +61,10 @@ FAULTS = {
     "sequential-send": "awaits each member's send in turn (one stuck reader stalls the room)",
     "no-ping": "never pings, so silent half-open clients stay forever",
     "accept-foreign-origin": "accepts any Origin",
+    # misbehaving servers (the harness must not hang on them)
+    "silent": "completes the handshake, then never sends anything",
+    "close-at-once": "completes the handshake, then closes at once (1000)",
+    "garbage": "completes the handshake, then sends garbage (non-JSON text and binary frames)",
 }
 
 EVERY = 10
@@ -119,7 +123,7 @@ class FakeChatServer:
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
         requested = query.get("username", [""])[0]
         if self.has("no-default-username"):
-            return requested
+            return sanitize_username(requested) if requested else ""
         if self.has("raw-username"):
             return requested or "Anonymous"
         return sanitize_username(requested)
@@ -180,6 +184,9 @@ class FakeChatServer:
 
     async def handler(self, ws: ServerConnection) -> None:
         """Serve one member from join to leave."""
+        if self.faults & {"silent", "close-at-once", "garbage"}:
+            await self._misbehave(ws)
+            return
         path = ws.request.path if ws.request else "/"
         room = self._room(path) or ""
         member = _Member(ws, self._username(path), room)
@@ -192,7 +199,8 @@ class FakeChatServer:
             async for frame in ws:
                 await self._on_frame(member, frame)
         except ConnectionClosedError:
-            leave = not (ws.protocol.close_rcvd is None and self.has("ghost-on-abrupt"))
+            abrupt = ws.protocol.close_rcvd is None and ws.protocol.close_sent is None
+            leave = not (abrupt and self.has("ghost-on-abrupt"))
         except _Crash:
             leave = False  # the handler dies without cleanup: a ghost member
             await ws.close(1011, "internal error")
@@ -200,13 +208,30 @@ class FakeChatServer:
             if leave:
                 await self._leave(member, announce=not self.has("no-leave-announce"))
 
+    async def _misbehave(self, ws: ServerConnection) -> None:
+        """The connection-level faults: no protocol at all after the handshake."""
+        if self.has("close-at-once"):
+            await ws.close(1000)
+            return
+        if self.has("garbage"):
+            await ws.send("\x00garbage{{{")
+            await ws.send(b"\xde\xad\xbe\xef")
+        with contextlib.suppress(ConnectionClosed):
+            async for frame in ws:
+                if self.has("garbage"):
+                    await ws.send(f"<html>{len(frame)}</html>")
+
     async def _join(self, member: _Member, online: int) -> None:
         if self.has("welcome-miscount"):
             online += 1
         welcome: dict[str, Any] = {"type": "welcome", "room": member.room, "online": online}
         if self.has("bad-schema"):
             welcome["online"] = str(online)
-        if not self.has("no-welcome"):
+        if self.has("no-welcome"):
+            pass
+        elif self.has("sequential-send"):  # the same path as the joined events, so in order
+            await member.ws.send(orjson.dumps(welcome).decode())
+        else:
             self._deliver(member, orjson.dumps(welcome).decode())
         joined = orjson.dumps({"type": "system", "message": f"{member.name} joined"}).decode()
         if not self.has("no-join-announce"):

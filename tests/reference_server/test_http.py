@@ -80,6 +80,7 @@ async def test_connection_limit_closes_with_1013(start_server) -> None:
     url = start_server(max_connections=2).url
     a = await join(url, "lim", "a")
     b = await join(url, "lim", "b")
+    assert (await recv(a))["message"] == "b joined"
     third = await asyncio.wait_for(connect(chat_url(url, "lim", "c")), WAIT)
     assert await closed_code(third) == 1013
     await b.close()

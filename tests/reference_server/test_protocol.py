@@ -93,8 +93,17 @@ async def test_concurrent_senders_keep_order_without_loss(reference_url: str) ->
 
 
 async def test_rooms_are_isolated_and_names_exact(reference_url: str) -> None:
-    # room.isolation, room.exact-name: no case folding, no Unicode normalization (Å vs Angstrom sign, ﬁ vs fi).
-    rooms = ["Lobby", "lobby", "LOBBY", "\u00c5ngstr\u00f6m", "\u212bngstr\u00f6m", "\ufb01le", "file"]
+    # room.isolation, room.exact-name: no case folding, no Unicode normalization
+    # (Å vs the Angstrom sign, the ﬁ ligature vs fi).
+    rooms = [
+        "Lobby",
+        "lobby",
+        "LOBBY",
+        "\u00c5ngstr\u00f6m",
+        "\u212bngstr\u00f6m",
+        "\ufb01le",
+        "file",
+    ]
     members = [await join(reference_url, r, f"m{i}") for i, r in enumerate(rooms)]
     assert all(m.welcome["online"] == 1 for m in members)
     for i, m in enumerate(members):

@@ -27,8 +27,13 @@ async def test_serve_answers_and_sigint_closes_clients_with_1001() -> None:
     port = _free_port()
     env = {**os.environ, "CHATBENCH_QUEUE_SIZE": "64"}
     proc = await asyncio.create_subprocess_exec(
-        *CLI, "serve", "--port", str(port), env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        *CLI,
+        "serve",
+        "--port",
+        str(port),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         line = await asyncio.wait_for(proc.stdout.readline(), 6 * WAIT)

@@ -1,0 +1,132 @@
+"""Writers for check results: the console table, JUnit XML and JSON (CheckResults)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from harness.results import CaseResult, CheckResults, TranscriptEntry
+
+EXIT_MEANING = {
+    0: "every MUST case passed",
+    1: "the server broke a clause",
+    2: "unreachable or bad arguments",
+    3: "harness error (not the server's fault)",
+}
+
+
+def _counted(case: CaseResult, strict: bool) -> bool:
+    return case.level == "MUST" or strict
+
+
+def console_table(results: CheckResults) -> str:
+    """Clause, level, verdict, time and a one-line reason per case, then a summary line."""
+    rows = [("clause", "level", "verdict", "time", "reason")]
+    for c in results.cases:
+        verdict = c.verdict.upper()
+        if c.verdict == "fail" and not _counted(c, results.strict):
+            verdict = "fail*"
+        rows.append((c.id, c.level, verdict, f"{c.duration_s:.2f}s", _one_line(c.reason)))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4] for r in rows]
+    lines.insert(1, "-" * min(100, sum(widths) + 8 + 6))
+    if any(c.verdict == "fail" and not _counted(c, results.strict) for c in results.cases):
+        lines.append("fail* = SHOULD clause not met; fails the run only with --strict")
+    lines.append(_summary_line(results))
+    return "\n".join(lines)
+
+
+def _one_line(text: str, limit: int = 110) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _summary_line(r: CheckResults) -> str:
+    s = r.summary
+    return (
+        f"{len(r.cases)} cases: {s.passed} passed, {s.failed} failed, {s.errors} harness errors, "
+        f"{s.skipped} skipped in {r.duration_s:.1f} s -> exit {r.exit_code} "
+        f"({EXIT_MEANING.get(r.exit_code, '')})"
+    )
+
+
+def write_json(results: CheckResults, path: Path) -> None:
+    """The --json file: CheckResults with the `schema` key."""
+    path.write_text(results.model_dump_json(by_alias=True, indent=1) + "\n", encoding="utf-8")
+
+
+def transcript_text(entries: list[TranscriptEntry]) -> str:
+    """A transcript as plain lines: time, client, direction, data and close code."""
+    lines = []
+    for e in entries:
+        code = f" [code {e.code}]" if e.code is not None else ""
+        lines.append(f"{e.t:9.4f}s {e.client:>10} {e.dir:<5} {e.data}{code}")
+    return "\n".join(lines)
+
+
+def failure_text(case: CaseResult) -> str:
+    """Expected vs observed, the reason and the transcript: the body of a JUnit failure."""
+    parts = [
+        f"clause: {case.id} ({case.level}, section {case.section}): {case.title}",
+        f"reason: {case.reason}",
+        f"expected: {case.expected}",
+        f"observed: {case.observed}",
+    ]
+    if case.transcript:
+        parts += ["", "transcript:", transcript_text(case.transcript)]
+    return "\n".join(parts)
+
+
+def junit_xml(results: CheckResults) -> str:
+    """JUnit XML: one testsuite, one testcase per clause; SHOULD failures are <failure> only
+    with --strict (else <skipped> with the reason, so the report matches the exit code)."""
+    suite = ET.Element("testsuite", name="chatbench.check", timestamp=results.started)
+    counts = {"failures": 0, "errors": 0, "skipped": 0}
+    for case in results.cases:
+        counts_key = _junit_case(suite, case, results.strict)
+        if counts_key:
+            counts[counts_key] += 1
+    suite.set("tests", str(len(results.cases)))
+    suite.set("time", f"{results.duration_s:.3f}")
+    for key, value in counts.items():
+        suite.set(key, str(value))
+    props = ET.SubElement(suite, "properties")
+    for url in results.urls:
+        ET.SubElement(props, "property", name="url", value=url)
+    root = ET.Element("testsuites", name="chatbench", tests=str(len(results.cases)))
+    root.append(suite)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _junit_case(suite: ET.Element, case: CaseResult, strict: bool) -> str | None:
+    section = f"chatbench.conformance.section{case.section}"
+    node = ET.SubElement(
+        suite, "testcase", classname=section, name=case.id, time=f"{case.duration_s:.3f}"
+    )
+    message = _xml_safe(f"{case.level}: {case.reason}")
+    body = _xml_safe(failure_text(case))
+    if case.verdict == "fail" and _counted(case, strict):
+        ET.SubElement(node, "failure", message=message, type=case.level).text = body
+        return "failures"
+    if case.verdict == "fail":
+        skipped = ET.SubElement(node, "skipped", message=f"SHOULD not met (counts with --strict): {message}")
+        skipped.text = body
+        return "skipped"
+    if case.verdict == "error":
+        ET.SubElement(node, "error", message=message, type="harness-error").text = body
+        return "errors"
+    if case.verdict == "skip":
+        ET.SubElement(node, "skipped", message=message)
+        return "skipped"
+    return None
+
+
+def _xml_safe(text: str) -> str:
+    """Drop characters XML 1.0 cannot hold (control characters from hostile frames)."""
+    return "".join(ch for ch in text if ch in "\t\n\r" or (ord(ch) >= 0x20 and ord(ch) not in (0xFFFE, 0xFFFF) and not 0xD800 <= ord(ch) <= 0xDFFF))
+
+
+def write_junit(results: CheckResults, path: Path) -> None:
+    """The --junit file."""
+    path.write_text(junit_xml(results), encoding="utf-8")

@@ -1,0 +1,127 @@
+"""`chatbench check URL [URL ...]`: judge a chat server against protocol v1, clause by clause.
+
+Exit codes: 0 every MUST case passed (and every SHOULD with --strict); 1 a counted case failed;
+2 the server cannot be reached at all, or the arguments are wrong; 3 the harness itself erred
+(and nothing counted failed): a harness error is never reported as the server's failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+from harness.check import DEFAULT_TEMPLATE, CheckConfig, load_cases, select
+from harness.check.output import console_table, write_json, write_junit
+from harness.check.registry import Case
+from harness.check.runner import check
+from harness.errors import UsageError
+from harness.results import CheckResults
+
+DEFAULT_DEADLINE = 100.0
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    """Register the subcommand and its options."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "check", help="check a chat server against protocol v1, clause by clause", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("urls", nargs="*", metavar="URL", help="ws:// or wss:// base URL (several: clients spread round-robin)")
+    p.add_argument("--path-template", default=DEFAULT_TEMPLATE, help=f"endpoint path (default {DEFAULT_TEMPLATE})")
+    p.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'", help="extra handshake header (auth, Origin); repeatable")
+    p.add_argument("--only", action="append", default=[], metavar="GLOB", help="run only cases whose clause id matches (e.g. 'input.*'); repeatable")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip cases whose clause id matches; repeatable")
+    p.add_argument("--strict", action="store_true", help="SHOULD failures fail the run too")
+    p.add_argument("--list", action="store_true", help="print the cases and exit")
+    p.add_argument("--timeout-factor", type=float, default=_env_factor(), help="scale every wait (default 1, about 2 s per expected event; env CHATBENCH_TIMEOUT_FACTOR)")
+    p.add_argument("--deadline", type=float, default=DEFAULT_DEADLINE, help=f"seconds for the whole suite (default {DEFAULT_DEADLINE:.0f})")
+    p.add_argument("--concurrency", type=int, default=6, help="cases run at once (default 6; timing-sensitive cases always run alone)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON (chatbench.check/1)")
+    p.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML, one testcase per clause")
+    p.add_argument("--html", type=Path, metavar="FILE", help="write a self-contained HTML report")
+    return p
+
+
+def _env_factor() -> float:
+    try:
+        return float(os.environ.get("CHATBENCH_TIMEOUT_FACTOR", "1"))
+    except ValueError:
+        return 1.0
+
+
+def config_from(args: argparse.Namespace) -> CheckConfig:
+    """Validate the arguments into a CheckConfig; UsageError on anything wrong."""
+    if not args.urls:
+        raise UsageError("give at least one server URL, e.g. ws://127.0.0.1:8000")
+    for url in args.urls:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+            raise UsageError(f"not a ws:// or wss:// URL: {url!r}")
+    if "{room}" not in args.path_template or not args.path_template.startswith("/"):
+        raise UsageError("--path-template must start with / and contain {room}")
+    if args.timeout_factor <= 0 or args.deadline <= 0 or args.concurrency < 1:
+        raise UsageError("--timeout-factor and --deadline must be > 0, --concurrency >= 1")
+    return CheckConfig(
+        urls=tuple(args.urls),
+        path_template=args.path_template,
+        headers=tuple(parse_header(h) for h in args.header),
+        timeout_factor=args.timeout_factor,
+        strict=args.strict,
+        deadline=args.deadline,
+        concurrency=args.concurrency,
+    )
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    """`Name: value` -> (name, value)."""
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip() or any(c.isspace() for c in name.strip()):
+        raise UsageError(f"--header must look like 'Name: value', got {text!r}")
+    return name.strip(), value.strip()
+
+
+def _globs(values: list[str]) -> list[str]:
+    return [g.strip() for v in values for g in v.split(",") if g.strip()]
+
+
+def list_cases(cases: list[Case]) -> str:
+    """One line per case: clause id, level, section and what it checks."""
+    lines = [f"{'clause':<22} {'level':<6} sec  title / what it sends"]
+    for c in cases:
+        lines.append(f"{c.id:<22} {c.clause.level.value:<6} {c.clause.section:<4} {c.clause.title}")
+        lines.append(f"{'':<34}sends: {c.skip or c.sends}")
+    return "\n".join(lines)
+
+
+def write_outputs(results: CheckResults, args: argparse.Namespace) -> None:
+    """The --json, --junit and --html files that were asked for."""
+    try:
+        if args.json:
+            write_json(results, args.json)
+        if args.junit:
+            write_junit(results, args.junit)
+        if args.html:
+            from reports.conformance import render_check_html
+
+            args.html.write_text(render_check_html(results), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {exc.filename}: {exc.strerror}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the selected cases and report; returns the exit code."""
+    cases = select(load_cases(), _globs(args.only), _globs(args.exclude))
+    if args.list:
+        print(list_cases(cases))
+        return 0
+    config = config_from(args)
+    results = asyncio.run(check(cases, config))
+    print(console_table(results))
+    write_outputs(results, args)
+    sys.stdout.flush()
+    return results.exit_code

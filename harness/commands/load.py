@@ -1,0 +1,219 @@
+"""`chatbench load URL [URL ...]`: run Locust headless with chatbench's users and write results.
+
+This module imports neither locust nor gevent: it checks the arguments, makes sure the server
+answers, starts `python -m locust -f scenarios/locustfile.py --headless ...` as a child process
+(progress lines stream through), then judges the SLO gates on DIR/results.json.
+Exit codes: 0 every gate held, 1 a gate was missed, 2 usage or connection error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from harness.errors import UnreachableError, UsageError
+from harness.load.plan import Fractions, process_plan
+from harness.load.slo import Slo, judge_all, parse_slo
+
+SLACK_S = 60.0
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    """Register the subcommand."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "load",
+        help="swarm a chat server with Locust: fan-out latency, delivery ledger, cleanup",
+        description=__doc__,
+    )
+    p.add_argument("urls", nargs="*", metavar="URL", help="server base URL(s), ws://HOST:PORT")
+    p.add_argument("--users", type=int, help="simulated members (required)")
+    p.add_argument("--rooms", type=int, default=10, help="rooms (default 10)")
+    p.add_argument("--rate", type=float, default=1.0, help="messages per chatter per second")
+    p.add_argument("--duration", type=float, default=10.0, help="send phase seconds")
+    p.add_argument("--out", type=Path, help="output directory (required)")
+    p.add_argument("--spawn-rate", type=float, help="users started per second (default: all in 1 s)")
+    p.add_argument("--room-size", default="even", help="room sizes: even, zipf or weights 1,1,10")
+    p.add_argument("--payload-bytes", type=int, default=0, help="pad message texts to this size")
+    p.add_argument("--churn", type=float, default=0.0, help="share of users that drop and rejoin")
+    p.add_argument("--churn-interval", type=float, default=3.0, help="mean seconds between drops")
+    p.add_argument("--slow", type=float, default=0.0, help="share of slow consumers")
+    p.add_argument("--lurkers", type=float, default=0.0, help="share of read-only members")
+    p.add_argument("--timing", choices=["open", "closed"], default="open", help="default open")
+    p.add_argument("--drain", type=float, default=2.0, help="seconds allowed for late messages")
+    p.add_argument("--leave-deadline", type=float, default=5.0, help="seconds for `NAME left`")
+    p.add_argument("--connect-timeout", type=float, default=10.0, help="seconds per connect")
+    p.add_argument("--slo", action="append", default=[], help='gate, e.g. "p99<50ms", "lost==0"')
+    p.add_argument("--processes", type=int, default=0, help="local Locust worker processes")
+    p.add_argument("--master", action="store_true", help="be the master of a swarm")
+    p.add_argument("--expect-workers", type=int, default=1, help="workers the master waits for")
+    p.add_argument("--worker", action="store_true", help="be a worker of a swarm's master")
+    p.add_argument("--master-host", default="127.0.0.1", help="the master to join (--worker)")
+    p.add_argument("--master-port", type=int, default=5557, help="the master's port")
+    return p
+
+
+def validate(args: argparse.Namespace) -> list[Slo]:
+    """UsageError for anything wrong; the parsed SLO gates."""
+    if args.worker:
+        return []
+    if not args.urls:
+        raise UsageError("give at least one server URL (ws://HOST:PORT)")
+    for url in args.urls:
+        if not url.startswith(("ws://", "wss://")):
+            raise UsageError(f"{url!r} is not a ws:// or wss:// URL")
+    if args.users is None or args.users < 1:
+        raise UsageError("--users must be at least 1")
+    if args.out is None:
+        raise UsageError("--out DIR is required")
+    for name in ("rate", "duration", "drain", "leave_deadline", "connect_timeout"):
+        if getattr(args, name) <= 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be positive")
+    if args.processes < 0 or (args.processes and args.master):
+        raise UsageError("--processes N (N >= 1) runs its own master; not with --master")
+    if args.spawn_rate is not None and args.spawn_rate <= 0:
+        raise UsageError("--spawn-rate must be positive")
+    Fractions(args.churn, args.slow, args.lurkers)
+    process_plan(args.users, args.rooms, args.room_size, _process_count(args))
+    return [parse_slo(expr) for expr in args.slo]
+
+
+def _process_count(args: argparse.Namespace) -> int:
+    if args.processes:
+        return int(args.processes)
+    return int(args.expect_workers) if args.master else 1
+
+
+def preflight(url: str, timeout: float) -> None:
+    """UnreachableError unless `url` accepts a WebSocket chat connection."""
+    from websockets.exceptions import WebSocketException
+    from websockets.sync.client import connect
+
+    room = f"cbpreflight{secrets.token_hex(3)}"
+    try:
+        with connect(f"{url.rstrip('/')}/ws/chat/{room}?username=preflight", open_timeout=timeout):
+            pass
+    except (OSError, TimeoutError, WebSocketException) as exc:
+        raise UnreachableError(f"{url}: {exc}") from exc
+
+
+def locustfile() -> str:
+    """The path of scenarios/locustfile.py."""
+    spec = importlib.util.find_spec("scenarios")
+    if spec is None or not spec.submodule_search_locations:
+        raise UsageError("the scenarios package is missing from this installation")
+    return str(Path(next(iter(spec.submodule_search_locations))) / "locustfile.py")
+
+
+def locust_argv(args: argparse.Namespace) -> list[str]:
+    """The command line of the Locust child process."""
+    argv = [sys.executable, "-m", "locust", "-f", locustfile(), "--headless", "--only-summary"]
+    if args.worker:
+        return [*argv, "--worker", "--master-host", args.master_host, "--master-port", str(args.master_port)]
+    processes = _process_count(args)
+    sizes = process_plan(args.users, args.rooms, args.room_size, processes)
+    spawn = args.spawn_rate or float(args.users)
+    run_time = int(args.duration + args.users / spawn + args.drain + args.leave_deadline + 30)
+    argv += ["-u", str(args.users), "-r", str(spawn), "-t", f"{run_time}s"]
+    argv += ["--host", args.urls[0], "--csv", str(args.out / "locust"), "--stop-timeout", "1"]
+    if args.processes:
+        argv += ["--processes", str(args.processes)]
+    elif args.master:
+        argv += ["--master", "--expect-workers", str(args.expect_workers)]
+        argv += ["--master-bind-port", str(args.master_port)]
+    options = {
+        "urls": " ".join(args.urls),
+        "rooms-plan": ",".join(map(str, sizes)),
+        "rooms": args.rooms,
+        "room-size": args.room_size,
+        "rate": args.rate,
+        "duration": args.duration,
+        "drain": args.drain,
+        "leave-deadline": args.leave_deadline,
+        "payload-bytes": args.payload_bytes,
+        "churn": args.churn,
+        "churn-interval": args.churn_interval,
+        "slow": args.slow,
+        "lurkers": args.lurkers,
+        "timing": args.timing,
+        "connect-timeout": args.connect_timeout,
+        "out": str(args.out),
+        "config": orjson.dumps(config(args, sizes)).decode(),
+    }
+    for name, value in options.items():
+        argv += [f"--cb-{name}", str(value)]
+    return argv
+
+
+def config(args: argparse.Namespace, sizes: list[int]) -> dict[str, Any]:
+    """The run's settings as results.json records them."""
+    return {
+        "urls": args.urls,
+        "url": args.urls[0],
+        "users": args.users,
+        "rooms": args.rooms,
+        "room_size": args.room_size,
+        "room_sizes_per_process": sizes,
+        "rate": args.rate,
+        "duration_s": args.duration,
+        "spawn_rate": args.spawn_rate or float(args.users),
+        "payload_bytes": args.payload_bytes,
+        "churn": args.churn,
+        "churn_interval_s": args.churn_interval,
+        "slow": args.slow,
+        "lurkers": args.lurkers,
+        "timing": args.timing,
+        "drain_s": args.drain,
+        "leave_deadline_s": args.leave_deadline,
+        "slo": args.slo,
+    }
+
+
+def run_locust(argv: list[str], timeout: float) -> int:
+    """Run Locust; its output (our progress lines among it) goes to our stderr."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(argv, stdout=sys.stderr, stderr=sys.stderr, env=env) as child:
+        try:
+            return child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(10)
+            raise UnreachableError(f"the load run did not end within {timeout:.0f} s") from None
+        except KeyboardInterrupt:
+            child.terminate()
+            child.wait(10)
+            raise
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the load test; exit 1 when an SLO gate is missed."""
+    slos = validate(args)
+    if args.worker:
+        return run_locust(locust_argv(args), timeout=24 * 3600)
+    for url in args.urls:
+        preflight(url, args.connect_timeout)
+    args.out.mkdir(parents=True, exist_ok=True)
+    results_path = args.out / "results.json"
+    results_path.unlink(missing_ok=True)
+    ramp = args.users / (args.spawn_rate or args.users)
+    run_locust(locust_argv(args), args.duration + ramp + args.drain + args.leave_deadline + SLACK_S)
+    if not results_path.exists():
+        raise UnreachableError("the load run wrote no results (see the Locust output above)")
+    doc = orjson.loads(results_path.read_bytes())
+    if doc["connections"]["errors"] and not doc["fanout_latency_us"]["count"]:
+        first = (doc["connections"]["first_errors"] or ["?"])[0]
+        raise UnreachableError(f"no connection got through: {first}")
+    doc["slo"] = judge_all(slos, doc)
+    results_path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+    for verdict in doc["slo"]:
+        mark = "ok  " if verdict["ok"] else "MISS"
+        print(f"slo {mark} {verdict['expr']} (observed {verdict['value']:g})")
+    print(f"results: {results_path}")
+    return 0 if all(v["ok"] for v in doc["slo"]) else 1

@@ -1,0 +1,65 @@
+"""Section 6, leaving: clean close, abrupt TCP drop, half-open silence."""
+
+from __future__ import annotations
+
+from harness.check import CaseContext, is_system, scenario
+from harness.protocol import Welcome
+from scenarios.conformance._steps import members, require
+
+ABRUPT_DEADLINE = 5.0
+HALF_OPEN_DEADLINE = 30.0
+
+
+@scenario(
+    "leave.clean",
+    sends="two members join; one closes with a close frame (1000)",
+    expects="the other receives 'NAME left' exactly once",
+)
+async def clean(ctx: CaseContext) -> None:
+    # 6. "after a member closes cleanly, every remaining member receives
+    # {"type": "system", "message": "NAME left"} once"
+    stay, leaver = await members(ctx, ctx.room(), 2)
+    await leaver.close(ctx.t())
+    await stay.expect(is_system(leaver.name, "left"), f"'{leaver.name} left'", ctx.t())
+    await ctx.quiet()
+    count = len(stay.seen(is_system(leaver.name, "left")))
+    require(count == 1, "'left' announced more than once", 1, count)
+
+
+@scenario(
+    "leave.abrupt",
+    sends="three members join; one drops its TCP connection (RST, no close frame); one more joins",
+    expects=f"'NAME left' within {ABRUPT_DEADLINE:.0f} s; the next welcome does not count it",
+    budget=30,
+)
+async def abrupt(ctx: CaseContext) -> None:
+    # 6. "after a member's TCP connection ends without a close frame (reset or FIN), every
+    # remaining member receives `NAME left` within 5 seconds, and later welcomes no longer
+    # count it"
+    room = ctx.room()
+    stay, other, dropped = await members(ctx, room, 3)
+    dropped.abort()
+    for member in (stay, other):
+        what = f"'{dropped.name} left' within {ctx.t(ABRUPT_DEADLINE):.1f} s"
+        await member.expect(is_system(dropped.name, "left"), what, ctx.t(ABRUPT_DEADLINE))
+    before = dropped.history[0]  # its own welcome: the count with it present
+    late = await ctx.join(room, label="late")
+    after = late.history[0]
+    assert isinstance(before, Welcome) and isinstance(after, Welcome)
+    require(after.online == before.online, "the dropped member is still counted", f"online {before.online} (as before the drop)", after)
+
+
+@scenario(
+    "leave.half-open",
+    sends="two members join; one then neither reads nor writes (answers no pings)",
+    expects=f"the silent member is announced as left within {HALF_OPEN_DEADLINE:.0f} s",
+    budget=HALF_OPEN_DEADLINE + 15,
+    background=True,
+)
+async def half_open(ctx: CaseContext) -> None:
+    # 6. "a member whose connection stays open but goes silent (it answers no pings and reads
+    # nothing) is dropped and announced as left within 30 seconds"
+    stay, silent = await members(ctx, ctx.room(), 2)
+    silent.stop_reading()
+    what = f"'{silent.name} left' within {ctx.t(HALF_OPEN_DEADLINE):.1f} s"
+    await stay.expect(is_system(silent.name, "left"), what, ctx.t(HALF_OPEN_DEADLINE))

@@ -1,0 +1,68 @@
+"""Section 5, rooms: isolation and exact room ids."""
+
+from __future__ import annotations
+
+from harness.check import CaseContext, Client, is_message, scenario
+from harness.check.context import quote, render_path
+from harness.protocol import Message, System
+from scenarios.conformance._steps import expect_message, maybe, require
+
+BURST = 20
+
+
+@scenario(
+    "room.isolation",
+    sends=f"two members in room A and one in room B each send {BURST} messages; one joins, one leaves",
+    expects="nobody receives a message, joined or left of the other room",
+)
+async def isolation(ctx: CaseContext) -> None:
+    # 5. "members receive events of their own room only"
+    room_a, room_b = ctx.room(), ctx.room()
+    a1, a2 = await ctx.join(room_a), await ctx.join(room_a)
+    b1 = await ctx.join(room_b)
+    for n in range(BURST):
+        for sender in (a1, b1):
+            await sender.say(f"{sender.room}:{n}", ctx.t())
+    for client in (a1, a2, b1):
+        sender = b1 if client is b1 else a1
+        await maybe(ctx, client, is_message(text=f"{sender.room}:{BURST - 1}"), 5)
+    await a2.close(ctx.t())
+    await ctx.quiet()
+    _only_own_room(b1, foreign=room_a, names={a1.name, a2.name})
+    _only_own_room(a1, foreign=room_b, names={b1.name})
+
+
+def _only_own_room(client: Client, foreign: str, names: set[str]) -> None:
+    for e in client.history:
+        leaked = (isinstance(e, Message) and (e.room != client.room or e.text.startswith(foreign))) or (
+            isinstance(e, System) and e.name in names
+        )
+        require(not leaked, f"{client.label} (room {client.room}) got an event of room {foreign}", "events of its own room only", e)
+
+
+@scenario(
+    "room.exact-name",
+    sends="members join ROOM-Lobby, ROOM-lobby, ROOM-LOBBY, ROOM-Å (U+00C5), ROOM-Å (U+212B); "
+    "one more joins ROOM-Lobby spelled with %2D for '-'",
+    expects="five separate rooms (welcome room exact, online 1, no cross-talk); "
+    "the %2D spelling is the same room as ROOM-Lobby",
+)
+async def exact_name(ctx: CaseContext) -> None:
+    # 5. "room ids that differ only in letter case or Unicode form are different rooms";
+    # 2. "no case folding, no Unicode normalization ... `caf%C3%A9` and `café` are one"
+    base = ctx.room()
+    rooms = [f"{base}-Lobby", f"{base}-lobby", f"{base}-LOBBY", f"{base}-\u00c5", f"{base}-\u212b"]
+    clients = [await ctx.join(room) for room in rooms]  # join checks welcome.room == exact id
+    for client in clients:
+        await client.say(f"{client.room}|{ctx.token()}", ctx.t())
+    spelled = quote(rooms[0]).replace("-", "%2D")  # same id, another percent-encoding
+    path = render_path(ctx.config.path_template, "ROOM", "twin").replace("ROOM", spelled)
+    twin = await ctx.join(rooms[0], "twin", path=path, label="twin")
+    text = ctx.token()
+    await twin.say(text, ctx.t())
+    await expect_message(ctx, clients[0], twin, text)
+    await ctx.quiet()
+    for client in clients:
+        foreign = [e for e in client.seen(is_message()) if not e.text.startswith(f"{client.room}|")]  # type: ignore[union-attr]
+        foreign = [e for e in foreign if client is not clients[0] or e.text != text]
+        require(not foreign, f"room {client.room!r} got messages of another room", "its own only", foreign)

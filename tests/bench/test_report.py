@@ -1,0 +1,49 @@
+"""docs/benchmarks.md rendering: the summary line, targets, and the kept hand-written part."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench import report
+
+
+def results() -> dict:
+    step = {"offered": 1000.0, "achieved": 990.0, "p50_ms": 1.0, "p99_ms": 2.0, "max_ms": 3.0}
+    step |= {"server_cpu": 0.5, "drivers_cpu_total": 0.3, "lag_p99_ms": 0.1, "ok": True}
+    step |= {"reason": "", "lost": 0, "expected": 10}
+    search = {"capacity": 990.0, "best": step, "steps": [step], "limited_by": "server"}
+    return {
+        "mode": "quick",
+        "command": "python bench/run.py --quick",
+        "started": "today",
+        "elapsed_s": 60.0,
+        "machine": report.machine_info(),
+        "fanout": {
+            "config": {},
+            "servers": {"reference": search, "seed": {**search, "capacity": 495.0}},
+        },
+    }
+
+
+def test_summary_line_is_exact() -> None:
+    r = report.ratios(results())
+    assert r["server_vs_seed"] == 2.0
+    assert report.summary_line(r) == (
+        "server_vs_seed=2.00 server_vs_broadcast=nan slow_consumer_p99_ratio=nan "
+        "generator_p99_vs_naive=nan generator_capacity=nan"
+    )
+
+
+def test_targets() -> None:
+    assert report.meets("server_vs_seed", 1.3) == "yes"
+    assert report.meets("slow_consumer_p99_ratio", float("inf")) == "**no**"
+    assert report.meets("generator_capacity", float("nan")) == "not run"
+
+
+def test_optimisations_kept(tmp_path: Path) -> None:
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(f"old\n{report.OPT_START}\n- orjson: +12%\n{report.OPT_END}\nold tail\n")
+    kept = report.hand_written(doc)
+    text = report.render(results(), {}, kept)
+    assert "- orjson: +12%" in text and text.count(report.OPT_START) == 1
+    assert "| reference | 990 |" in text

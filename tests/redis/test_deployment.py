@@ -1,0 +1,174 @@
+"""End to end: `chatbench serve` processes on different ports sharing one redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from reference_server.cluster import ClusterConfig
+from tests.redis.deployment import CLI, ServeProcess
+from tests.redis.helpers import FACTOR
+from tests.redis_server import RedisServer
+from tests.reference_server.clients import join, recv, recv_until, say, system
+
+pytestmark = [pytest.mark.anyio, pytest.mark.redis]
+
+REAP_BOUND = ClusterConfig(url="redis://x").reap_bound  # the documented default, 5 s
+
+
+@contextlib.asynccontextmanager
+async def deployment(redis_url: str, count: int, *extra: str) -> AsyncIterator[list[ServeProcess]]:
+    processes = [ServeProcess(redis_url, *extra) for _ in range(count)]
+    try:
+        await asyncio.gather(*(p.start() for p in processes))
+        yield processes
+    finally:
+        await asyncio.gather(*(p.stop() for p in processes))
+
+
+def texts_by(events: list[dict[str, Any]], user: str) -> list[str]:
+    return [e["text"] for e in events if e["type"] == "message" and e["user"] == user]
+
+
+async def collect(ws: Any, count: int, user: str | None = None) -> list[dict[str, Any]]:
+    """Events until `count` chat messages (from `user`, if given) have arrived."""
+    events: list[dict[str, Any]] = []
+
+    def counted(e: dict[str, Any]) -> bool:
+        return e["type"] == "message" and (user is None or e["user"] == user)
+
+    while sum(map(counted, events)) < count:
+        events.append(await recv(ws, 10 * FACTOR))
+    return events
+
+
+async def test_two_processes_act_as_one_server(redis_url: str) -> None:
+    async with deployment(redis_url, 2) as (p1, p2):
+        alice = await join(p1.url, "lobby", "alice")
+        bob = await join(p2.url, "lobby", "bob")
+        assert (alice.welcome["online"], bob.welcome["online"]) == (1, 2)
+        assert await recv(alice) == {"type": "system", "message": "bob joined"}
+        count = 100
+        sends = [
+            say(ws, f"{name}-{i}") for i in range(count) for ws, name in ((alice, "a"), (bob, "b"))
+        ]
+        received = asyncio.gather(collect(alice, 2 * count), collect(bob, 2 * count))
+        await asyncio.gather(*sends)
+        for events in await received:  # message.order across processes, sender included
+            assert texts_by(events, "alice") == [f"a-{i}" for i in range(count)]
+            assert texts_by(events, "bob") == [f"b-{i}" for i in range(count)]
+        carol = await join(p1.url, "lobby", "carol")
+        assert carol.welcome["online"] == 3  # global presence
+        await bob.close()
+        for ws in (alice, carol):
+            await recv_until(ws, system("bob left"))
+        dave = await join(p2.url, "lobby", "dave")
+        assert dave.welcome["online"] == 3
+        other = await join(p2.url, "Lobby", "eve")  # room.exact-name holds across processes
+        assert other.welcome["online"] == 1
+        for ws in (alice, carol, dave, other):
+            await ws.close()
+
+
+@pytest.mark.slow
+async def test_members_of_a_killed_process_are_announced_left(redis_url: str) -> None:
+    async with deployment(redis_url, 3) as (p1, p2, p3):
+        alice = await join(p1.url, "r", "alice")
+        frank = await join(p3.url, "r", "frank")
+        bob = await join(p2.url, "r", "bob")
+        await join(p2.url, "r", "bea")
+        for ws in (alice, frank):
+            await recv_until(ws, system("bea joined"))
+        loop = asyncio.get_running_loop()
+        killed_at = loop.time()
+        p2.kill()
+        deadline = REAP_BOUND * FACTOR + 2.0  # the documented bound, plus scheduling slack
+        for ws in (alice, frank):
+            seen = await _lefts(ws, {"bob left", "bea left"}, deadline)
+            assert sorted(seen) == ["bea left", "bob left"]  # once each
+        assert loop.time() - killed_at < deadline
+        carol = await join(p1.url, "r", "carol")
+        assert carol.welcome["online"] == 3  # alice, frank, carol: no zombies
+        await bob.wait_closed()  # its TCP connection died with its process
+
+
+async def _lefts(ws: Any, expected: set[str], timeout: float) -> list[str]:
+    seen: list[str] = []
+    async with asyncio.timeout(timeout):
+        while set(seen) != expected:
+            event = await recv(ws, timeout)
+            if event["type"] == "system" and event["message"].endswith(" left"):
+                seen.append(event["message"])
+    return seen
+
+
+@pytest.mark.slow
+async def test_redis_restart_mid_conversation(redis_server: RedisServer, redis_url: str) -> None:
+    async with deployment(redis_url, 2) as (p1, p2):
+        alice = await join(p1.url, "r", "alice")
+        bob = await join(p2.url, "r", "bob")
+        await recv_until(alice, system("bob joined"))
+        await say(alice, "before")
+        await recv_until(bob, lambda e: e.get("text") == "before")
+
+        redis_server.stop()
+        for process in (p1, p2):
+            health = await process.wait_health("degraded", 10 * FACTOR)
+            assert health["redis"]["redis"] == "degraded"
+        await say(alice, "during")  # delivered on p1 only; no process crashes or drops anyone
+        await recv_until(alice, lambda e: e.get("text") == "during")
+
+        redis_server.start()
+        resumed_by = asyncio.get_running_loop().time() + 10 * FACTOR
+        for process in (p1, p2):
+            await process.wait_health("ok", 10 * FACTOR)
+        # fan-out across processes resumes: both clients are still connected and hear each other
+        await say(bob, "after")
+        events = await recv_until(alice, lambda e: e.get("text") == "after", 10 * FACTOR)
+        assert asyncio.get_running_loop().time() < resumed_by
+        assert all(e.get("text") != "during" for e in events)
+        for i in range(20):
+            await say(alice, f"x{i}")
+        seen = await collect(bob, 20, "alice")
+        assert texts_by(seen, "alice") == [f"x{i}" for i in range(20)]
+        carol = await join(p2.url, "r", "carol")
+        assert carol.welcome["online"] == 3  # presence was re-registered in the empty Redis
+
+
+@pytest.mark.slow
+async def test_workers_share_one_port_and_one_redis(redis_url: str) -> None:
+    process = ServeProcess(redis_url, "--workers", "2")
+    try:
+        await process.start()
+        clients = [await join(process.url, "w", f"u{i}") for i in range(6)]
+        assert [ws.welcome["online"] for ws in clients] == [1, 2, 3, 4, 5, 6]
+        await say(clients[-1], "hello all")
+        for ws in clients:
+            await recv_until(ws, lambda e: e.get("text") == "hello all")
+        for ws in clients:
+            await ws.close()
+    finally:
+        await process.stop()
+
+
+@pytest.mark.slow
+def test_check_passes_against_two_processes(redis_server: RedisServer, redis_url: str) -> None:
+    async def run() -> tuple[int, str]:
+        async with deployment(redis_url, 2) as (p1, p2):
+            proc = await asyncio.create_subprocess_exec(
+                *CLI,
+                "check",
+                p1.url,
+                p2.url,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await asyncio.wait_for(proc.communicate(), 200 * FACTOR)
+            return proc.returncode or 0, out.decode() + err.decode()
+
+    code, output = asyncio.run(run())
+    assert code == 0, output

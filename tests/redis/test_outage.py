@@ -1,0 +1,78 @@
+"""Redis outages: no crash, degraded local delivery, reconnection and resynchronisation."""
+
+from __future__ import annotations
+
+import pytest
+
+from reference_server.cluster import RedisHub
+from tests.redis.helpers import FakeMember, eventually, fast_config, started_hub
+from tests.redis_server import RedisServer
+
+pytestmark = [pytest.mark.anyio, pytest.mark.redis]
+
+
+def message(user: str, text: str, room: str = "r") -> str:
+    return f'{{"type":"message","user":"{user}","text":"{text}","room":"{room}"}}'
+
+
+async def test_outage_degrades_then_resyncs(redis_server: RedisServer, redis_url: str) -> None:
+    a, b = await started_hub(redis_url), await started_hub(redis_url)
+    try:
+        alice, carol, bob = (
+            FakeMember("alice", "r"),
+            FakeMember("carol", "r"),
+            FakeMember("bob", "r"),
+        )
+        await a.join(alice)
+        await a.join(carol)
+        await b.join(bob)
+        await a.publish("r", message("alice", "before"))
+        await bob.wait_for(lambda ev: bob.texts() == ["before"])
+
+        redis_server.stop()
+        await eventually(lambda: not a.healthy and not b.healthy, "both degraded")
+        assert a.health()["redis"] == "degraded"
+        await a.publish("r", message("alice", "during"))  # same process only
+        assert alice.texts() == carol.texts() == ["before", "during"]
+        dave = FakeMember("dave", "r")
+        assert await a.join(dave) == 3  # local count while degraded
+        assert await a.leave(carol)
+        assert alice.systems()[-2:] == ["dave joined", "carol left"]
+
+        redis_server.start()  # empty: no persistence
+        await eventually(lambda: a.healthy and b.healthy, "both reconnected")
+        # What changed during the outage reaches the other process once Redis is back.
+        await bob.wait_for(lambda ev: bob.systems()[-2:] == ["dave joined", "carol left"])
+        await a.publish("r", message("alice", "after"))
+        for member in (alice, bob, dave):
+            await member.wait_for(lambda ev, m=member: "after" in m.texts())
+        assert bob.texts() == ["before", "after"]  # messages of the outage are not replayed
+        assert alice.texts() == ["before", "during", "after"]
+        assert alice.systems().count("dave joined") == 1  # not delivered twice on a
+        assert alice.systems().count("carol left") == 1
+        assert await b.join(FakeMember("erin", "r")) == 4  # alice, dave, bob, erin
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_starts_degraded_when_redis_is_down_and_connects_later() -> None:
+    server = RedisServer()
+    hub = RedisHub(fast_config(server.url, op_timeout=0.5))
+    try:
+        await hub.start()
+        assert not hub.healthy and hub.health()["redis"] == "degraded"
+        alice = FakeMember("alice", "r")
+        assert await hub.join(alice) == 1
+        assert alice.events == [{"type": "welcome", "room": "r", "online": 1}]
+        server.start()
+        await eventually(lambda: hub.healthy, "connected once Redis is up")
+        other = await started_hub(server.url)
+        bob = FakeMember("bob", "r")
+        assert await other.join(bob) == 2  # alice was registered on reconnection
+        await alice.wait_system("bob joined")
+        await other.stop()
+        await alice.wait_system("bob left")
+    finally:
+        await hub.stop()
+        server.__exit__(None, None, None)

@@ -1,0 +1,95 @@
+"""The pure parts without sockets: hub membership, member outbox, settings."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+
+from reference_server.hub import LocalHub
+from reference_server.member import Member
+from reference_server.settings import Settings, SettingsError
+
+pytestmark = pytest.mark.anyio
+
+
+def _drain(member: Member) -> list[dict[str, object]]:
+    out = []
+    while member._queue:
+        out.append(orjson.loads(member._queue.popleft()))
+    return out
+
+
+async def test_hub_welcomes_first_announces_once_and_counts() -> None:
+    hub = LocalHub()
+    a, b = Member("a", "r", 10), Member("b", "r", 10)
+    assert await hub.join(a) == 1
+    assert await hub.join(b) == 2
+    assert _drain(b) == [{"type": "welcome", "room": "r", "online": 2}]
+    assert _drain(a) == [
+        {"type": "welcome", "room": "r", "online": 1},
+        {"type": "system", "message": "b joined"},
+    ]
+    assert await hub.leave(b) is True
+    assert await hub.leave(b) is False  # a second exit path announces nothing
+    assert _drain(a) == [{"type": "system", "message": "b left"}]
+    assert hub.online("r") == 1 and hub.counts() == (1, 1)
+    await hub.leave(a)
+    assert hub.counts() == (0, 0)
+
+
+async def test_publish_shares_one_frame_and_skips_other_rooms() -> None:
+    hub = LocalHub()
+    a, b, c = Member("a", "r", 10), Member("b", "r", 10), Member("c", "other", 10)
+    for m in (a, b, c):
+        await hub.join(m)
+    for m in (a, b, c):
+        _drain(m)
+    frame = '{"type":"message","user":"a","text":"t","room":"r"}'
+    assert await hub.publish("r", frame) == 2
+    assert a._queue[0] is frame and b._queue[0] is frame  # serialized once, shared
+    assert not c._queue
+
+
+async def test_overflow_marks_for_eviction_without_waiting() -> None:
+    m = Member("slow", "r", 2)
+    called = []
+    m.on_close_request = lambda: called.append(True)
+    m.deliver("1")
+    m.deliver("2")
+    m.deliver("3")  # over the limit
+    assert m.overflowed and m.close_request == (1008, "slow consumer") and called == [True]
+    m.deliver("4")
+    m.request_close(1001, "later")  # the first request wins
+    assert m.close_request.code == 1008 and called == [True]
+    assert await asyncio.wait_for(m.next_frame(), 1) is None
+
+
+async def test_next_frame_waits_for_delivery() -> None:
+    m = Member("m", "r", 5)
+    waiting = asyncio.create_task(m.next_frame())
+    await asyncio.sleep(0)  # let it block on the empty queue
+    m.deliver("x")
+    assert await asyncio.wait_for(waiting, 1) == "x"
+
+
+def test_settings_from_env_then_overrides() -> None:
+    env = {"CHATBENCH_PORT": "9001", "CHATBENCH_ALLOWED_ORIGINS": "https://a, https://b"}
+    s = Settings.from_env(env, queue_size=7, host=None)
+    assert (s.port, s.queue_size, s.host) == (9001, 7, "127.0.0.1")
+    assert s.allowed_origins == ("https://a", "https://b")
+    assert Settings.from_env(env, port=1).port == 1
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CHATBENCH_PORT": "x"}, "CHATBENCH_PORT='x' is not an integer"),
+        ({"CHATBENCH_PING_TIMEOUT": "0"}, "ping_timeout must be a positive number of seconds"),
+        ({"CHATBENCH_QUEUE_SIZE": "0"}, "queue_size must be positive, got 0"),
+    ],
+)
+def test_bad_settings_are_named(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
