@@ -32,7 +32,9 @@ PROFILES: dict[str, dict[str, Any]] = {
             start=8000, factor=1.6, max_rate=400_000, bisect=1, duration=3, warmup=1, payload=100
         ),
         "slow": slow.SlowPlan(warmup=5, duration=4, drain=2),
-        "gen": generator.GenPlan(duration=8, ramp=[10_000, 20_000, 30_000, 40_000, 50_000]),
+        "gen": generator.GenPlan(
+            duration=8, ramp=[10_000, 20_000, 30_000, 40_000, 50_000], bisect=1
+        ),
     },
     "full": {
         "plan": Plan(
@@ -40,7 +42,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         ),
         "slow": slow.SlowPlan(warmup=6, duration=10, drain=3),
         "gen": generator.GenPlan(
-            duration=20, ramp=[10_000, 15_000, 20_000, 25_000, 30_000, 40_000, 50_000, 60_000]
+            duration=20,
+            ramp=[10_000, 15_000, 20_000, 25_000, 30_000, 40_000, 50_000, 60_000],
+            bisect=2,
         ),
     },
 }

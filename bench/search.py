@@ -133,7 +133,7 @@ def search(
     lo, hi, rate = 0.0, 0.0, plan.start
     with open_env() as env:
         while rate <= plan.max_rate:
-            step = _record(result, measure(env, rate, plan), log)
+            step = _confirmed(result, env, rate, plan, log)
             if not step.ok:
                 hi = rate
                 break
@@ -141,7 +141,7 @@ def search(
     for _ in range(plan.bisect if lo and hi else 0):
         mid = math.sqrt(lo * hi)
         with open_env() as env:
-            step = _record(result, measure(env, mid, plan), log)
+            step = _confirmed(result, env, mid, plan, log)
         lo, hi = (mid, hi) if step.ok else (lo, mid)
     passing = [s for s in result.steps if s.ok]
     result.best = max(passing, key=lambda s: s.achieved) if passing else None
@@ -158,6 +158,18 @@ def limit_of(step: Step) -> str:
     if step.server_cpu + step.drivers_cpu_total > MACHINE_BUSY * cpu_count():
         return "machine"
     return "server"
+
+
+def _confirmed(result: Search, env: Env, rate: float, plan: Plan, log: Any) -> Step:
+    """A step; a failure counts only if the same rate fails again right after.
+
+    On a shared 2-core machine one scheduling hiccup can push a short step's p99 over the
+    limit; a real limit fails twice. Both measurements are kept in the results.
+    """
+    step = _record(result, measure(env, rate, plan), log)
+    if step.ok or step.closed:
+        return step
+    return _record(result, measure(env, rate, plan), log)
 
 
 def _record(result: Search, step: Step, log: Any) -> Step:

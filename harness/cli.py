@@ -11,7 +11,7 @@ from harness import __version__
 from harness.errors import UnreachableError, UsageError
 
 # Each module harness.commands.NAME defines `add_parser(subparsers)` and `run(args) -> int`.
-COMMANDS = ("schema", "report", "serve", "check", "load")
+COMMANDS = ("schema", "serve", "check", "load", "report", "demo")
 
 
 class _Parser(argparse.ArgumentParser):

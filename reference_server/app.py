@@ -40,7 +40,13 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
-        return {"status": "closing" if state.closing else "ok"}
+        body: dict[str, Any] = {"status": "closing" if state.closing else "ok"}
+        health = getattr(state.hub, "health", None)  # a RedisHub: the state of its link
+        if health is not None:
+            body["redis"] = health()
+            if body["redis"]["redis"] != "ok" and not state.closing:
+                body["status"] = "degraded"  # serving this process's members only
+        return body
 
     @app.get("/stats")
     async def stats() -> dict[str, Any]:

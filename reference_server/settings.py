@@ -38,6 +38,10 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     """Origins accepted besides none and the server's own; `*` accepts every origin."""
     log_level: str = "warning"
+    redis_url: str = ""
+    """Share rooms with every process using this Redis (docs/scaling.md); empty: this one only."""
+    redis_sharded: bool = False
+    """Use Redis 7 sharded pub/sub (SPUBLISH/SSUBSCRIBE)."""
 
     def __post_init__(self) -> None:
         for name in ("port", "workers", "queue_size", "max_frame_bytes", "max_text_chars"):
@@ -46,6 +50,10 @@ class Settings:
         for name in ("ping_interval", "ping_timeout", "close_timeout", "shutdown_timeout"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name} must be a positive number of seconds")
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError(
+                f"redis_url must start with redis://, rediss:// or unix://: {self.redis_url!r}"
+            )
         if self.max_connections < 0:
             raise SettingsError("max_connections must be 0 (no limit) or positive")
 
@@ -69,11 +77,19 @@ class Settings:
 def _parse(name: str, raw: str, default: Any) -> Any:
     """The value of environment variable CHATBENCH_<name>, typed like the setting's default."""
     try:
+        if isinstance(default, bool):
+            if raw.strip().lower() not in ("1", "0", "true", "false", "yes", "no", ""):
+                raise ValueError(raw)
+            return raw.strip().lower() in ("1", "true", "yes")
         if isinstance(default, tuple):
             return tuple(part.strip() for part in raw.split(",") if part.strip())
         if isinstance(default, int | float):
             return type(default)(raw)
         return raw
     except ValueError:
-        kind = "an integer" if isinstance(default, int) else "a number"
+        kind = "a number"
+        if isinstance(default, bool):
+            kind = "a boolean (1 or 0)"
+        elif isinstance(default, int):
+            kind = "an integer"
         raise SettingsError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not {kind}") from None

@@ -16,7 +16,7 @@ class ChatState:
 
     def __init__(self, settings: Settings, hub: Hub | None = None) -> None:
         self.settings = settings
-        self.hub: Hub = hub if hub is not None else LocalHub()
+        self.hub: Hub = hub if hub is not None else default_hub(settings)
         self.stats = Stats()
         self.members: set[Member] = set()
         self.closing = False
@@ -53,6 +53,15 @@ class ChatState:
         except TimeoutError:
             return False
         return True
+
+
+def default_hub(settings: Settings) -> Hub:
+    """A RedisHub when `settings.redis_url` is set (docs/scaling.md), else a LocalHub."""
+    if not settings.redis_url:
+        return LocalHub()
+    from reference_server.cluster import ClusterConfig, RedisHub
+
+    return RedisHub(ClusterConfig(url=settings.redis_url, sharded=settings.redis_sharded))
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:

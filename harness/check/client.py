@@ -29,6 +29,8 @@ class Waits:
 
     def __init__(self) -> None:
         self.pending: list[str] = []
+        self.interrupted: list[str] = []
+        """Server waits cut short by cancellation (the case budget), innermost first."""
 
     @contextlib.contextmanager
     def on(self, what: str) -> Iterator[None]:
@@ -36,6 +38,9 @@ class Waits:
         self.pending.append(what)
         try:
             yield
+        except asyncio.CancelledError:
+            self.interrupted.append(what)
+            raise
         finally:
             self.pending.remove(what)
 
@@ -92,7 +97,7 @@ class Client:
         """5. room.isolation holds in every case: a message of another room is a violation."""
         if isinstance(event, Message) and event.room != self.room and self.violation is None:
             self.violation = ServerViolation(
-                f"{self.label}, a member of room {self.room!r}, got a message of room {event.room!r}",
+                f"{self.label} (room {self.room!r}) got a message of room {event.room!r}",
                 expected=f"messages of room {self.room!r} only",
                 observed=event.model_dump_json(),
                 clause="room.isolation",
@@ -101,7 +106,11 @@ class Client:
     def _on_closed(self) -> None:
         rcvd = self.ws.protocol.close_rcvd
         self.close_code = rcvd.code if rcvd else None
-        text = f"close frame {rcvd.code} {rcvd.reason!r}" if rcvd else "connection ended, no close frame"
+        text = (
+            f"close frame {rcvd.code} {rcvd.reason!r}"
+            if rcvd
+            else "connection ended, no close frame"
+        )
         self.log.add(self.label, "close", text, code=self.close_code)
         self.closed.set()
         self._news.set()
@@ -179,7 +188,8 @@ class Client:
             return False
         except TimeoutError:
             raise ServerViolation(
-                f"{self.label}: the server did not read a {len(frame)}-byte frame within {timeout:.1f} s",
+                f"{self.label}: the server did not read a {len(frame)}-byte frame "
+                f"within {timeout:.1f} s",
                 expected="the server keeps reading its clients' frames",
                 observed="send blocked (TCP window full)",
             ) from None
@@ -214,13 +224,13 @@ class Client:
     def stop_reading(self) -> None:
         """Stop reading the socket: frames and pings pile up unread in the kernel buffers."""
         self.log.add(self.label, "note", "stopped reading its socket")
-        self.ws.transport.pause_reading()  # type: ignore[attr-defined]
+        self.ws.transport.pause_reading()
 
     def resume_reading(self) -> None:
         """Read the socket again."""
         self.log.add(self.label, "note", "reads its socket again")
         with contextlib.suppress(RuntimeError, AttributeError):
-            self.ws.transport.resume_reading()  # type: ignore[attr-defined]
+            self.ws.transport.resume_reading()
 
     async def dispose(self) -> None:
         """Abort if still open and stop the reader task (end of case)."""

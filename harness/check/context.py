@@ -36,7 +36,7 @@ class CheckConfig:
     timeout_factor: float = 1.0
     strict: bool = False
     deadline: float = 100.0
-    concurrency: int = 6
+    concurrency: int = 8
 
     def t(self, seconds: float = WAIT) -> float:
         """`seconds` scaled by --timeout-factor."""

@@ -110,7 +110,9 @@ def _junit_case(suite: ET.Element, case: CaseResult, strict: bool) -> str | None
         ET.SubElement(node, "failure", message=message, type=case.level).text = body
         return "failures"
     if case.verdict == "fail":
-        skipped = ET.SubElement(node, "skipped", message=f"SHOULD not met (counts with --strict): {message}")
+        skipped = ET.SubElement(
+            node, "skipped", message=f"SHOULD not met (counts with --strict): {message}"
+        )
         skipped.text = body
         return "skipped"
     if case.verdict == "error":
@@ -124,7 +126,12 @@ def _junit_case(suite: ET.Element, case: CaseResult, strict: bool) -> str | None
 
 def _xml_safe(text: str) -> str:
     """Drop characters XML 1.0 cannot hold (control characters from hostile frames)."""
-    return "".join(ch for ch in text if ch in "\t\n\r" or (ord(ch) >= 0x20 and ord(ch) not in (0xFFFE, 0xFFFF) and not 0xD800 <= ord(ch) <= 0xDFFF))
+    return "".join(
+        ch
+        for ch in text
+        if ch in "\t\n\r"
+        or (ord(ch) >= 0x20 and ord(ch) not in (0xFFFE, 0xFFFF) and not 0xD800 <= ord(ch) <= 0xDFFF)
+    )
 
 
 def write_junit(results: CheckResults, path: Path) -> None:

@@ -21,7 +21,7 @@ from harness.check.context import CaseContext, CheckConfig, describe_handshake_e
 from harness.check.registry import Case
 from harness.check.verdicts import CaseSkipped, ServerViolation
 from harness.errors import UnreachableError, UsageError
-from harness.results import CaseResult, CheckResults, CheckSummary
+from harness.results import CHECK_SCHEMA, CaseResult, CheckResults, CheckSummary
 
 EXIT_OK, EXIT_FAIL, EXIT_UNREACHABLE, EXIT_HARNESS = 0, 1, 2, 3
 PROBE_WAIT = 5.0
@@ -110,8 +110,9 @@ async def run_case(case: Case, config: CheckConfig, budget: float | None = None)
 
 
 def _timed_out(case: Case, ctx: CaseContext, limit: float, t0: float) -> CaseResult:
-    if ctx.waits.pending:
-        what = ctx.waits.pending[-1]
+    waiting = ctx.waits.interrupted or ctx.waits.pending[::-1]
+    if waiting:
+        what = waiting[0]
         v = ServerViolation(
             f"no progress within the case budget of {limit:.1f} s: still waiting for {what}",
             expected=f"the case completes within {limit:.1f} s",
@@ -186,6 +187,7 @@ def summarize(
         skipped=sum(c.verdict == "skip" for c in cases),
     )
     return CheckResults(
+        schema=CHECK_SCHEMA,
         urls=list(config.urls),
         started=started.strftime("%Y-%m-%dT%H:%M:%SZ"),
         duration_s=round(duration, 3),

@@ -32,7 +32,9 @@ class Transcript:
         self._tail: deque[TranscriptEntry] = deque(maxlen=TAIL_ENTRIES)
         self._dropped = 0
 
-    def add(self, client: str, direction: Direction, data: str = "", code: int | None = None) -> None:
+    def add(
+        self, client: str, direction: Direction, data: str = "", code: int | None = None
+    ) -> None:
         """Record one event of `client`, timed from the start of the case."""
         t = round(time.monotonic() - self.t0, 4)
         entry = TranscriptEntry(t=t, client=client, dir=direction, data=shorten(data), code=code)
@@ -48,6 +50,9 @@ class Transcript:
         if not self._dropped:
             return [*self._head, *self._tail]
         gap = TranscriptEntry(
-            t=self._tail[0].t, client="chatbench", dir="note", data=f"{self._dropped} entries left out"
+            t=self._tail[0].t,
+            client="chatbench",
+            dir="note",
+            data=f"{self._dropped} entries left out",
         )
         return [*self._head, gap, *self._tail]

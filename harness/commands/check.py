@@ -28,21 +28,70 @@ DEFAULT_DEADLINE = 100.0
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Register the subcommand and its options."""
     p: argparse.ArgumentParser = sub.add_parser(
-        "check", help="check a chat server against protocol v1, clause by clause", description=__doc__,
+        "check",
+        help="check a chat server against protocol v1, clause by clause",
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("urls", nargs="*", metavar="URL", help="ws:// or wss:// base URL (several: clients spread round-robin)")
-    p.add_argument("--path-template", default=DEFAULT_TEMPLATE, help=f"endpoint path (default {DEFAULT_TEMPLATE})")
-    p.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'", help="extra handshake header (auth, Origin); repeatable")
-    p.add_argument("--only", action="append", default=[], metavar="GLOB", help="run only cases whose clause id matches (e.g. 'input.*'); repeatable")
-    p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip cases whose clause id matches; repeatable")
+    p.add_argument(
+        "urls",
+        nargs="*",
+        metavar="URL",
+        help="ws:// or wss:// base URL (several: clients spread round-robin)",
+    )
+    p.add_argument(
+        "--path-template",
+        default=DEFAULT_TEMPLATE,
+        help=f"endpoint path (default {DEFAULT_TEMPLATE})",
+    )
+    p.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="extra handshake header (auth, Origin); repeatable",
+    )
+    p.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="run only cases whose clause id matches (e.g. 'input.*'); repeatable",
+    )
+    p.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="skip cases whose clause id matches; repeatable",
+    )
     p.add_argument("--strict", action="store_true", help="SHOULD failures fail the run too")
     p.add_argument("--list", action="store_true", help="print the cases and exit")
-    p.add_argument("--timeout-factor", type=float, default=_env_factor(), help="scale every wait (default 1, about 2 s per expected event; env CHATBENCH_TIMEOUT_FACTOR)")
-    p.add_argument("--deadline", type=float, default=DEFAULT_DEADLINE, help=f"seconds for the whole suite (default {DEFAULT_DEADLINE:.0f})")
-    p.add_argument("--concurrency", type=int, default=6, help="cases run at once (default 6; timing-sensitive cases always run alone)")
-    p.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON (chatbench.check/1)")
-    p.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML, one testcase per clause")
+    p.add_argument(
+        "--timeout-factor",
+        type=float,
+        default=_env_factor(),
+        help="scale every wait (default 1: about 2 s per expected event; "
+        "env CHATBENCH_TIMEOUT_FACTOR)",
+    )
+    p.add_argument(
+        "--deadline",
+        type=float,
+        default=DEFAULT_DEADLINE,
+        help=f"seconds for the whole suite (default {DEFAULT_DEADLINE:.0f})",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=8,
+        help="cases run at once (default 8; timing-sensitive cases always run alone)",
+    )
+    p.add_argument(
+        "--json", type=Path, metavar="FILE", help="write the results as JSON (chatbench.check/1)"
+    )
+    p.add_argument(
+        "--junit", type=Path, metavar="FILE", help="write JUnit XML, one testcase per clause"
+    )
     p.add_argument("--html", type=Path, metavar="FILE", help="write a self-contained HTML report")
     return p
 

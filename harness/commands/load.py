@@ -39,7 +39,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=1.0, help="messages per chatter per second")
     p.add_argument("--duration", type=float, default=10.0, help="send phase seconds")
     p.add_argument("--out", type=Path, help="output directory (required)")
-    p.add_argument("--spawn-rate", type=float, help="users started per second (default: all in 1 s)")
+    p.add_argument(
+        "--spawn-rate", type=float, help="users started per second (default: all in 1 s)"
+    )
     p.add_argument("--room-size", default="even", help="room sizes: even, zipf or weights 1,1,10")
     p.add_argument("--payload-bytes", type=int, default=0, help="pad message texts to this size")
     p.add_argument("--churn", type=float, default=0.0, help="share of users that drop and rejoin")
@@ -116,7 +118,14 @@ def locust_argv(args: argparse.Namespace) -> list[str]:
     """The command line of the Locust child process."""
     argv = [sys.executable, "-m", "locust", "-f", locustfile(), "--headless", "--only-summary"]
     if args.worker:
-        return [*argv, "--worker", "--master-host", args.master_host, "--master-port", str(args.master_port)]
+        return [
+            *argv,
+            "--worker",
+            "--master-host",
+            args.master_host,
+            "--master-port",
+            str(args.master_port),
+        ]
     processes = _process_count(args)
     sizes = process_plan(args.users, args.rooms, args.room_size, processes)
     spawn = args.spawn_rate or float(args.users)

@@ -20,6 +20,17 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="TCP port (default 8000; 0 picks a free one)")
     p.add_argument("--workers", type=int, help="processes (only 1 without --redis-url)")
+    p.add_argument(
+        "--redis-url",
+        metavar="URL",
+        help="share rooms with every process using this Redis (docs/scaling.md)",
+    )
+    p.add_argument(
+        "--redis-sharded",
+        action="store_const",
+        const=True,
+        help="use Redis 7 sharded pub/sub (SPUBLISH/SSUBSCRIBE)",
+    )
     p.add_argument("--queue-size", type=int, help="frames queued per client before eviction")
     p.add_argument("--max-connections", type=int, help="open connections allowed (0: no limit)")
     p.add_argument(
@@ -41,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from reference_server.settings import Settings, SettingsError
 
     names = ["host", "port", "workers", "queue_size", "max_connections", "ping_interval"]
-    names += ["ping_timeout", "log_level", "allowed_origins"]
+    names += ["ping_timeout", "log_level", "allowed_origins", "redis_url", "redis_sharded"]
     overrides = {name: getattr(args, name) for name in names}
     if overrides["allowed_origins"] is not None:
         overrides["allowed_origins"] = tuple(overrides["allowed_origins"])
@@ -49,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         settings = Settings.from_env(**overrides)
     except SettingsError as exc:
         raise UsageError(str(exc)) from None
-    if settings.workers > 1:
+    if settings.workers > 1 and not settings.redis_url:
         raise UsageError(
             f"--workers {settings.workers} would split rooms across processes (members of one "
             "room could not see each other); run one worker, or several with --redis-url"
@@ -61,7 +72,12 @@ def run(args: argparse.Namespace) -> int:
     port = sock.getsockname()[1]
     print(f"chatbench serve: listening on ws://{settings.host}:{port}/ws/chat/{{room}}", flush=True)
     try:
-        build_server(settings).run(sockets=[sock])
+        if settings.workers > 1:
+            from reference_server.cluster.workers import run_workers
+
+            run_workers(settings, sock)
+        else:
+            build_server(settings).run(sockets=[sock])
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the SIGINT it handled gracefully: a normal stop
     finally:

@@ -1,1 +1,1 @@
-"""`chatbench demo`: the reference server, a scripted conversation, a check, a load run, a report."""
+"""`chatbench demo`: reference server, scripted conversation, check, load run and report."""

@@ -20,7 +20,8 @@ class _Speaker:
         self.ws, self.name, self.say, self.timeout = ws, name, say, timeout
 
     async def expect(self, kind: str) -> dict[str, object]:
-        frame = await asyncio.wait_for(self.ws.recv(), self.timeout)
+        frame = await asyncio.wait_for(self.ws.recv(decode=True), self.timeout)
+        assert isinstance(frame, str)  # decode=True: text frames come as str
         event = parse_server_event(frame)
         self.say(f"  {self.name:>6} <- {frame}")
         if event.type != kind:

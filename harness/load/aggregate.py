@@ -62,6 +62,8 @@ class Aggregate:
         self.totals = Totals()
         self.finals = 0
         self.connect_errors: list[str] = []
+        self.per_process: list[dict[str, int]] = []
+        self.fanout_recorded = 0
 
     def merge(self, report: dict[str, Any], shift_s: int = 0) -> None:
         """Add one report; `shift_s` moves its seconds onto the master's clock."""
@@ -71,9 +73,11 @@ class Aggregate:
         totals = report.get("totals")
         if totals is not None:
             self.finals += 1
+            self.per_process.append({k: int(v) for k, v in totals.items()})
             self.connect_errors += report.get("connect_errors", [])[:5]
             for f in fields(Totals):
                 setattr(self.totals, f.name, getattr(self.totals, f.name) + int(totals[f.name]))
+            self.fanout_recorded += int(totals.get("fanout_recorded", 0))
 
     def intervals(self, start_s: int) -> list[tuple[int, Second]]:
         """(seconds since start, second) for every second from the start to the last one."""
@@ -81,7 +85,9 @@ class Aggregate:
             return []
         first = min(start_s, *self.seconds)
         last = max(self.seconds)
-        return [(sec - start_s, self.seconds.get(sec) or Second()) for sec in range(first, last + 1)]
+        return [
+            (sec - start_s, self.seconds.get(sec) or Second()) for sec in range(first, last + 1)
+        ]
 
     def results(self, start_s: int, config: dict[str, Any]) -> dict[str, Any]:
         """results.json (validated as harness.results.LoadResults)."""
@@ -109,6 +115,7 @@ class Aggregate:
             ),
             "fanout_hdr": hist.encode(fanout),
             "rtt_hdr": hist.encode(rtt),
+            "per_process": self.per_process,
             "connections": {
                 "errors": sum(second.counts["connect_errors"] for _, second in secs),
                 "first_errors": self.connect_errors[:5],

@@ -129,7 +129,7 @@ class Ledger:
         return certain + 1, certain + 1 + uncertain
 
     def ended(self, member: Member, now: int, abrupt: bool = False) -> None:
-        """`member`'s connection ended at `now`; `abrupt`: the harness dropped it without a close."""
+        """`member`'s connection ended at `now`; `abrupt`: dropped by the harness, no close."""
         if member.until is not None:
             return
         member.until = now

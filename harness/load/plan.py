@@ -50,7 +50,9 @@ def _weights(rooms: int, spec: str) -> list[float]:
     try:
         listed = [float(w) for w in spec.split(",")]
     except ValueError:
-        raise UsageError(f"--room-size: expected even, zipf or weights like 1,1,10: {spec!r}")
+        raise UsageError(
+            f"--room-size: expected even, zipf or weights like 1,1,10: {spec!r}"
+        ) from None
     if not listed or min(listed) <= 0:
         raise UsageError(f"--room-size weights must be positive: {spec!r}")
     return [listed[k % len(listed)] for k in range(rooms)]

@@ -24,7 +24,6 @@ from harness.load import hist
 from harness.load.ledger import (
     DUPLICATE,
     ECHO,
-    FANOUT,
     FANOUT_LATE,
     LEAKED,
     NS,
@@ -91,6 +90,7 @@ class Recorder:
         self._cur = Bucket()
         self.totals_sent = False
         self.connect_errors: list[str] = []
+        self.fanout_recorded = 0
 
     def bucket(self, sec: int) -> Bucket:
         """The bucket of epoch second `sec`."""
@@ -138,9 +138,10 @@ class Recorder:
         code = self.ledger.received(member, probe.sender, probe.seq)
         b = self._current(now)
         us = (now - probe.sent_ns) // 1000
-        if code == FANOUT or code == FANOUT_LATE:
+        if code <= FANOUT_LATE:  # FANOUT or FANOUT_LATE
             size = self.room_sizes.get(member.room, 0)
             b.fanout_for(size).record_value(hist.clamp_us(us))
+            self.fanout_recorded += 1
             b.counts["delivered"] += 1
             if code == FANOUT_LATE:
                 b.counts["out_of_order"] += 1
@@ -201,6 +202,9 @@ class Recorder:
         self._sec = -1
         if final and not self.totals_sent:
             self.totals_sent = True
-            report["totals"] = asdict(self.ledger.totals)
+            report["totals"] = {
+                **asdict(self.ledger.totals),
+                "fanout_recorded": self.fanout_recorded,
+            }
             report["connect_errors"] = self.connect_errors
         return report

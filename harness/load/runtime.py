@@ -15,6 +15,7 @@ Importing this module (users.py does) registers event listeners on `locust.event
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import secrets
@@ -44,12 +45,11 @@ CLOCK_PING = "chatbench_clock_ping"
 CLOCK_PONG = "chatbench_clock_pong"
 
 
-@events.init_command_line_parser.add_listener
 def _options(parser: Any) -> None:
     group = parser.add_argument_group("chatbench")
     add = group.add_argument
     add("--cb-urls", default="", help="server base URLs (space separated; default --host)")
-    add("--cb-rooms", type=int, default=10, help="rooms (over all processes)")
+    add("--cb-rooms", type=int, default=0, help="rooms over all processes (0: one per 20 users)")
     add("--cb-room-size", default="even", help="room sizes: even, zipf or weights 1,1,10")
     add("--cb-rooms-plan", default="", help="room sizes of each process (set by chatbench)")
     add("--cb-rate", type=float, default=1.0, help="messages per chatter per second")
@@ -128,7 +128,9 @@ def _build_context(env: Environment) -> Context:
         sizes = [int(s) for s in sizes_text.split(",")]
     else:
         users = int(_option(env, "num_users", 0) or 0) or 20
-        sizes = process_plan(users, _option(env, "cb_rooms", 10), _option(env, "cb_room_size", "even"), processes)
+        rooms = int(_option(env, "cb_rooms", 0)) or max(1, round(users / 20))
+        spec = _option(env, "cb_room_size", "even")
+        sizes = process_plan(users, rooms, spec, processes)
     fractions = Fractions(
         _option(env, "cb_churn", 0.0), _option(env, "cb_slow", 0.0), _option(env, "cb_lurkers", 0.0)
     )
@@ -159,7 +161,6 @@ def _build_context(env: Environment) -> Context:
 # -- processes that run users ---------------------------------------------------------------
 
 
-@events.test_start.add_listener
 def _on_test_start(environment: Environment, **_: Any) -> None:
     runner = environment.runner
     if isinstance(runner, MasterRunner):
@@ -168,7 +169,12 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         gevent.spawn(_progress, environment)
         gevent.spawn(_master_watchdog, environment)
         return
+    global _context, _aggregate
+    if _context is not None and _context.finished.is_set():  # a new run from the web UI
+        _context, _aggregate = None, Aggregate()
+        _master["written"] = False
     ctx = context(environment)
+    _quiet_gc()
     ctx.start_ns = time.time_ns()
     duration = float(_option(environment, "cb_duration", 0))
     ctx.send_end_ns = ctx.start_ns + int(duration * NS) if duration > 0 else None
@@ -181,15 +187,27 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         gevent.spawn(_clock_sync, runner)
 
 
-def _rtt_event(env: Environment, us: int) -> None:
-    env.events.request.fire(
-        request_type="WS",
-        name="message rtt",
-        response_time=us / 1000,
-        response_length=0,
-        exception=None,
+def _request(env: Environment, kind: str, name: str, ms: float, length: int, exc: Any) -> None:
+    """One Locust request event (Locust's stats and web UI show these)."""
+    env.events.request.fire(  # type: ignore[no-untyped-call]
+        request_type=kind,
+        name=name,
+        response_time=ms,
+        response_length=length,
+        exception=exc,
         context={},
     )
+
+
+def _quiet_gc() -> None:
+    """Keep the cyclic GC from pausing the receive path for long (a pause is latency)."""
+    gc.collect()
+    gc.freeze()  # what exists now (Locust, gevent, modules) is never scanned again
+    gc.set_threshold(50_000, 20, 100)
+
+
+def _rtt_event(env: Environment, us: int) -> None:
+    _request(env, "WS", "message rtt", us / 1000, 0, None)
 
 
 def _ticker(ctx: Context) -> None:
@@ -197,15 +215,23 @@ def _ticker(ctx: Context) -> None:
     proc = psutil.Process()
     proc.cpu_percent(None)
     warned = False
+    first = True
     while not ctx.finished.is_set():
         now = time.time_ns()
-        gevent.sleep((NS - now % NS) / NS + 0.001)
+        wait = (NS - now % NS) / NS + 0.001
+        if first and wait < 0.5:  # a CPU share over a sliver of a second is noise
+            ctx.recorder.tick(now, ctx.connections, 0.0, False)
+            wait += 1
+        first = False
+        gevent.sleep(wait)
         now = time.time_ns()
         cpu = proc.cpu_percent(None)
         saturated = cpu > SATURATION_CPU
         if saturated and not warned:
             warned = True
-            log.warning("chatbench: generator CPU at %.0f%%: latencies now measure the generator", cpu)
+            log.warning(
+                "chatbench: generator CPU at %.0f%%: latencies now measure the generator", cpu
+            )
         current = ctx.recorder.buckets.get((now - 1) // NS)
         ctx.recorder.tick(now, ctx.connections, cpu, saturated)
         if current is not None:
@@ -219,14 +245,8 @@ def _ticker(ctx: Context) -> None:
 def _second_event(env: Environment, bucket: Any) -> None:
     fanout = hist.merged(list(bucket.fanout.values()))
     if fanout.get_total_count():
-        env.events.request.fire(
-            request_type="WS",
-            name="fanout p99 per second",
-            response_time=fanout.get_value_at_percentile(99) / 1000,
-            response_length=fanout.get_total_count(),
-            exception=None,
-            context={},
-        )
+        p99_ms = fanout.get_value_at_percentile(99) / 1000
+        _request(env, "WS", "fanout p99 per second", p99_ms, fanout.get_total_count(), None)
 
 
 def _run_over(ctx: Context, now: int) -> bool:
@@ -257,25 +277,24 @@ def _finish(ctx: Context, now: int) -> None:
 
 
 def _failure_events(env: Environment, totals: dict[str, int]) -> None:
-    for name in ("lost", "duplicated", "out_of_order", "leaked", "leave_missing", "online_mismatches"):
+    for name in (
+        "lost",
+        "duplicated",
+        "out_of_order",
+        "leaked",
+        "leave_missing",
+        "online_mismatches",
+    ):
         if totals.get(name):
-            env.events.request.fire(
-                request_type="LEDGER",
-                name=name,
-                response_time=0,
-                response_length=totals[name],
-                exception=Exception(f"{totals[name]} {name}"),
-                context={},
-            )
+            error = Exception(f"{totals[name]} {name}")
+            _request(env, "LEDGER", name, 0, totals[name], error)
 
 
-@events.test_stop.add_listener
 def _on_test_stop(environment: Environment, **_: Any) -> None:
     if _context is not None and not isinstance(environment.runner, MasterRunner):
         _finish(_context, time.time_ns())
 
 
-@events.report_to_master.add_listener
 def _report(client_id: str, data: dict[str, Any]) -> None:
     if _context is not None and not _context.recorder.totals_sent:
         data["chatbench"] = _context.recorder.take()
@@ -285,15 +304,15 @@ def _report(client_id: str, data: dict[str, Any]) -> None:
 # -- the master -----------------------------------------------------------------------------
 
 
-@events.worker_report.add_listener
 def _worker_report(client_id: str, data: dict[str, Any]) -> None:
     report = data.get("chatbench")
     if report:
         _aggregate.merge(report, int(report.get("shift_s", 0)))
 
 
-@events.init.add_listener
 def _on_init(environment: Environment, **_: Any) -> None:
+    if environment.web_ui is not None:
+        _extend_web_ui(environment.web_ui)
     runner = environment.runner
     if isinstance(runner, MasterRunner):
         runner.register_message(FINAL_MESSAGE, _on_final)
@@ -302,13 +321,66 @@ def _on_init(environment: Environment, **_: Any) -> None:
         runner.register_message(CLOCK_PONG, _on_clock_pong)
 
 
+_WEB_COLUMNS = (
+    ("t", "second"),
+    ("connections", "connections"),
+    ("sent", "sent"),
+    ("delivered", "delivered"),
+    ("p50_ms", "fan-out p50 ms"),
+    ("p99_ms", "fan-out p99 ms"),
+    ("max_ms", "fan-out max ms"),
+    ("lost", "lost"),
+    ("duplicated", "duplicated"),
+    ("out_of_order", "out of order"),
+    ("leaked", "leaked"),
+    ("leave_missing", "leave missing"),
+    ("cpu", "generator cpu %"),
+)
+
+
+def _extend_web_ui(web_ui: Any) -> None:
+    """A "chatbench" tab in Locust's web UI: the last 30 merged seconds."""
+    from flask import request
+
+    web_ui.template_args["extendedTabs"] = [{"title": "chatbench", "key": "chatbench"}]
+    web_ui.template_args["extendedTables"] = [
+        {"key": "chatbench", "structure": [{"key": k, "title": t} for k, t in _WEB_COLUMNS]}
+    ]
+
+    @web_ui.app.after_request  # type: ignore[untyped-decorator]
+    def _extend_stats(response: Any) -> Any:
+        if request.path != "/stats/requests" or not response.is_json:
+            return response
+        rows = [
+            _web_row(offset, second) for offset, second in _aggregate.intervals(_master["start_s"])
+        ]
+        body = {**response.json, "extended_stats": [{"key": "chatbench", "data": rows[-30:][::-1]}]}
+        response.set_data(orjson.dumps(body))
+        return response
+
+
+def _web_row(offset: int, second: Any) -> dict[str, Any]:
+    h = second.fanout_all()
+    c = second.counts
+    return {
+        "t": offset,
+        "connections": second.connections,
+        **{k: c[k] for k in ("sent", "delivered", "lost", "duplicated", "out_of_order")},
+        **{k: c[k] for k in ("leaked", "leave_missing")},
+        "p50_ms": h.get_value_at_percentile(50) / 1000,
+        "p99_ms": h.get_value_at_percentile(99) / 1000,
+        "max_ms": h.get_max_value() / 1000,
+        "cpu": round(second.cpu),
+    }
+
+
 def _on_final(environment: Environment, msg: Any, **_: Any) -> None:
     report = msg.data
     _aggregate.merge(report, int(report.get("shift_s", 0)))
     _master["clocks"][msg.node_id] = report.get("clock", {})
     if _aggregate.finals >= _master["workers"]:
         _write_results(environment)
-        if _option(environment, "headless", False):
+        if _option(environment, "headless", False) and environment.runner is not None:
             gevent.spawn_later(0.2, environment.runner.quit)
 
 
@@ -317,12 +389,19 @@ def _master_watchdog(environment: Environment) -> None:
     duration = float(_option(environment, "cb_duration", 0))
     if duration <= 0:
         return
-    slack = float(_option(environment, "cb_drain", 2)) + float(_option(environment, "cb_leave_deadline", 5))
+    slack = float(_option(environment, "cb_drain", 2)) + float(
+        _option(environment, "cb_leave_deadline", 5)
+    )
     gevent.sleep(duration + slack + 30)
     if not _master["written"]:
-        log.error("chatbench: %d of %d workers reported; results are incomplete", _aggregate.finals, _master["workers"])
+        log.error(
+            "chatbench: %d of %d workers reported; results are incomplete",
+            _aggregate.finals,
+            _master["workers"],
+        )
         _write_results(environment, incomplete=True)
-        environment.runner.quit()
+        if environment.runner is not None:
+            environment.runner.quit()
 
 
 # -- clocks (workers on other machines) -------------------------------------------------------
@@ -340,7 +419,9 @@ def _clock_sync(runner: WorkerRunner) -> None:
 def _on_clock_ping(environment: Environment, msg: Any, **_: Any) -> None:
     runner = environment.runner
     assert isinstance(runner, MasterRunner)
-    runner.send_message(CLOCK_PONG, {"t1": msg.data["t1"], "t2": time.time_ns()}, client_id=msg.node_id)
+    runner.send_message(
+        CLOCK_PONG, {"t1": msg.data["t1"], "t2": time.time_ns()}, client_id=msg.node_id
+    )
 
 
 def _on_clock_pong(environment: Environment, msg: Any, **_: Any) -> None:
@@ -416,3 +497,16 @@ def _progress(environment: Environment) -> None:
             file=sys.stderr,
             flush=True,
         )
+
+
+# Registered on import (decorators would hide the listeners' types from mypy).
+_LISTENERS = (
+    (events.init_command_line_parser, _options),
+    (events.test_start, _on_test_start),
+    (events.test_stop, _on_test_stop),
+    (events.report_to_master, _report),
+    (events.worker_report, _worker_report),
+    (events.init, _on_init),
+)
+for _hook, _listener in _LISTENERS:
+    _hook.add_listener(_listener)  # type: ignore[no-untyped-call]

@@ -78,7 +78,7 @@ def parse_slo(expr: str) -> Slo:
     try:
         threshold = float(number)
     except ValueError:
-        raise UsageError(f"--slo {expr!r}: {number!r} is not a number")
+        raise UsageError(f"--slo {expr!r}: {number!r} is not a number") from None
     return Slo(expr.strip(), metric, op, threshold, unit)
 
 

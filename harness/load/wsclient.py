@@ -8,10 +8,11 @@ event per frame. Parsing costs about 2 us a frame (websockets' C-accelerated fra
 
 from __future__ import annotations
 
+import contextlib
 import socket as _stdlib_socket
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import gevent
 from gevent import socket
@@ -102,7 +103,7 @@ class WsClient:
             pass
         self._ended(time.time_ns())
 
-    def _dispatch(self, frames: list[object], now: int) -> None:
+    def _dispatch(self, frames: Sequence[object], now: int) -> None:
         for frame in frames:
             opcode = frame.opcode  # type: ignore[attr-defined]
             if opcode is Opcode.TEXT:
@@ -142,10 +143,8 @@ class WsClient:
         """End the TCP connection abruptly: no close frame, a RST (SO_LINGER 0)."""
         if self.sock is not None:
             linger = struct.pack("ii", 1, 0)
-            try:
+            with contextlib.suppress(OSError):
                 self.sock.setsockopt(_stdlib_socket.SOL_SOCKET, _stdlib_socket.SO_LINGER, linger)
-            except OSError:
-                pass
         self._shutdown()
 
     def close(self) -> None:
@@ -170,10 +169,8 @@ class WsClient:
 
     def _close_socket(self) -> None:
         if self.sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self.sock.close()
-            except OSError:
-                pass
 
     def _ended(self, now: int) -> None:
         was_open, self.open = self.open, False

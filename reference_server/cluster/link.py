@@ -22,14 +22,17 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
-from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.connection import AbstractConnection, BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from reference_server.cluster.publisher import Publisher, PublisherDown
+
 log = logging.getLogger("reference_server.cluster")
 T = TypeVar("T")
-REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+POOL_SIZE = 16
+REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError, PublisherDown)
 
 
 class LinkDown(Exception):
@@ -82,8 +85,9 @@ class ClusterConfig:
 class _Session:
     """One subscriber connection and the state that dies with it."""
 
-    def __init__(self, conn: AbstractConnection) -> None:
+    def __init__(self, conn: AbstractConnection, publisher: Publisher) -> None:
         self.conn = conn
+        self.publisher = publisher
         self.outbox: asyncio.Queue[tuple[str, ...]] = asyncio.Queue()
         # Redis acknowledges each (UN)SUBSCRIBE once per channel, in order: one FIFO per channel.
         self.acks: dict[str, deque[asyncio.Future[None]]] = {}
@@ -106,6 +110,7 @@ class _Session:
                 future.set_result(None)
 
     def close(self) -> None:
+        self.publisher.close()
         for waiting in self.acks.values():
             for future in waiting:
                 if not future.done():
@@ -125,14 +130,19 @@ class Link:
         session_loops: list[Callable[[], Awaitable[None]]],
     ) -> None:
         self.config = config
-        self.redis: Redis = Redis.from_url(
+        # Commands other than PUBLISH (scripts, heartbeat, reaper) share a bounded pool; callers
+        # wait for a free connection rather than open one per concurrent join.
+        pool = BlockingConnectionPool.from_url(
             config.url,
+            max_connections=POOL_SIZE,
+            timeout=config.op_timeout,
             socket_timeout=config.op_timeout,
             socket_connect_timeout=config.op_timeout,
             retry=Retry(NoBackoff(), 0),
             health_check_interval=0,
             protocol=2,  # RESP2: pub/sub replies are plain arrays, on every Redis version
         )
+        self.redis: Redis = Redis(connection_pool=pool)
         self.healthy = False
         self.state = "starting"
         self.last_error = ""
@@ -143,6 +153,7 @@ class Link:
         self._session: _Session | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._attempted = asyncio.Event()
+        self._stopping = False
         self._publish, self._subscribe, self._unsubscribe = config.commands
 
     async def start(self, wait: float) -> None:
@@ -154,6 +165,7 @@ class Link:
 
     async def stop(self) -> None:
         """Close every connection; the link stays down."""
+        self._stopping = True
         if self._supervisor is not None:
             self._supervisor.cancel()
             await asyncio.gather(self._supervisor, return_exceptions=True)
@@ -175,7 +187,7 @@ class Link:
         current = self._session
         if current is None or (session is not None and session is not current):
             return  # an error from an older session: the current one is not concerned
-        log.warning("redis link down: %s", reason)
+        log.log(logging.INFO if self._stopping else logging.WARNING, "redis link down: %s", reason)
         self._session, self.healthy, self.state, self.last_error = None, False, "degraded", reason
         current.failed.set()
 
@@ -193,12 +205,14 @@ class Link:
 
     async def publish(self, channel: str, payload: str) -> None:
         """One PUBLISH (or SPUBLISH); LinkDown when Redis is not usable."""
-        if not self.healthy:
+        session = self._session
+        if not self.healthy or session is None:
             raise LinkDown(self.last_error)
-        if self.config.sharded:
-            await self.run(lambda: self.redis.spublish(channel, payload))
-        else:
-            await self.run(lambda: self.redis.publish(channel, payload))
+        try:
+            await session.publisher.publish(channel, payload)
+        except PublisherDown as exc:
+            self.fail(str(exc), session)
+            raise LinkDown(str(exc)) from exc
 
     async def ensure_subscribed(self, channel: str) -> None:
         """Subscribe to `channel` unless already done in this session; wait for Redis's ack."""
@@ -238,6 +252,10 @@ class Link:
             except Exception as exc:  # a bug must not end reconnection: log and go on
                 log.exception("redis link session failed")
                 self.last_error = f"{type(exc).__name__}: {exc}"
+            if self.state != "degraded":  # once per outage, not once per attempt
+                log.warning(
+                    "redis unreachable (%s), retrying: %s", self.config.url, self.last_error
+                )
             self.healthy, self.state = False, "degraded"
             self._attempted.set()
             if time.monotonic() - started > 2 * self.config.backoff_max:
@@ -249,19 +267,22 @@ class Link:
     async def _run_session(self) -> None:
         # Pooled command connections may belong to a Redis that is gone: drop them all.
         await self.redis.connection_pool.disconnect()
-        conn = self.redis.connection_pool.make_connection()  # type: ignore[no-untyped-call]
-        session = _Session(conn)
+        pool = self.redis.connection_pool
+        conn = pool.make_connection()  # type: ignore[no-untyped-call]
+        publisher = Publisher(pool.make_connection(), self._publish)  # type: ignore[no-untyped-call]
+        session = _Session(conn, publisher)
         tasks: list[asyncio.Task[None]] = []
         try:
             async with asyncio.timeout(self.config.op_timeout):
                 await conn.connect()
+                await publisher.conn.connect()  # type: ignore[no-untyped-call]
                 await self.redis.ping()
             self._session, self.last_error = session, ""
             for loop in (self._read, self._write, self._keepalive):
                 tasks.append(asyncio.create_task(loop(session)))
-            await self._until_failed(session, tasks, self._on_connect())
-            if self._session is session:
-                self.healthy, self.state = True, "ok"
+            tasks.append(asyncio.create_task(publisher.run()))
+            await self._until_failed(session, tasks, self._connect_step(session))
+            if self.healthy and self._session is session:
                 self._attempted.set()
                 log.info("redis link up (%s)", self.config.url)
                 tasks += [asyncio.create_task(_coro(loop)) for loop in self._session_loops]
@@ -273,6 +294,13 @@ class Link:
             await asyncio.gather(*tasks, return_exceptions=True)
             session.close()
             await conn.disconnect(nowait=True)
+            await publisher.conn.disconnect(nowait=True)
+
+    async def _connect_step(self, session: _Session) -> None:
+        await self._on_connect()
+        # No await between the hub's last resync check and this: nothing can change unseen.
+        if self._session is session:
+            self.healthy, self.state = True, "ok"
 
     async def _until_failed(
         self, session: _Session, tasks: list[asyncio.Task[None]], step: Awaitable[Any]

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from harness.check import CaseContext, Client, ServerViolation, is_message, is_system
-from harness.protocol import Message, ServerEvent
+from harness.protocol import Message
 
 
 def show(value: Any) -> str:
@@ -105,20 +105,25 @@ async def refused(ctx: CaseContext, room: str, headers: dict[str, str] | None = 
     try:
         client = await ctx.connect(room, "ann", headers=headers)
     except ServerViolation as v:
-        require("HTTP 4" in v.observed, f"handshake for {room!r} not refused with 4xx", "HTTP 403", v.observed)
+        require(
+            "HTTP 4" in v.observed,
+            f"handshake for {room!r} not refused with 4xx",
+            "HTTP 403",
+            v.observed,
+        )
         return
     ended = await client.wait_closed(ctx.t())
     refused = ended and client.close_code == 1008 and not client.history
     observed = _observed_after_accept(client, ended)
-    require(refused, f"accepted (HTTP 101) room {room!r} headers {headers}", "HTTP 403 or close 1008 before any event", observed)
+    require(
+        refused,
+        f"accepted (HTTP 101) room {room!r} headers {headers}",
+        "HTTP 403 or close 1008 before any event",
+        observed,
+    )
 
 
 def _observed_after_accept(client: Client, ended: bool) -> str:
     events = [e.model_dump_json() for e in client.history[:2]]
     end = client.describe_close() if ended else "still open"
     return f"HTTP 101; events {events}; {end}"
-
-
-def events_of_kind(client: Client, kind: type[ServerEvent]) -> list[Any]:  # type: ignore[valid-type]
-    """Events of one type received by `client`."""
-    return [e for e in client.history if isinstance(e, kind)]

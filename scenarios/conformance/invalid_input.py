@@ -62,12 +62,16 @@ async def error_event(ctx: CaseContext) -> None:
     sender, other = await ctx.join(room), await ctx.join(room)
     for frame, code in CODES:
         await sender.send(frame, ctx.t())
-        got = await sender.expect(lambda e: isinstance(e, Error), f"an error event ({code})", ctx.t())
+        got = await sender.expect(
+            lambda e: isinstance(e, Error), f"an error event ({code})", ctx.t()
+        )
         require(isinstance(got, Error) and got.code == code, f"error code for {frame!r}", code, got)
     text = ctx.token()
     await sender.say(text, ctx.t())
     await other.expect(is_message(text=text), "the sender's message after its errors", ctx.t())
-    require(not sender.closed.is_set(), "the sender was closed", "still open", sender.describe_close())
+    require(
+        not sender.closed.is_set(), "the sender was closed", "still open", sender.describe_close()
+    )
     await ctx.quiet()
     errors = [e for e in other.history if isinstance(e, Error)]
     require(not errors, "another member received the sender's errors", "none", errors)

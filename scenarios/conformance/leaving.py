@@ -46,7 +46,12 @@ async def abrupt(ctx: CaseContext) -> None:
     late = await ctx.join(room, label="late")
     after = late.history[0]
     assert isinstance(before, Welcome) and isinstance(after, Welcome)
-    require(after.online == before.online, "the dropped member is still counted", f"online {before.online} (as before the drop)", after)
+    require(
+        after.online == before.online,
+        "the dropped member is still counted",
+        f"online {before.online} (as before the drop)",
+        after,
+    )
 
 
 @scenario(

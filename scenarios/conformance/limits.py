@@ -35,7 +35,12 @@ async def frame_size(ctx: CaseContext) -> None:
     await sender.send(frame, ctx.t())
     ended = await sender.wait_closed(ctx.t())
     observed = sender.describe_close() if ended else "still open"
-    require(ended and sender.close_code == 1009, "oversize frame not closed with 1009", "close code 1009", observed)
+    require(
+        ended and sender.close_code == 1009,
+        "oversize frame not closed with 1009",
+        "close code 1009",
+        observed,
+    )
 
 
 @scenario(
@@ -50,7 +55,19 @@ async def text_length(ctx: CaseContext) -> None:
     long_text = "z" * (MAX_TEXT_CHARS + 1)
     await sender.say(long_text, ctx.t())
     relayed = is_message(text=long_text)
-    got = await sender.expect(lambda e: isinstance(e, Error) or relayed(e), "an error event", ctx.t())
-    require(isinstance(got, Error) and got.code == "text_too_long", "over-long text", "error text_too_long", got)
+    got = await sender.expect(
+        lambda e: isinstance(e, Error) or relayed(e), "an error event", ctx.t()
+    )
+    require(
+        isinstance(got, Error) and got.code == "text_too_long",
+        "over-long text",
+        "error text_too_long",
+        got,
+    )
     await ctx.quiet()
-    require(not other.seen(relayed), "over-long text relayed", "not relayed", f"{len(long_text)} chars relayed")
+    require(
+        not other.seen(relayed),
+        "over-long text relayed",
+        "not relayed",
+        f"{len(long_text)} chars relayed",
+    )

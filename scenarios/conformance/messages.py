@@ -59,7 +59,9 @@ async def roundtrip(ctx: CaseContext) -> None:
         await _collect(ctx, client, sender, len(TEXTS))
         got = Counter(messages_from(client, sender))
         missing, extra = Counter(TEXTS) - got, got - Counter(TEXTS)
-        require(not missing, f"{client.label}: texts changed in transit", list(missing), list(extra))
+        require(
+            not missing, f"{client.label}: texts changed in transit", list(missing), list(extra)
+        )
 
 
 async def _collect(ctx: CaseContext, client: Client, sender: Client, n: int) -> None:
@@ -67,12 +69,15 @@ async def _collect(ctx: CaseContext, client: Client, sender: Client, n: int) -> 
     deadline = time.monotonic() + ctx.t(5)
     while len(messages_from(client, sender)) < n:
         try:
-            await client.expect(lambda e: isinstance(e, Message), "a message", deadline - time.monotonic())
+            await client.expect(
+                lambda e: isinstance(e, Message), "a message", deadline - time.monotonic()
+            )
         except ServerViolation:
             have = len(messages_from(client, sender))
             raise ServerViolation(
                 f"{client.label} got {have} of {n} messages from {sender.label}",
-                expected=f"{n} messages", observed=f"{have} messages: {messages_from(client, sender)[-3:]}",
+                expected=f"{n} messages",
+                observed=f"{have} messages: {messages_from(client, sender)[-3:]}",
             ) from None
 
 
@@ -140,7 +145,8 @@ def _diagnose(seqs: list[int], want: list[int]) -> str:
 def _first_difference(seqs: list[int], want: list[int]) -> str:
     for i, (a, b) in enumerate(zip(seqs, want, strict=False)):
         if a != b:
-            return f"at position {i}: {seqs[max(0, i - 2) : i + 3]} (expected {want[max(0, i - 2) : i + 3]})"
+            near = slice(max(0, i - 2), i + 3)
+            return f"at position {i}: {seqs[near]} (expected {want[near]})"
     return f"ends after {len(seqs)}"
 
 

@@ -61,6 +61,9 @@ FAULTS = {
     "sequential-send": "awaits each member's send in turn (one stuck reader stalls the room)",
     "no-ping": "never pings, so silent half-open clients stay forever",
     "accept-foreign-origin": "accepts any Origin",
+    "accept-invalid-room": "accepts any room id, even invalid ones",
+    "honor-extra-fields": "a client's own `user` field replaces its name (spoofing)",
+    "no-evict": "never evicts: a stuck member's queue grows without bound",
     # misbehaving servers (the harness must not hang on them)
     "silent": "completes the handshake, then never sends anything",
     "close-at-once": "completes the handshake, then closes at once (1000)",
@@ -103,7 +106,7 @@ class FakeChatServer:
 
     def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         room = self._room(request.path)
-        if room is None or not is_valid_room_id(room):
+        if room is None or not (is_valid_room_id(room) or self.has("accept-invalid-room")):
             return conn.respond(HTTPStatus.FORBIDDEN, "invalid room id\n")
         origin = request.headers.get("Origin")
         if origin and not self.has("accept-foreign-origin"):
@@ -190,6 +193,8 @@ class FakeChatServer:
         path = ws.request.path if ws.request else "/"
         room = self._room(path) or ""
         member = _Member(ws, self._username(path), room)
+        if self.has("no-evict"):
+            member.queue = asyncio.Queue()
         members = self.rooms.setdefault(room, {})
         members[ws] = member
         member.writer = asyncio.get_running_loop().create_task(self._writer(member))
@@ -263,6 +268,9 @@ class FakeChatServer:
         if self.has("alter-text"):
             text = text.strip()
         event = {"type": "message", "user": member.name, "text": text, "room": member.room}
+        if self.has("honor-extra-fields"):
+            spoofed = orjson.loads(frame).get("user")
+            event["user"] = spoofed if isinstance(spoofed, str) else member.name
         frame_out = orjson.dumps(event).decode()
         if self.has("sequential-send"):
             await self._broadcast(member.room, frame_out)

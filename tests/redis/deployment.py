@@ -28,6 +28,7 @@ class ServeProcess:
         self.args = [*CLI, "serve", "--port", str(self.port), "--redis-url", redis_url, *extra]
         self.env = {**os.environ, **(env or {})}
         self.proc: asyncio.subprocess.Process | None = None
+        self._final_log = ""
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
 
     @property
@@ -94,6 +95,7 @@ class ServeProcess:
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+        self._final_log = self.log()
         self._log.close()
         return proc.returncode
 
@@ -103,4 +105,4 @@ class ServeProcess:
             self._log.seek(0)
             return self._log.read().decode(errors="replace")[-2000:]
         except ValueError:
-            return "(closed)"
+            return self._final_log

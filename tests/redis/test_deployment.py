@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
+from websockets.asyncio.client import ClientConnection
 
 from reference_server.cluster import ClusterConfig
 from tests.redis.deployment import CLI, ServeProcess
 from tests.redis.helpers import FACTOR
 from tests.redis_server import RedisServer
-from tests.reference_server.clients import join, recv, recv_until, say, system
+from tests.reference_server.clients import join as join_room
+from tests.reference_server.clients import recv, recv_until, say, system
 
 pytestmark = [pytest.mark.anyio, pytest.mark.redis]
 
+Join = Callable[[str, str, str], Awaitable[ClientConnection]]
 REAP_BOUND = ClusterConfig(url="redis://x").reap_bound  # the documented default, 5 s
 
 
@@ -28,6 +32,22 @@ async def deployment(redis_url: str, count: int, *extra: str) -> AsyncIterator[l
         yield processes
     finally:
         await asyncio.gather(*(p.stop() for p in processes))
+
+
+@pytest.fixture
+async def join() -> AsyncIterator[Callable[[str, str, str], Awaitable[ClientConnection]]]:
+    """`await join(url, room, name)`: a client that has its welcome; closed after the test."""
+    opened: list[ClientConnection] = []
+
+    async def connect(url: str, room: str, name: str) -> ClientConnection:
+        # A short close timeout: a client that left frames unread cannot see the close frame.
+        ws = await join_room(url, room, name, close_timeout=1)
+        opened.append(ws)
+        return ws
+
+    yield connect
+    for ws in opened:
+        await ws.close()
 
 
 def texts_by(events: list[dict[str, Any]], user: str) -> list[str]:
@@ -46,7 +66,7 @@ async def collect(ws: Any, count: int, user: str | None = None) -> list[dict[str
     return events
 
 
-async def test_two_processes_act_as_one_server(redis_url: str) -> None:
+async def test_two_processes_act_as_one_server(redis_url: str, join: Join) -> None:
     async with deployment(redis_url, 2) as (p1, p2):
         alice = await join(p1.url, "lobby", "alice")
         bob = await join(p2.url, "lobby", "bob")
@@ -70,12 +90,10 @@ async def test_two_processes_act_as_one_server(redis_url: str) -> None:
         assert dave.welcome["online"] == 3
         other = await join(p2.url, "Lobby", "eve")  # room.exact-name holds across processes
         assert other.welcome["online"] == 1
-        for ws in (alice, carol, dave, other):
-            await ws.close()
 
 
 @pytest.mark.slow
-async def test_members_of_a_killed_process_are_announced_left(redis_url: str) -> None:
+async def test_members_of_a_killed_process_are_announced_left(redis_url: str, join: Join) -> None:
     async with deployment(redis_url, 3) as (p1, p2, p3):
         alice = await join(p1.url, "r", "alice")
         frank = await join(p3.url, "r", "frank")
@@ -107,7 +125,9 @@ async def _lefts(ws: Any, expected: set[str], timeout: float) -> list[str]:
 
 
 @pytest.mark.slow
-async def test_redis_restart_mid_conversation(redis_server: RedisServer, redis_url: str) -> None:
+async def test_redis_restart_mid_conversation(
+    redis_server: RedisServer, redis_url: str, join: Join
+) -> None:
     async with deployment(redis_url, 2) as (p1, p2):
         alice = await join(p1.url, "r", "alice")
         bob = await join(p2.url, "r", "bob")
@@ -140,19 +160,29 @@ async def test_redis_restart_mid_conversation(redis_server: RedisServer, redis_u
 
 
 @pytest.mark.slow
-async def test_workers_share_one_port_and_one_redis(redis_url: str) -> None:
+async def test_workers_share_one_port_and_one_redis(redis_url: str, join: Join) -> None:
     process = ServeProcess(redis_url, "--workers", "2")
+    redis = Redis.from_url(redis_url)
     try:
         await process.start()
-        clients = [await join(process.url, "w", f"u{i}") for i in range(6)]
-        assert [ws.welcome["online"] for ws in clients] == [1, 2, 3, 4, 5, 6]
-        await say(clients[-1], "hello all")
+        async with asyncio.timeout(20 * FACTOR):  # both workers registered as nodes
+            while await redis.scard("chatbench:nodes") < 2:
+                await asyncio.sleep(0.05)
+        clients: list[ClientConnection] = []
+        workers: set[str] = set()
+        while len(workers) < 2 and len(clients) < 100:  # until the kernel gave both some
+            clients.append(await join(process.url, "w", f"u{len(clients)}"))
+            members = await redis.hkeys("chatbench:{room:w}:members")
+            workers = {m.decode().rsplit(":", 1)[0] for m in members}
+        assert len(workers) == 2, "every connection went to the same worker"
+        assert [ws.welcome["online"] for ws in clients] == list(range(1, len(clients) + 1))
+        await say(clients[0], "hello all")
         for ws in clients:
             await recv_until(ws, lambda e: e.get("text") == "hello all")
-        for ws in clients:
-            await ws.close()
     finally:
-        await process.stop()
+        await redis.aclose()
+        code = await process.stop()
+    assert code == 0, process.log()  # SIGINT: every worker shut down cleanly
 
 
 @pytest.mark.slow

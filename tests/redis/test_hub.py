@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -9,6 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from reference_server.cluster import RedisHub
+from reference_server.cluster.link import POOL_SIZE
 from tests.redis.helpers import FakeMember, eventually, started_hub, system
 
 pytestmark = [pytest.mark.anyio, pytest.mark.redis]
@@ -172,3 +174,28 @@ async def test_sharded_pubsub(redis_url: str) -> None:
 
 def calls(stats: dict[str, dict[str, int]], command: str) -> int:
     return stats.get(f"cmdstat_{command}", {"calls": 0})["calls"]
+
+
+async def test_hundreds_of_concurrent_senders_share_one_publishing_connection(
+    redis_url: str,
+) -> None:
+    async with hubs(redis_url, 2) as (a, b), client(redis_url) as redis:
+        receiver = FakeMember("rx", "r")
+        await b.join(receiver)
+        senders, per = 300, 5
+
+        async def send(sender: int) -> None:
+            for i in range(per):
+                text = f"{sender}.{i}"
+                await a.publish(
+                    "r", f'{{"type":"message","user":"u{sender}","text":"{text}","room":"r"}}'
+                )
+
+        await asyncio.gather(*(send(s) for s in range(senders)))
+        await receiver.wait_for(lambda ev: len(receiver.texts()) == senders * per)
+        for sender in range(0, senders, 37):
+            assert receiver.texts(f"u{sender}") == [f"{sender}.{i}" for i in range(per)]
+        assert a.healthy
+        # a: one subscriber, one publisher and a few pooled command connections
+        clients = await redis.client_list()
+        assert len(clients) <= 2 * (2 + POOL_SIZE) + 1

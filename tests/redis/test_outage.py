@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from reference_server.cluster import RedisHub
@@ -76,3 +78,29 @@ async def test_starts_degraded_when_redis_is_down_and_connects_later() -> None:
     finally:
         await hub.stop()
         server.__exit__(None, None, None)
+
+
+async def test_publishes_in_flight_when_redis_dies_are_never_duplicated_or_reordered(
+    redis_server: RedisServer, redis_url: str
+) -> None:
+    hub = await started_hub(redis_url)
+    try:
+        alice, bob = FakeMember("alice", "r"), FakeMember("bob", "r")
+        await hub.join(alice)
+        await hub.join(bob)
+
+        async def send(user: str) -> None:
+            for i in range(300):
+                await hub.publish("r", message(user, str(i)))
+                if user == "alice" and i == 100:
+                    redis_server.stop()  # mid-conversation, publishes in flight
+
+        await asyncio.gather(send("alice"), send("bob"))  # nothing raises into the senders
+        assert not hub.healthy
+        for member in (alice, bob):
+            for user in ("alice", "bob"):
+                got = [int(t) for t in member.texts(user)]  # type: ignore[call-overload]
+                assert got == sorted(set(got)), f"{user} to {member.name}: {got}"
+                assert got[-1] == 299  # everything after the failure was delivered locally
+    finally:
+        await hub.stop()

@@ -1,0 +1,1 @@
+"""Measured experiments behind the proposals in docs/benchmarks.md ("Optimisations")."""

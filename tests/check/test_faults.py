@@ -1,0 +1,141 @@
+"""Every case can fail: each injected fault makes exactly the matching cases fail.
+
+Each row runs only the cases around the fault (the expected failures plus neighbours that must
+still pass); rows run concurrently, each against its own fake server.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from harness.protocol import CLAUSES
+from tests.check.helpers import check_json, failed
+from tests.fakes.chat_server import running_fake
+
+# faults -> (cases run, cases that must fail; all the others run must pass), extra args
+MATRIX: list[tuple[set[str], list[str], set[str], list[str]]] = [
+    ({"loss"}, ["message.*"], {"message.roundtrip", "message.order"}, []),
+    ({"duplicate"}, ["message.*"], {"message.order"}, []),
+    ({"reorder"}, ["message.*"], {"message.order"}, []),
+    ({"leak"}, ["room.isolation"], {"room.isolation"}, []),
+    (
+        {"ghost-on-abrupt"},
+        ["leave.clean", "leave.abrupt", "flow.concurrency"],
+        {"leave.abrupt", "flow.concurrency"},
+        [],
+    ),
+    (
+        {"no-welcome"},
+        ["join.*", "connect.endpoint"],
+        {"join.welcome", "join.announce", "join.online-count"},
+        [],
+    ),
+    (
+        {"welcome-miscount"},
+        ["join.*", "leave.abrupt", "flow.concurrency"],
+        {"join.welcome", "join.online-count", "flow.concurrency"},
+        [],
+    ),
+    ({"announce-self"}, ["join.*"], {"join.announce"}, []),
+    (
+        {"no-join-announce"},
+        ["join.*", "connect.default-username", "username.sanitized"],
+        {"join.announce"},
+        [],
+    ),
+    (
+        {"no-leave-announce"},
+        ["leave.clean", "leave.abrupt", "join.online-count", "username.sanitized"],
+        {"leave.clean", "leave.abrupt"},
+        [],
+    ),
+    (
+        {"no-echo"},
+        ["message.*", "input.not-json"],
+        {"message.broadcast", "message.roundtrip", "message.order", "message.extra-fields"},
+        [],
+    ),
+    ({"alter-text"}, ["message.*"], {"message.roundtrip"}, []),
+    ({"case-fold-rooms"}, ["room.*", "join.welcome"], {"room.exact-name", "join.welcome"}, []),
+    ({"bad-schema"}, ["schema.events", "join.welcome"], {"schema.events", "join.welcome"}, []),
+    (
+        {"crash-on-bad-json"},
+        ["input.*", "limit.text-length", "message.broadcast"],
+        {
+            "input.not-json",
+            "input.not-object",
+            "input.bad-text",
+            "input.binary",
+            "input.error-event",
+            "limit.text-length",
+        },
+        [],
+    ),
+    (
+        {"no-error-event"},
+        ["input.*", "limit.text-length"],
+        {"input.error-event", "limit.text-length"},
+        [],
+    ),
+    ({"no-size-limit"}, ["limit.*"], {"limit.frame-size"}, []),
+    ({"no-size-limit", "crash-on-bad-json"}, ["limit.oversize-safe"], {"limit.oversize-safe"}, []),
+    (
+        {"raw-username"},
+        ["username.*", "connect.default-username"],
+        {"username.no-html", "username.sanitized"},
+        [],
+    ),
+    (
+        {"no-default-username"},
+        ["connect.default-username", "username.sanitized"],
+        {"connect.default-username"},
+        [],
+    ),
+    ({"accept-invalid-room"}, ["room.invalid", "origin.foreign"], {"room.invalid"}, []),
+    (
+        {"honor-extra-fields"},
+        ["message.extra-fields", "message.broadcast"],
+        {"message.extra-fields"},
+        [],
+    ),
+    ({"accept-foreign-origin"}, ["origin.foreign", "room.invalid"], {"origin.foreign"}, []),
+    ({"close-at-once"}, ["connect.endpoint"], {"connect.endpoint"}, []),
+    (
+        {"sequential-send"},
+        ["flow.slow-consumer", "message.broadcast"],
+        {"flow.slow-consumer"},
+        ["--timeout-factor", "0.6"],
+    ),
+    ({"no-evict"}, ["flow.evict"], {"flow.evict"}, []),
+    ({"no-ping"}, ["leave.half-open"], {"leave.half-open"}, ["--timeout-factor", "0.3"]),
+]
+
+
+def _run_row(row, tmp_path):
+    faults, only, must_fail, extra = row
+    globs = [arg for glob in only for arg in ("--only", glob)]
+    with running_fake(faults) as url:
+        rc, results = check_json([url], tmp_path, "--strict", *globs, *extra)
+    errors = {c.id: c.reason for c in results.cases if c.verdict == "error"}
+    problems = []
+    if failed(results) != must_fail or errors or rc != 1:
+        problems.append(
+            f"{sorted(faults)}: failed {sorted(failed(results))}, want {sorted(must_fail)}; "
+            f"errors {errors}; rc {rc}"
+        )
+    for case in results.cases:
+        if case.verdict == "fail" and not (case.reason and case.transcript):
+            problems.append(f"{sorted(faults)}: {case.id} fails without reason or transcript")
+    return problems
+
+
+def test_each_fault_fails_exactly_its_cases(tmp_path):
+    with ThreadPoolExecutor(6) as pool:
+        problems = [p for ps in pool.map(lambda r: _run_row(r, tmp_path), MATRIX) for p in ps]
+    assert problems == []
+
+
+def test_every_checkable_clause_has_a_fault_that_fails_it():
+    covered = set().union(*(row[2] for row in MATRIX))
+    checkable = {c.id for c in CLAUSES} - {"shutdown.going-away"}
+    assert checkable - covered == set()

@@ -1,0 +1,119 @@
+"""Never hangs, never lies: misbehaving and unreachable servers, wrong arguments."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from harness.cli import main
+from tests.check.helpers import check_json, cli, closed_port, tcp_server
+from tests.fakes.chat_server import running_fake
+
+SUITE_LIMIT = 60
+
+
+def _misbehaving(fault, tmp_path):
+    t0 = time.monotonic()
+    with running_fake({fault}) as url:
+        rc, results = check_json([url], tmp_path)
+    return fault, rc, results, time.monotonic() - t0
+
+
+@pytest.mark.parametrize("faults", [("silent", "close-at-once", "garbage")])
+def test_misbehaving_servers_fail_fast_with_reasons(tmp_path, faults):
+    """Accepts and never answers, closes at once, sends garbage: exit 1 within the limit."""
+    with ThreadPoolExecutor(3) as pool:
+        runs = list(pool.map(lambda f: _misbehaving(f, tmp_path), faults))
+    for fault, rc, results, took in runs:
+        assert rc == 1, fault
+        assert took < SUITE_LIMIT, (fault, took)
+        # a silent server does accept the handshake (connect.endpoint); nothing else holds
+        must = [c for c in results.cases if c.level == "MUST" and c.id != "connect.endpoint"]
+        assert all(c.verdict == "fail" and c.reason for c in must), (fault, must)
+        assert results.summary.errors == 0, fault  # the server's fault, never a harness error
+
+
+def test_garbage_is_cited_as_a_schema_violation(tmp_path):
+    with running_fake({"garbage"}) as url:
+        rc, results = check_json([url], tmp_path, "--only", "join.welcome")
+    (case,) = results.cases
+    assert rc == 1 and case.verdict == "fail"
+    assert case.reason.startswith("[schema.events]")
+    assert any(e.dir == "recv" and "garbage" in e.data for e in case.transcript)
+
+
+def test_unreachable_servers_exit_2_with_one_line():
+    """Refused, TCP accept but no handshake, HTTP garbage, wrong path: exit 2, no traceback."""
+    with tcp_server("silent") as silent, tcp_server("garbage") as garbage, running_fake() as fake:
+        targets = {
+            "refused": [closed_port()],
+            "silent": [silent, "--timeout-factor", "0.4"],
+            "garbage": [garbage],
+            "404": [fake, "--path-template", "/elsewhere/{room}"],
+        }
+        with ThreadPoolExecutor(4) as pool:
+            runs = dict(
+                zip(targets, pool.map(lambda a: cli("check", *a), targets.values()), strict=True)
+            )
+    for name, (rc, out, err, took) in runs.items():
+        assert rc == 2, (name, out, err)
+        assert err.count("\n") == 1 and "cannot reach" in err, (name, err)
+        assert "Traceback" not in err + out
+        assert took < 30, (name, took)
+    assert "connection refused" in runs["refused"][2]
+    assert "HTTP 403" in runs["404"][2] or "HTTP 404" in runs["404"][2]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["http://127.0.0.1:1"],
+        ["ws://127.0.0.1:1", "--header", "no colon"],
+        ["ws://127.0.0.1:1", "--path-template", "/ws/chat"],
+        ["ws://127.0.0.1:1", "--only", "nothing.matches"],
+        ["ws://127.0.0.1:1", "--timeout-factor", "0"],
+        ["ws://127.0.0.1:1", "--deadline", "soon"],
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(capsys, args):
+    with pytest.raises(SystemExit) if "soon" in args else _no_raise() as _:
+        assert main(["check", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error" in err
+
+
+class _no_raise:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_bad_arguments_print_no_traceback_from_the_console_script():
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "check", "ftp://x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("chatbench check: error: not a ws://")
+    assert "Traceback" not in proc.stderr
+
+
+def test_global_deadline_bounds_the_run(tmp_path):
+    """Cases that cannot finish before --deadline are reported, the run ends in time."""
+    with running_fake({"no-ping"}) as url:
+        t0 = time.monotonic()
+        rc, results = check_json([url], tmp_path, "--only", "leave.half-open", "--deadline", "3")
+    assert time.monotonic() - t0 < 15
+    (case,) = results.cases
+    assert case.verdict == "fail" and "case budget" in case.reason
+    assert rc == 0  # a SHOULD clause: counted only with --strict

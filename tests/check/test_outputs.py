@@ -1,0 +1,106 @@
+"""The files and the table: JUnit CI can read, JSON that is CheckResults, HTML, --list."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from harness.check import load_cases
+from harness.cli import main
+from harness.protocol import CLAUSES
+from harness.results import CheckResults
+from reports.conformance import render_check_html
+from tests.check.helpers import FACTOR
+from tests.fakes.chat_server import running_fake
+
+
+def _run(tmp_path, *args):
+    files = {k: tmp_path / f"out.{k}" for k in ("json", "xml", "html")}
+    with running_fake({"alter-text", "accept-foreign-origin"}) as url:
+        rc = main(
+            [
+                "check",
+                url,
+                "--timeout-factor",
+                str(FACTOR),
+                "--json",
+                str(files["json"]),
+                "--junit",
+                str(files["xml"]),
+                "--html",
+                str(files["html"]),
+                *args,
+            ]
+        )
+    return rc, files
+
+
+def test_junit_json_and_html_of_a_failing_run(tmp_path, capsys):
+    rc, files = _run(tmp_path, "--only", "message.*", "--only", "origin.*", "--only", "shutdown.*")
+    table = capsys.readouterr().out
+    assert rc == 1
+    assert "message.roundtrip" in table and "FAIL" in table and "exit 1" in table
+    results = CheckResults.model_validate_json(files["json"].read_text())
+    assert results.exit_code == 1 and results.summary.failed == 2
+    suite = ET.parse(files["xml"]).getroot().find("testsuite")
+    cases = {tc.get("name"): tc for tc in suite.iter("testcase")}
+    assert list(cases) == [c.id for c in results.cases]  # one testcase per clause
+    failure = cases["message.roundtrip"].find("failure")
+    assert failure is not None and "expected:" in failure.text and "observed:" in failure.text
+    assert "transcript:" in failure.text and " send " in failure.text
+    # a SHOULD failure without --strict is reported, not counted: JUnit agrees with exit 0/1
+    assert cases["origin.foreign"].find("failure") is None
+    assert "SHOULD not met" in cases["origin.foreign"].find("skipped").get("message")
+    assert cases["shutdown.going-away"].find("skipped") is not None
+    assert suite.get("failures") == "1" and suite.get("tests") == str(len(cases))
+    html = files["html"].read_text()
+    assert (
+        html.startswith("<!doctype html>") and "message.roundtrip" in html and "<script" not in html
+    )
+
+
+def test_strict_turns_should_failures_into_junit_failures(tmp_path):
+    rc, files = _run(tmp_path, "--only", "origin.foreign", "--strict")
+    assert rc == 1
+    testcase = ET.parse(files["xml"]).getroot().find("testsuite/testcase")
+    assert testcase.find("failure").get("type") == "SHOULD"
+
+
+def test_html_escapes_hostile_frames():
+    doc = CheckResults.model_validate(
+        {
+            "urls": ["ws://x"],
+            "started": "t",
+            "duration_s": 1,
+            "exit_code": 1,
+            "summary": {"failed": 1},
+            "cases": [
+                {
+                    "id": "username.no-html",
+                    "level": "MUST",
+                    "section": "2",
+                    "title": "t",
+                    "verdict": "fail",
+                    "reason": "<script>alert(1)</script>",
+                    "transcript": [
+                        {"t": 0, "client": "c1", "dir": "recv", "data": "<img onerror=x>"}
+                    ],
+                }
+            ],
+        }
+    )
+    html = render_check_html(doc)
+    assert "<script>alert" not in html and "&lt;img onerror=x&gt;" in html
+
+
+def test_list_prints_every_case(capsys):
+    assert main(["check", "--list"]) == 0
+    out = capsys.readouterr().out
+    for clause in CLAUSES:
+        assert clause.id in out
+    assert [c.id for c in load_cases()] == [c.id for c in CLAUSES]
+
+
+def test_only_and_exclude_globs(capsys):
+    assert main(["check", "--list", "--only", "input.*", "--exclude", "input.error-event"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1::2]]
+    assert listed == ["input.not-json", "input.not-object", "input.bad-text", "input.binary"]

@@ -1,0 +1,182 @@
+"""The delivery ledger and cleanup checks, driven with made-up times (no sockets)."""
+
+from harness.load.ledger import (
+    DUPLICATE,
+    ECHO,
+    FANOUT,
+    FANOUT_LATE,
+    LEAKED,
+    NS,
+    Ledger,
+)
+
+
+def t(seconds: float) -> int:
+    return int(seconds * NS)
+
+
+def room(ledger: Ledger, *names: str, room_id: str = "r", at: float = 0.0, reader: bool = True):
+    members = []
+    for name in names:
+        m = ledger.joining(name, f"{name}.1", room_id, reader, t(at))
+        ledger.welcomed(m, len(members) + 1, t(at))
+        members.append(m)
+    return members
+
+
+def new_ledger() -> Ledger:
+    return Ledger(drain_ns=t(1), leave_deadline_ns=t(2))
+
+
+def test_every_recipient_got_everything():
+    ledger = new_ledger()
+    a, b, c = room(ledger, "a", "b", "c")
+    for k in range(3):
+        seq = ledger.sent("a", t(1 + k))
+        assert ledger.received(b, "a", seq) == FANOUT
+        assert ledger.received(c, "a", seq) == FANOUT
+        assert ledger.received(a, "a", seq) == ECHO
+    ledger.finalize(t(10))
+    totals = ledger.totals
+    assert (totals.expected, totals.delivered, totals.lost) == (6, 6, 0)
+    assert (totals.duplicated, totals.out_of_order, totals.leaked) == (0, 0, 0)
+
+
+def test_a_missing_delivery_is_lost_in_its_send_second():
+    ledger = new_ledger()
+    _, b, c = room(ledger, "a", "b", "c")
+    for k in range(3):
+        seq = ledger.sent("a", t(1 + k))
+        ledger.received(b, "a", seq)
+        if k != 1:
+            ledger.received(c, "a", seq)
+    lost = ledger.finalize(t(10))
+    assert (ledger.totals.expected, ledger.totals.lost, ledger.totals.delivered) == (6, 1, 5)
+    assert lost == {2: 1}
+
+
+def test_duplicate_and_out_of_order():
+    ledger = new_ledger()
+    _, b = room(ledger, "a", "b")
+    s0, s1 = ledger.sent("a", t(1)), ledger.sent("a", t(1.1))
+    assert ledger.received(b, "a", s1) == FANOUT
+    assert ledger.received(b, "a", s0) == FANOUT_LATE
+    assert ledger.received(b, "a", s0) == DUPLICATE
+    ledger.finalize(t(10))
+    totals = ledger.totals
+    assert (totals.lost, totals.duplicated, totals.out_of_order) == (0, 1, 1)
+
+
+def test_probe_from_another_room_is_leaked():
+    ledger = new_ledger()
+    room(ledger, "a", "b")
+    [x] = room(ledger, "x", room_id="other")
+    seq = ledger.sent("a", t(1))
+    assert ledger.received(x, "a", seq) == LEAKED
+    assert ledger.received(x, "stranger", 0) == LEAKED
+    assert ledger.totals.leaked == 2
+
+
+def test_messages_before_the_welcome_are_not_expected():
+    ledger = new_ledger()
+    [_a] = room(ledger, "a")
+    ledger.sent("a", t(1))
+    [_late] = room(ledger, "late", at=2)
+    ledger.sent("a", t(3))
+    ledger.finalize(t(10))
+    assert ledger.totals.expected == 1 and ledger.totals.lost == 1
+
+
+def test_a_leaving_member_owes_only_messages_older_than_the_drain():
+    ledger = new_ledger()
+    _, b = room(ledger, "a", "b")
+    old, recent, caught = ledger.sent("a", t(1)), ledger.sent("a", t(4.5)), ledger.sent("a", t(4.6))
+    ledger.received(b, "a", caught)
+    ledger.ended(b, t(5))
+    ledger.finalize(t(10))
+    # old is lost; recent was in flight when b left; caught arrived and counts
+    assert (ledger.totals.expected, ledger.totals.lost) == (2, 1)
+    assert old == 0 and recent == 1
+
+
+def test_a_dropping_senders_last_messages_are_not_owed():
+    ledger = new_ledger()
+    a, _ = room(ledger, "a", "b")
+    ledger.sent("a", t(4.8))  # may die in a's socket buffer when a drops
+    ledger.ended(a, t(5), abrupt=True)
+    ledger.finalize(t(10))
+    assert (ledger.totals.expected, ledger.totals.lost) == (0, 0)
+    assert ledger.totals.abrupt_disconnects == 1
+
+
+def test_slow_consumers_are_not_recipients():
+    ledger = new_ledger()
+    room(ledger, "a")
+    room(ledger, "slow", reader=False)
+    ledger.sent("a", t(1))
+    ledger.finalize(t(10))
+    assert ledger.totals.expected == 0
+
+
+def test_leave_seen_by_everyone_in_time():
+    ledger = new_ledger()
+    a, b, c = room(ledger, "a", "b", "c")
+    ledger.ended(a, t(1), abrupt=True)
+    ledger.saw_left(b, "a.1", t(1.1))
+    assert ledger.leaves_pending_until() == t(3)
+    ledger.saw_left(c, "a.1", t(1.2))
+    assert ledger.check_leaves(t(5)) == 0
+    assert ledger.leaves_pending_until() is None
+
+
+def test_leave_missed_by_a_member_that_stayed():
+    ledger = new_ledger()
+    a, b, _c = room(ledger, "a", "b", "c")
+    ledger.ended(a, t(1), abrupt=True)
+    ledger.saw_left(b, "a.1", t(1.1))
+    assert ledger.check_leaves(t(2)) == 0  # before the deadline: still pending
+    assert ledger.check_leaves(t(3.5)) == 1
+    assert ledger.totals.leave_missing == 1
+
+
+def test_leave_check_ignores_members_that_left_before_the_deadline():
+    ledger = new_ledger()
+    a, b = room(ledger, "a", "b")
+    ledger.ended(a, t(1), abrupt=True)
+    ledger.ended(b, t(1.5))
+    assert ledger.check_leaves(t(4)) == 0
+
+
+def test_online_exact_in_a_settled_room():
+    ledger = new_ledger()
+    room(ledger, "a", "b")
+    j = ledger.joining("j", "j.1", "r", True, t(5))
+    assert ledger.online_bounds(j, t(5.1)) == (3, 3)
+    assert not ledger.welcomed(j, 4, t(5.1))
+    assert ledger.totals.online_mismatches == 1
+
+
+def test_online_range_while_others_join_or_leave():
+    ledger = new_ledger()
+    a, _ = room(ledger, "a", "b")
+    ledger.joining("k", "k.1", "r", True, t(5))  # k's handshake is under way
+    ledger.ended(a, t(4.5), abrupt=True)  # a's leave may not be processed yet
+    j = ledger.joining("j", "j.1", "r", True, t(5))
+    assert ledger.online_bounds(j, t(5.1)) == (2, 4)
+
+
+def test_online_after_the_leave_deadline_must_not_count_a_ghost():
+    ledger = new_ledger()
+    a, _ = room(ledger, "a", "b")
+    ledger.ended(a, t(1), abrupt=True)
+    j = ledger.joining("j", "j.1", "r", True, t(10))
+    assert ledger.online_bounds(j, t(10.1)) == (2, 2)
+    assert not ledger.welcomed(j, 3, t(10.1))  # the server still counts a
+
+
+def test_announced_leaves_are_no_longer_counted():
+    ledger = new_ledger()
+    _slow, b = room(ledger, "slow", "b")
+    ledger.saw_left(b, "slow.1", t(2))  # the server evicted it
+    j = ledger.joining("j", "j.1", "r", True, t(3))
+    assert ledger.online_bounds(j, t(3.1)) == (2, 2)

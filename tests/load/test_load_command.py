@@ -1,0 +1,149 @@
+"""`chatbench load` end to end: a real server in this process, Locust in a child process.
+
+Locust is never imported here (it monkey-patches the interpreter); every run is a bounded
+subprocess on loopback with a handful of users for a few seconds.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.results import LoadResults
+from tests.fakes.chat_server import running_fake
+
+FACTOR = float(os.environ.get("CHATBENCH_TIMEOUT_FACTOR", "1"))
+QUIET = {"lost": 0, "duplicated": 0, "out_of_order": 0, "leaked": 0}
+
+
+def chatbench_load(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "harness.cli", "load", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout * FACTOR)
+
+
+def run_load(url: str, out: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    """A short run: 6 users in 2 rooms (3 rooms of 2 with --rooms 3), 5 messages/s, 3 s."""
+    args = ["--users", "6", "--rooms", "2", "--rate", "5", "--duration", "3", "--drain", "1"]
+    proc = chatbench_load(url, *args, "--out", str(out), *extra)
+    results_file = out / "results.json"
+    assert results_file.exists(), proc.stderr[-3000:]
+    doc = json.loads(results_file.read_text())
+    LoadResults.model_validate(doc)
+    return proc.returncode, doc
+
+
+def ledger(doc: dict[str, Any]) -> dict[str, int]:
+    d = doc["deliveries"]
+    return {k: d[k] for k in QUIET}
+
+
+@pytest.mark.slow
+def test_reference_server_shows_zeros(reference_url, tmp_path):
+    code, doc = run_load(
+        reference_url, tmp_path, "--churn", "0.34", "--churn-interval", "1", "--slo", "lost==0"
+    )
+    assert code == 0
+    assert ledger(doc) == QUIET
+    d = doc["deliveries"]
+    assert d["expected"] == d["delivered"] > 0
+    assert doc["cleanup"]["abrupt_disconnects"] > 0
+    assert doc["cleanup"]["leave_missing"] == doc["cleanup"]["online_mismatches"] == 0
+    assert doc["fanout_latency_us"]["count"] >= d["delivered"]
+    assert doc["rtt_latency_us"]["count"] > 0
+    assert doc["slo"] == [{"expr": "lost==0", "value": 0.0, "ok": True}]
+    assert (tmp_path / "fanout.hlog").exists() and (tmp_path / "locust_stats.csv").exists()
+    rows = doc["timeseries"]
+    assert max(r["connections"] for r in rows) >= 4 and sum(r["sent"] for r in rows) > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("fault", "counter", "extra"),
+    [
+        ("loss", "lost", ()),
+        ("duplicate", "duplicated", ()),
+        ("leak", "leaked", ()),
+        # rooms of two: every member hears one sender, so a swap breaks that sender's order
+        ("reorder", "out_of_order", ("--users", "4")),
+    ],
+)
+def test_each_ledger_fault_raises_its_counter(fault, counter, extra, tmp_path):
+    with running_fake({fault}) as url:
+        code, doc = run_load(url, tmp_path, *extra, "--slo", f"{counter}==0")
+    observed = ledger(doc)
+    assert observed[counter] > 0, observed
+    others = {k: v for k, v in observed.items() if k != counter}
+    if fault == "reorder":
+        # the fake holds one message per member until the next one comes: the last stays held
+        assert observed["lost"] <= 4
+        others.pop("lost")
+    assert set(others.values()) == {0}, observed
+    assert doc["cleanup"]["online_mismatches"] == 0
+    assert code == 1 and doc["slo"][0]["ok"] is False
+
+
+@pytest.mark.slow
+# The fake never cleans up its ghosts: their writer tasks die with its event loop.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_ghost_members_after_abrupt_drops(tmp_path):
+    with running_fake({"ghost-on-abrupt"}) as url:
+        _, doc = run_load(
+            url, tmp_path, "--churn", "0.34", "--churn-interval", "1", "--leave-deadline", "1"
+        )
+    gc.collect()  # let the ghosts' coroutines go here, under this test's warning filter
+    cleanup = doc["cleanup"]
+    assert cleanup["abrupt_disconnects"] > 0
+    assert cleanup["leave_missing"] > 0
+    assert ledger(doc) == QUIET
+
+
+@pytest.mark.slow
+def test_welcome_miscount(tmp_path):
+    with running_fake({"welcome-miscount"}) as url:
+        _, doc = run_load(url, tmp_path)
+    assert doc["cleanup"]["online_mismatches"] > 0
+    assert ledger(doc) == QUIET
+
+
+@pytest.mark.slow
+def test_two_processes_merge_to_their_sum(tmp_path):
+    with running_fake() as url:
+        code, doc = run_load(url, tmp_path, "--users", "8", "--processes", "2")
+    assert code == 0
+    assert doc["config"]["processes"] == doc["config"]["processes_reported"] == 2
+    assert ledger(doc) == QUIET
+    per = doc["per_process"]
+    assert len(per) == 2 and all(p["delivered"] > 0 for p in per)
+    for key in ("expected", "delivered", "lost"):
+        assert doc["deliveries"][key] == sum(p[key] for p in per)
+    assert doc["fanout_latency_us"]["count"] == sum(p["fanout_recorded"] for p in per)
+    assert sum(r["delivered"] for r in doc["timeseries"]) == doc["fanout_latency_us"]["count"]
+
+
+def test_usage_errors_exit_2(tmp_path):
+    proc = chatbench_load("ws://127.0.0.1:9", "--users", "0", "--out", str(tmp_path), timeout=30)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    proc = chatbench_load("http://x", "--users", "3", "--out", str(tmp_path), timeout=30)
+    assert proc.returncode == 2 and "ws://" in proc.stderr
+    proc = chatbench_load("ws://127.0.0.1:9", "--users", "3", "--slo", "p99<5", timeout=30)
+    assert proc.returncode == 2
+
+
+def test_unreachable_server_exits_2(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = chatbench_load(
+        f"ws://127.0.0.1:{port}", "--users", "3", "--out", str(tmp_path), timeout=30
+    )
+    assert proc.returncode == 2
+    assert "error" in proc.stderr and "Traceback" not in proc.stderr

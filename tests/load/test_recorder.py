@@ -1,0 +1,132 @@
+"""The per-frame path, per-second buckets, exact merging and the output files."""
+
+import orjson
+from hdrh.log import HistogramLogReader
+
+from harness.load import hist
+from harness.load.aggregate import Aggregate, write_outputs
+from harness.load.ledger import NS, Ledger
+from harness.load.recorder import Recorder
+from harness.protocol import encode_probe
+from harness.results import LoadResults
+
+BASE = 1_800_000_000 * NS  # an epoch second boundary
+
+
+def frame(**event) -> bytes:
+    return orjson.dumps(event)
+
+
+def message(sender: str, seq: int, sent_ns: int, room: str = "r") -> bytes:
+    return frame(type="message", user=sender, text=encode_probe(sender, seq, sent_ns), room=room)
+
+
+def recorder_with_room(*names: str) -> tuple[Recorder, list]:
+    rec = Recorder(Ledger(drain_ns=NS, leave_deadline_ns=2 * NS), {"r": len(names)})
+    members = []
+    for k, name in enumerate(names):
+        m = rec.ledger.joining(name, f"{name}.1", "r", True, BASE)
+        assert rec.on_frame(m, frame(type="welcome", room="r", online=k + 1), BASE) == "welcome"
+        members.append(m)
+    return rec, members
+
+
+def test_probe_latency_goes_to_the_second_it_arrived_in():
+    rec, (a, b) = recorder_with_room("a", "b")
+    seq = rec.sent("a", BASE + 100_000)
+    rec.on_frame(b, message("a", seq, BASE + 100_000), BASE + 1_600_000)  # 1500 us later
+    rec.on_frame(a, message("a", seq, BASE + 100_000), BASE + 1_100_000)  # echo: 1000 us
+    bucket = rec.buckets[BASE // NS]
+    assert bucket.counts["sent"] == 1 and bucket.counts["delivered"] == 1
+    assert bucket.fanout[2].get_total_count() == 1
+    assert bucket.fanout[2].get_value_at_percentile(100) == bucket.fanout[2].get_max_value()
+    assert abs(bucket.fanout[2].get_max_value() - 1500) <= 1
+    assert abs(bucket.rtt.get_max_value() - 1000) <= 1
+
+
+def test_other_frames_are_ignored_or_counted():
+    rec, (a, b) = recorder_with_room("a", "b")
+    assert rec.on_frame(b, b"not json", BASE) is None
+    assert rec.on_frame(b, b"[1]", BASE) is None
+    assert (
+        rec.on_frame(b, frame(type="message", user="x", text="hello", room="r"), BASE) == "message"
+    )
+    rec.ended(a, BASE + NS, abrupt=True)
+    assert rec.on_frame(b, frame(type="system", message="a.1 left"), BASE + NS) == "system"
+    assert rec.ledger.check_leaves(BASE + 10 * NS) == 0
+    counts = rec.buckets[BASE // NS + 1].counts
+    assert counts["abrupt_disconnects"] == 1 and counts["delivered"] == 0
+
+
+def test_wrong_welcome_is_counted_in_its_second():
+    rec, (_a,) = recorder_with_room("a")
+    m = rec.ledger.joining("j", "j.1", "r", True, BASE + NS)
+    rec.on_frame(m, frame(type="welcome", room="r", online="2"), BASE + NS)
+    assert rec.buckets[BASE // NS + 1].counts["online_mismatches"] == 1
+
+
+def run_process(seed: int) -> Recorder:
+    """A process whose room of three sees `seed`-dependent latencies and one loss."""
+    rec, (_a, b, c) = recorder_with_room("a", "b", "c")
+    for k in range(50):
+        sent = BASE + k * NS // 10
+        seq = rec.sent("a", sent)
+        rec.on_frame(b, message("a", seq, sent), sent + (k * seed + 1) * 1000)
+        if k != 7:
+            rec.on_frame(c, message("a", seq, sent), sent + 2000 * seed)
+    rec.finalize(BASE + 20 * NS)
+    return rec
+
+
+def test_finalize_puts_lost_messages_in_their_send_second():
+    rec = run_process(1)
+    assert rec.ledger.totals.lost == 1
+    assert rec.buckets[BASE // NS].counts["lost"] == 1
+
+
+def test_merging_reports_is_exact():
+    one, two = run_process(1), run_process(3)
+    whole = hist.merged(
+        [h for r in (one, two) for b in r.buckets.values() for h in b.fanout.values()]
+    )
+    agg = Aggregate()
+    agg.merge(one.take())  # a mid-run report, then the final one
+    agg.merge(one.take(final=True))
+    agg.merge(two.take(final=True))
+    doc = agg.results(BASE // NS, {"users": 6})
+    LoadResults.model_validate(doc)
+    assert doc["fanout_latency_us"]["count"] == whole.get_total_count() == 2 * 99
+    assert doc["fanout_latency_us"]["p99"] == whole.get_value_at_percentile(99)
+    assert doc["deliveries"] == {
+        "expected": 200,
+        "delivered": 198,
+        "lost": 2,
+        "duplicated": 0,
+        "out_of_order": 0,
+        "leaked": 0,
+    }
+    assert [p["lost"] for p in doc["per_process"]] == [1, 1]
+    assert sum(row["delivered"] for row in doc["timeseries"]) == 198
+    assert hist.decode(doc["fanout_hdr"]).get_total_count() == 198
+
+
+def test_a_second_report_of_the_same_process_adds_nothing_twice():
+    rec = run_process(1)
+    first = rec.take(final=True)
+    assert "totals" in first
+    assert rec.take(final=True) == {"buckets": {}}
+
+
+def test_outputs_are_readable(tmp_path):
+    agg = Aggregate()
+    agg.merge(run_process(2).take(final=True))
+    doc = agg.results(BASE // NS, {})
+    write_outputs(tmp_path, doc, agg, BASE // NS)
+    assert LoadResults.model_validate_json((tmp_path / "results.json").read_text())
+    reader = HistogramLogReader(str(tmp_path / "fanout.hlog"), hist.new_histogram())
+    counts = []
+    while (h := reader.get_next_interval_histogram()) is not None:
+        counts.append(h.get_total_count())
+    reader.close()
+    assert sum(counts) == doc["fanout_latency_us"]["count"]
+    assert len(counts) == len(doc["timeseries"])
