@@ -89,6 +89,7 @@ class Step:
     drivers_cpu_total: float = 0.0
     lag_p99_ms: float = 0.0
     server_cpu: float = 0.0
+    machine_busy: float = 0.0
     ok: bool = False
     reason: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -124,6 +125,7 @@ def merge(replies: list[dict[str, Any]], offered: float, duration: float) -> Ste
         step.drivers_cpu_total += float(r["driver_cpu"])
         step.lag_p99_ms = max(step.lag_p99_ms, r["lag_p99_us"] / 1000)
         step.server_cpu = max(step.server_cpu, float(r.get("server_cpu", 0.0)))
+        step.machine_busy = max(step.machine_busy, float(r.get("machine_busy", 0.0)))
     step.p50_ms = hist.get_value_at_percentile(50) / 1000
     step.p99_ms = hist.get_value_at_percentile(99) / 1000
     step.max_ms = hist.get_max_value() / 1000

@@ -127,10 +127,12 @@ class Driver:
         lag = new_histogram()
         await self._offer(warm, start, t_meas, interval, payload, lag)
         cpu0, wall0, server0 = time.process_time(), time.monotonic(), _cpu_seconds(pids)
+        machine0 = psutil.cpu_times()
         await self._offer(meas, t_meas, t_meas + int(duration * 1e9), interval, payload, lag)
         wall = max(1e-9, time.monotonic() - wall0)
         cpu = (time.process_time() - cpu0) / wall
         server_cpu = (_cpu_seconds(pids) - server0) / wall
+        machine = _busy(machine0, psutil.cpu_times())
         drained = time.monotonic()
         with contextlib.suppress(TimeoutError):
             await self._until(lambda: meas.delivered >= meas.expected, drain)
@@ -141,6 +143,7 @@ class Driver:
             "members": n,
             "driver_cpu": cpu,
             "server_cpu": server_cpu,
+            "machine_busy": machine,
             "lag_p99_us": lag.get_value_at_percentile(99),
             "drain_s": time.monotonic() - drained,
             "closed": sum(1 for m in self.members if m.closed.done()),
@@ -188,6 +191,13 @@ def _cpu_seconds(pids: list[int]) -> float:
             t = psutil.Process(pid).cpu_times()
             total += t.user + t.system
     return total
+
+
+def _busy(before: Any, after: Any) -> float:
+    """Share of all cores busy between two psutil.cpu_times() samples (whoever used them)."""
+    total = sum(after) - sum(before)
+    idle = (after.idle + getattr(after, "iowait", 0)) - (before.idle + getattr(before, "iowait", 0))
+    return 1 - idle / total if total > 0 else 0.0
 
 
 async def serve_commands() -> None:

@@ -100,6 +100,8 @@ class CaseContext:
         """Open a connection (no welcome awaited); handshake failures are `connect.endpoint`."""
         index = next(self._index)
         label = label or f"c{index + 1}"
+        if any(c.label == label for c in self.clients):
+            label = f"{label}{index + 1}"  # transcripts tell every client apart
         requested = f"{label}-{secrets.token_hex(2)}" if username is _MISSING else username
         url = self.config.url(index, room, requested)
         if path is not None:
@@ -116,8 +118,8 @@ class CaseContext:
     ) -> Any:
         merged = dict(self.config.headers)
         merged.update(headers or {})
-        sock = await _small_socket(url, rcvbuf, self.t()) if rcvbuf else None
         try:
+            sock = await _small_socket(url, rcvbuf, self.t()) if rcvbuf else None
             return await connect(
                 url,
                 additional_headers=merged,

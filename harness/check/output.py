@@ -32,12 +32,29 @@ def console_table(results: CheckResults) -> str:
     lines.insert(1, "-" * min(100, sum(widths) + 8 + 6))
     if any(c.verdict == "fail" and not _counted(c, results.strict) for c in results.cases):
         lines.append("fail* = SHOULD clause not met; fails the run only with --strict")
+    lines += _evidence(results.cases)
     lines.append(_summary_line(results))
     return "\n".join(lines)
 
 
+def _evidence(cases: list[CaseResult]) -> list[str]:
+    """Expected vs observed of each failure (the transcripts are in --json / --html)."""
+    lines = []
+    for c in cases:
+        if c.verdict == "fail" and (c.expected or c.observed):
+            lines.append(f"  {c.id}: expected {_exact(c.expected)}")
+            lines.append(f"  {' ' * len(c.id)}  observed {_exact(c.observed)}")
+    return ["", "evidence (transcripts: --json / --html):", *lines, ""] if lines else []
+
+
 def _one_line(text: str, limit: int = 110) -> str:
     line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _exact(text: str, limit: int = 100) -> str:
+    """`text` on one line with white space kept visible (evidence must not be normalized)."""
+    line = text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 

@@ -83,19 +83,24 @@ def _first_client_violation(ctx: CaseContext) -> ServerViolation | None:
 
 async def run_case(case: Case, config: CheckConfig, budget: float | None = None) -> CaseResult:
     """Run one case in a fresh context and judge it; never raises (but on cancellation)."""
+    result = await _judge(case, config, budget)
+    result.url = ", ".join(config.urls)
+    return result
+
+
+async def _judge(case: Case, config: CheckConfig, budget: float | None) -> CaseResult:
     t0 = time.monotonic()
     if case.run is None:
         return _result(case, "skip", t0, case.skip)
     ctx = CaseContext(config)
     limit = config.t(case.budget) if budget is None else min(budget, config.t(case.budget))
-    url = ", ".join(config.urls)
     try:
         async with asyncio.timeout(limit):
             await case.run(ctx)
         schema = _first_client_violation(ctx)
         if schema:
             raise schema
-        return _result(case, "pass", t0, url=url)
+        return _result(case, "pass", t0)
     except ServerViolation as v:
         return _violation_result(case, ctx, _first_client_violation(ctx) or v, t0)
     except CaseSkipped as exc:

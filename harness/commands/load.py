@@ -22,6 +22,7 @@ import orjson
 from harness.errors import UnreachableError, UsageError
 from harness.load.plan import Fractions, process_plan
 from harness.load.slo import Slo, judge_all, parse_slo
+from harness.protocol import MAX_TEXT_CHARS
 
 SLACK_S = 60.0
 
@@ -80,6 +81,8 @@ def validate(args: argparse.Namespace) -> list[Slo]:
             raise UsageError(f"--{name.replace('_', '-')} must be positive")
     if args.processes < 0 or (args.processes and args.master):
         raise UsageError("--processes N (N >= 1) runs its own master; not with --master")
+    if not 0 <= args.payload_bytes <= MAX_TEXT_CHARS:
+        raise UsageError(f"--payload-bytes must be between 0 and {MAX_TEXT_CHARS} (protocol limit)")
     if args.spawn_rate is not None and args.spawn_rate <= 0:
         raise UsageError("--spawn-rate must be positive")
     Fractions(args.churn, args.slow, args.lurkers)

@@ -174,8 +174,8 @@ class Recorder:
             self.connect_errors.append(reason)
 
     def tick(self, now: int, connections: int, cpu: float, saturated: bool) -> None:
-        """Once a second: the gauges of the second that ends at `now`, and due leave checks."""
-        b = self.bucket((now - 1) // NS)
+        """Once a second, just before it ends: its gauges, and the due leave checks."""
+        b = self.bucket(now // NS)
         b.connections = connections
         b.cpu = max(b.cpu, cpu)
         b.saturated = b.saturated or saturated

@@ -59,7 +59,8 @@ class Keys:
     Per room (one hash slot each, thanks to the `{room:ID}` hash tag, so a room's scripts and
     its sharded channel live on one Redis Cluster shard):
       PREFIX:{room:ID}:members  hash  member id -> name, members of every process
-      PREFIX:{room:ID}:events   channel of the room's envelopes
+      PREFIX:{room:ID}:events   channel of the room's envelopes (PREFIX:dbN:{room:ID}:events
+                                on database N > 0: keys are per database, channels are not)
     Per node (process):
       PREFIX:node:ID:alive      string with a TTL, refreshed by the heartbeat
       PREFIX:node:ID:members    hash  member id -> "ROOM\\nNAME", what to reap if it dies
@@ -69,6 +70,13 @@ class Keys:
     """
 
     prefix: str = "chatbench"
+    db: int = 0
+    """The Redis database of the URL: deployments on different databases must not share
+    channels (pub/sub ignores databases), so it is part of the channel names."""
+
+    @property
+    def _channels(self) -> str:
+        return f"{self.prefix}:db{self.db}:" if self.db else f"{self.prefix}:"
 
     def members(self, room: str) -> str:
         """The hash of a room's members on every process."""
@@ -76,11 +84,11 @@ class Keys:
 
     def channel(self, room: str) -> str:
         """The pub/sub channel of a room's events."""
-        return f"{self.prefix}:{{room:{room}}}:events"
+        return f"{self._channels}{{room:{room}}}:events"
 
     def room_of_channel(self, channel: str) -> str | None:
         """The room id of a channel name, or None if it is not a room channel."""
-        start, end = f"{self.prefix}:{{room:", "}:events"
+        start, end = f"{self._channels}{{room:", "}:events"
         if channel.startswith(start) and channel.endswith(end):
             return channel[len(start) : -len(end)]
         return None

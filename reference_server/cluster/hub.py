@@ -73,9 +73,10 @@ class RedisHub:
 
     def __init__(self, config: ClusterConfig, node_id: str | None = None) -> None:
         self.config = config
-        self.keys = Keys(config.prefix)
         self.node_id = node_id or new_node_id()
         self.link = Link(config, self._on_message, self._resync, [self._heartbeat, self._reap])
+        db = int(self.link.redis.connection_pool.connection_kwargs.get("db") or 0)
+        self.keys = Keys(config.prefix, db)
         leave = self.link.redis.register_script(scripts.LEAVE)
         self._join_script = self.link.redis.register_script(scripts.JOIN)
         self.presence = Presence(self.link, self.keys, self.node_id, leave)

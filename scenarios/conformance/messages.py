@@ -97,15 +97,14 @@ async def order(ctx: CaseContext) -> None:
             await client.say(encode_probe(client.label, seq, time.time_ns()), ctx.t())
 
     await asyncio.gather(*(send_all(c) for c in clients))
-    total = SENDERS * PER_SENDER
+    total, deadline = SENDERS * PER_SENDER, time.monotonic() + ctx.t(10)
     for client in clients:
-        await _await_count(ctx, client, total)
+        await _await_count(client, total, deadline)
         _check_sequences(client, [c.label for c in clients])
 
 
-async def _await_count(ctx: CaseContext, client: Client, total: int) -> None:
-    """Wait (bounded) until `client` holds `total` probe messages; the check judges later."""
-    deadline = time.monotonic() + ctx.t(10)
+async def _await_count(client: Client, total: int, deadline: float) -> None:
+    """Wait (until `deadline`) for `client` to hold `total` probe messages; judged later."""
     while len(_probes(client)) < total and time.monotonic() < deadline:
         try:
             await client.expect(lambda e: isinstance(e, Message), "", deadline - time.monotonic())

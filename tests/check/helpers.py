@@ -51,7 +51,7 @@ def cli(*args: str, timeout: float = 120) -> tuple[int, str, str, float]:
 
 @contextlib.contextmanager
 def tcp_server(behaviour: str) -> Iterator[str]:
-    """A raw TCP server on 127.0.0.1 that accepts and then never answers / sends HTTP garbage."""
+    """A raw TCP server on 127.0.0.1 that accepts, then never answers / closes / sends garbage."""
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.2)
     stop = threading.Event()
@@ -64,6 +64,8 @@ def tcp_server(behaviour: str) -> Iterator[str]:
             except TimeoutError:
                 continue
             held.append(conn)
+            if behaviour == "close":
+                conn.close()
             if behaviour == "garbage":
                 with contextlib.suppress(OSError):
                     conn.sendall(b"\x00\x01garbage, not HTTP\r\n\r\n")

@@ -48,14 +48,20 @@ def test_garbage_is_cited_as_a_schema_violation(tmp_path):
 
 def test_unreachable_servers_exit_2_with_one_line():
     """Refused, TCP accept but no handshake, HTTP garbage, wrong path: exit 2, no traceback."""
-    with tcp_server("silent") as silent, tcp_server("garbage") as garbage, running_fake() as fake:
+    with (
+        tcp_server("silent") as silent,
+        tcp_server("close") as closing,
+        tcp_server("garbage") as garbage,
+        running_fake() as fake,
+    ):
         targets = {
             "refused": [closed_port()],
             "silent": [silent, "--timeout-factor", "0.4"],
+            "close": [closing],
             "garbage": [garbage],
             "404": [fake, "--path-template", "/elsewhere/{room}"],
         }
-        with ThreadPoolExecutor(4) as pool:
+        with ThreadPoolExecutor(5) as pool:
             runs = dict(
                 zip(targets, pool.map(lambda a: cli("check", *a), targets.values()), strict=True)
             )

@@ -104,3 +104,20 @@ def test_only_and_exclude_globs(capsys):
     assert main(["check", "--list", "--only", "input.*", "--exclude", "input.error-event"]) == 0
     listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1::2]]
     assert listed == ["input.not-json", "input.not-object", "input.bad-text", "input.binary"]
+
+
+def test_docs_list_every_case():
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "conformance.md").read_text()
+    for clause in CLAUSES:
+        assert f"| `{clause.id}` | {clause.level.value} |" in doc
+
+
+def test_ci_example_runs_check_and_uploads_junit():
+    from pathlib import Path
+
+    workflow = (Path(__file__).parents[2] / "docs" / "ci-example.yml").read_text()
+    assert "chatbench check ws://127.0.0.1:8000" in workflow and "--junit report.xml" in workflow
+    assert "actions/upload-artifact" in workflow and "report.xml" in workflow
+    assert "\t" not in workflow  # YAML forbids tabs

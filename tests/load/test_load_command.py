@@ -29,8 +29,8 @@ def chatbench_load(*args: str, timeout: float = 90) -> subprocess.CompletedProce
 
 
 def run_load(url: str, out: Path, *extra: str) -> tuple[int, dict[str, Any]]:
-    """A short run: 6 users in 2 rooms (3 rooms of 2 with --rooms 3), 5 messages/s, 3 s."""
-    args = ["--users", "6", "--rooms", "2", "--rate", "5", "--duration", "3", "--drain", "1"]
+    """A short run: 6 users in 2 rooms, 5 messages a second each, 3 s (then a 2 s drain)."""
+    args = ["--users", "6", "--rooms", "2", "--rate", "5", "--duration", "3"]
     proc = chatbench_load(url, *args, "--out", str(out), *extra)
     results_file = out / "results.json"
     assert results_file.exists(), proc.stderr[-3000:]
@@ -47,7 +47,10 @@ def ledger(doc: dict[str, Any]) -> dict[str, int]:
 @pytest.mark.slow
 def test_reference_server_shows_zeros(reference_url, tmp_path):
     code, doc = run_load(
-        reference_url, tmp_path, "--churn", "0.34", "--churn-interval", "1", "--slo", "lost==0"
+        reference_url,
+        tmp_path,
+        *("--churn", "0.34", "--churn-interval", "1", "--slow", "0.17"),
+        *("--room-size", "1,2", "--slo", "lost==0"),
     )
     assert code == 0
     assert ledger(doc) == QUIET
@@ -59,6 +62,7 @@ def test_reference_server_shows_zeros(reference_url, tmp_path):
     assert doc["rtt_latency_us"]["count"] > 0
     assert doc["slo"] == [{"expr": "lost==0", "value": 0.0, "ok": True}]
     assert (tmp_path / "fanout.hlog").exists() and (tmp_path / "locust_stats.csv").exists()
+    assert set(doc["by_room_size"]) == {"2", "4"}  # rooms sized 1:2
     rows = doc["timeseries"]
     assert max(r["connections"] for r in rows) >= 4 and sum(r["sent"] for r in rows) > 0
 
@@ -134,6 +138,10 @@ def test_usage_errors_exit_2(tmp_path):
     assert proc.returncode == 2 and "ws://" in proc.stderr
     proc = chatbench_load("ws://127.0.0.1:9", "--users", "3", "--slo", "p99<5", timeout=30)
     assert proc.returncode == 2
+    proc = chatbench_load(
+        "ws://127.0.0.1:9", "--users", "3", "--out", str(tmp_path), "--payload-bytes", "9000"
+    )
+    assert proc.returncode == 2 and "--payload-bytes" in proc.stderr
 
 
 def test_unreachable_server_exits_2(tmp_path):

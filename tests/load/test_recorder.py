@@ -130,3 +130,22 @@ def test_outputs_are_readable(tmp_path):
     reader.close()
     assert sum(counts) == doc["fanout_latency_us"]["count"]
     assert len(counts) == len(doc["timeseries"])
+
+
+def test_latency_by_room_size_when_sizes_differ():
+    rec = Recorder(Ledger(drain_ns=NS, leave_deadline_ns=2 * NS), {"small": 2, "big": 3})
+    members = {}
+    for room, names in (("small", "ab"), ("big", "cde")):
+        for k, name in enumerate(names):
+            m = rec.ledger.joining(name, f"{name}.1", room, True, BASE)
+            rec.on_frame(m, frame(type="welcome", room=room, online=k + 1), BASE)
+            members[name] = m
+    for sender, receivers, room in (("a", "b", "small"), ("c", "de", "big")):
+        seq = rec.sent(sender, BASE + 1000)
+        for r in receivers:
+            rec.on_frame(members[r], message(sender, seq, BASE + 1000, room), BASE + 9000)
+    rec.finalize(BASE + 10 * NS)
+    agg = Aggregate()
+    agg.merge(rec.take(final=True))
+    doc = agg.results(BASE // NS, {})
+    assert {k: v["count"] for k, v in doc["by_room_size"].items()} == {"2": 1, "3": 2}

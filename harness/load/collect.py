@@ -1,0 +1,145 @@
+"""What the master (or a local run) collects, and the results it writes.
+
+`COLLECTED.aggregate` merges the workers' reports (`worker_report`) and final reports
+(`chatbench_final` messages); when every expected process has sent its final report the
+results are written (DIR/results.json, DIR/fanout.hlog) and a headless run quits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gevent
+import orjson
+from locust.env import Environment
+from locust.runners import MasterRunner
+
+from harness.load.aggregate import Aggregate, write_outputs
+from harness.load.options import option
+
+log = logging.getLogger("chatbench")
+FINAL_MESSAGE = "chatbench_final"
+
+
+@dataclass
+class Collected:
+    """The merged reports of one run and where it stands."""
+
+    aggregate: Aggregate = field(default_factory=Aggregate)
+    start_s: int = 0
+    workers: int = 1
+    written: bool = False
+    clocks: dict[str, Any] = field(default_factory=dict)
+
+    def reset(self, start_s: int, workers: int) -> None:
+        """A new run starts (the web UI can start several)."""
+        self.aggregate = Aggregate()
+        self.start_s, self.workers, self.written, self.clocks = start_s, workers, False, {}
+
+
+COLLECTED = Collected()
+
+
+def worker_report(client_id: str, data: dict[str, Any]) -> None:
+    """Merge the buckets a worker sent with its periodic stats (`worker_report` listener)."""
+    report = data.get("chatbench")
+    if report:
+        COLLECTED.aggregate.merge(report, int(report.get("shift_s", 0)))
+
+
+def on_final(environment: Environment, msg: Any, **_: Any) -> None:
+    """A worker's final report; the last one expected writes the results."""
+    report = msg.data
+    COLLECTED.aggregate.merge(report, int(report.get("shift_s", 0)))
+    COLLECTED.clocks[msg.node_id] = report.get("clock", {})
+    if COLLECTED.aggregate.finals >= COLLECTED.workers:
+        write_results(environment)
+        if option(environment, "headless", False) and environment.runner is not None:
+            gevent.spawn_later(0.2, environment.runner.quit)
+
+
+def watchdog(environment: Environment) -> None:
+    """Write what arrived if some worker never sends its final report."""
+    duration = float(option(environment, "cb_duration", 0))
+    if duration <= 0:
+        return
+    slack = float(option(environment, "cb_drain", 2)) + float(
+        option(environment, "cb_leave_deadline", 5)
+    )
+    gevent.sleep(duration + slack + 30)
+    if not COLLECTED.written:
+        log.error(
+            "chatbench: %d of %d workers reported; results are incomplete",
+            COLLECTED.aggregate.finals,
+            COLLECTED.workers,
+        )
+        write_results(environment, incomplete=True)
+        if environment.runner is not None:
+            environment.runner.quit()
+
+
+def write_results(environment: Environment, incomplete: bool = False) -> None:
+    """Assemble results.json and fanout.hlog (once) into --cb-out, and print the summary."""
+    if COLLECTED.written:
+        return
+    COLLECTED.written = True
+    out = option(environment, "cb_out", "")
+    config = _config(environment, incomplete)
+    doc = COLLECTED.aggregate.results(COLLECTED.start_s, config)
+    _print_summary(doc)
+    if out:
+        write_outputs(Path(out), doc, COLLECTED.aggregate, COLLECTED.start_s)
+
+
+def _config(environment: Environment, incomplete: bool) -> dict[str, Any]:
+    config: dict[str, Any] = orjson.loads(option(environment, "cb_config", "{}") or "{}")
+    config.update(
+        processes=COLLECTED.workers if isinstance(environment.runner, MasterRunner) else 1,
+        processes_reported=COLLECTED.aggregate.finals,
+        incomplete=incomplete or COLLECTED.aggregate.finals < max(1, COLLECTED.workers),
+        pid=os.getpid(),
+    )
+    if COLLECTED.clocks:
+        config["worker_clocks"] = list(COLLECTED.clocks.values())
+    return config
+
+
+def _print_summary(doc: dict[str, Any]) -> None:
+    f, d, c = doc["fanout_latency_us"], doc["deliveries"], doc["cleanup"]
+    print(
+        f"[chatbench] fan-out p50 {f['p50'] / 1000:.2f} ms p99 {f['p99'] / 1000:.2f} ms "
+        f"({f['count']} deliveries); expected {d['expected']} lost {d['lost']} "
+        f"duplicated {d['duplicated']} out_of_order {d['out_of_order']} leaked {d['leaked']}; "
+        f"abrupt {c['abrupt_disconnects']} leave_missing {c['leave_missing']} "
+        f"online_mismatches {c['online_mismatches']}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def progress(environment: Environment) -> None:
+    """A line every two seconds: what the last complete second looked like."""
+    while True:
+        gevent.sleep(2)
+        if COLLECTED.written:
+            return
+        secs = COLLECTED.aggregate.seconds
+        if not secs:
+            continue
+        last = max(secs) - 1  # the newest second is still filling
+        second = secs.get(last)
+        if second is None:
+            continue
+        h = second.fanout_all()
+        print(
+            f"[chatbench] t={last - COLLECTED.start_s:>4}s connections {second.connections} "
+            f"sent/s {second.counts['sent']} delivered/s {second.counts['delivered']} "
+            f"p99 {h.get_value_at_percentile(99) / 1000:.2f} ms cpu {second.cpu:.0f}%",
+            file=sys.stderr,
+            flush=True,
+        )

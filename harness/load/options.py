@@ -1,0 +1,35 @@
+"""chatbench's `--cb-*` Locust options (shown by `locust --help` and in the web UI)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from locust.env import Environment
+
+
+def register(parser: Any) -> None:
+    """Add the options to Locust's parser (an `init_command_line_parser` listener)."""
+    group = parser.add_argument_group("chatbench")
+    add = group.add_argument
+    add("--cb-urls", default="", help="server base URLs (space separated; default --host)")
+    add("--cb-rooms", type=int, default=0, help="rooms over all processes (0: one per 20 users)")
+    add("--cb-room-size", default="even", help="room sizes: even, zipf or weights 1,1,10")
+    add("--cb-rooms-plan", default="", help="room sizes of each process (set by chatbench)")
+    add("--cb-rate", type=float, default=1.0, help="messages per chatter per second")
+    add("--cb-duration", type=float, default=0, help="send phase seconds (0: until stopped)")
+    add("--cb-drain", type=float, default=2.0, help="seconds a message may take to arrive")
+    add("--cb-leave-deadline", type=float, default=5.0, help="seconds for `NAME left`")
+    add("--cb-payload-bytes", type=int, default=0, help="probe text padded to this size")
+    add("--cb-churn", type=float, default=0.0, help="share of churners (abrupt drops)")
+    add("--cb-churn-interval", type=float, default=3.0, help="mean seconds between drops")
+    add("--cb-slow", type=float, default=0.0, help="share of slow consumers")
+    add("--cb-lurkers", type=float, default=0.0, help="share of lurkers (read only)")
+    add("--cb-timing", default="open", choices=["open", "closed"], help="open or closed loop")
+    add("--cb-connect-timeout", type=float, default=10.0, help="seconds per connect")
+    add("--cb-out", default="", help="directory for results.json and fanout.hlog")
+    add("--cb-config", default="{}", help="JSON merged into results config (by chatbench)")
+
+
+def option(env: Environment, name: str, default: Any) -> Any:
+    """The parsed value of option `name` (`cb_rate`, ...), or `default`."""
+    return getattr(env.parsed_options, name, default) if env.parsed_options else default
