@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.patches import Rectangle
 
 
 def _p99_curves(ax: Any, searches: dict[str, Any], limit: float) -> None:
@@ -57,7 +59,7 @@ def slow(part: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("p99 of the other members (ms)")
     ax.set_yscale("log")
     ax.legend(
-        handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in ("C0", "C3")],
+        handles=[Rectangle((0, 0), 1, 1, color=c) for c in ("C0", "C3")],
         labels=["all reading", "one member stalled"],
     )
     ax.set_title("Slow consumer in a 50-member room")
@@ -91,7 +93,7 @@ def draw_all(results: dict[str, Any], folder: Path, rel: str) -> dict[str, str]:
     """Draw every chart whose part ran; links relative to the markdown file."""
     folder.mkdir(parents=True, exist_ok=True)
     made: dict[str, str] = {}
-    jobs = {
+    jobs: dict[str, Callable[[dict[str, Any], Path], None]] = {
         "fanout": lambda p, f: fanout(p, f, "Server fan-out: p99 against offered load"),
         "slow": slow,
         "generator": generator,

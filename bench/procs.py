@@ -70,7 +70,7 @@ class Proc:
         )
         self.ps = psutil.Process(self.popen.pid)
         try:
-            wait_port(port, self.popen, timeout)  # type: ignore[arg-type]
+            wait_port(port, self.popen, timeout)
         except BaseException as exc:
             self.stop()
             raise RuntimeError(f"{name} did not start: {exc}; log:\n{self.log_tail()}") from exc

@@ -20,8 +20,8 @@ from bench.procs import ROOT, cpu_count
 DOC = ROOT / "docs" / "benchmarks.md"
 OPT_START = "<!-- optimisations:start (hand-written, kept by bench/run.py) -->"
 OPT_END = "<!-- optimisations:end -->"
-PACKAGES = ("websockets", "uvicorn", "fastapi", "starlette", "uvloop", "httptools", "orjson")
-PACKAGES += ("locust", "gevent", "hdrhistogram", "redis", "psutil")
+PACKAGES: tuple[str, ...] = ("websockets", "uvicorn", "fastapi", "starlette", "uvloop")
+PACKAGES += ("httptools", "orjson", "locust", "gevent", "hdrhistogram", "redis", "psutil")
 
 TARGETS = {
     "server_vs_seed": (">=", 1.3),

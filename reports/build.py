@@ -9,10 +9,10 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from harness.errors import UsageError
 from harness.results import CheckResults
 from reports import charts, markdown, page
 from reports.compare import Comparison, compare
+from reports.conformance import render_check_html
 from reports.data import LoadRun
 from reports.output import Rendered, prepare, render, write_chart, write_text
 
@@ -68,12 +68,6 @@ def load_report(run: LoadRun, out: Path) -> list[Path]:
 
 def check_report(results: CheckResults, out: Path) -> list[Path]:
     """index.html (reports.conformance) and summary.md of a conformance check."""
-    try:
-        from reports.conformance import render_check_html
-    except ModuleNotFoundError as exc:
-        if exc.name != "reports.conformance":
-            raise
-        raise UsageError("check reports are not available: no reports.conformance") from None
     prepare(out)
     return [
         write_text(out, "index.html", render_check_html(results)),

@@ -39,7 +39,7 @@ async def sans_io(url: str, rate: float, seconds: float) -> float:
         cpu = time.process_time() - cpu0
     finally:
         driver.close()
-    return 1e6 * cpu / max(1, result["delivered"])
+    return 1e6 * cpu / max(1, int(result["delivered"]))
 
 
 async def plain(url: str, rate: float, seconds: float) -> float:
@@ -95,7 +95,7 @@ def main() -> int:
     with start_server("broadcast") as server:
         url = ws_url(server.port)
         for name, fn in (("sans-I/O driver", sans_io), ("asyncio client", plain)):
-            per = uvloop.run(fn(url, args.rate, args.seconds))
+            per = float(uvloop.run(fn(url, args.rate, args.seconds)))
             print(f"{name:16s} {per:5.1f} us CPU per delivery at {args.rate:.0f}/s", flush=True)
     return 0
 

@@ -156,9 +156,11 @@ class Client:
         self.cursor = i + 1
         return self.history[i]
 
-    async def await_seen(self, match: Match, what: str, timeout: float) -> ServerEvent:
-        """Wait until any event so far matches, without consuming anything."""
-        return self.history[await self._wait_for(match, what, timeout, 0)]
+    async def await_seen(
+        self, match: Match, what: str, timeout: float, since: int = 0
+    ) -> ServerEvent:
+        """Wait until an event (from index `since`) matches, without consuming anything."""
+        return self.history[await self._wait_for(match, what, timeout, since)]
 
     def seen(self, match: Match) -> list[ServerEvent]:
         """Every event received so far that matches."""

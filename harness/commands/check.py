@@ -113,6 +113,9 @@ def config_from(args: argparse.Namespace) -> CheckConfig:
             raise UsageError(f"not a ws:// or wss:// URL: {url!r}")
     if "{room}" not in args.path_template or not args.path_template.startswith("/"):
         raise UsageError("--path-template must start with / and contain {room}")
+    for out in (args.json, args.junit, args.html):
+        if out is not None and not out.resolve().parent.is_dir():
+            raise UsageError(f"cannot write {out}: no directory {out.parent}")
     if args.timeout_factor <= 0 or args.deadline <= 0 or args.concurrency < 1:
         raise UsageError("--timeout-factor and --deadline must be > 0, --concurrency >= 1")
     return CheckConfig(

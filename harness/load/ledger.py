@@ -5,9 +5,10 @@ Definitions (docs/load.md explains them at length):
 - A member is one connection (one incarnation of a user). Its window opens when its welcome
   arrives and closes when its connection ends (`until`), or at the run's end.
 - Expected recipients of a message sent at time T by S: every reading member R (not a slow
-  consumer, not S) of S's room whose window holds T and that either received it or stayed
-  until T + drain. A message S sent in the last `drain` before its own connection ended counts
-  only where it arrived (an abrupt drop may discard it before the server reads it).
+  consumer; S itself included, for its own copy) of S's room whose window holds T and that
+  either received it or stayed until T + drain. A message S sent in the last `drain` before
+  its own connection ended counts only where it arrived (an abrupt drop may discard it before
+  the server reads it).
 - lost = expected deliveries that never arrived; duplicated = a message received again by the
   same member; out_of_order = a message received after a later message of the same sender;
   leaked = a probe received from a sender that is not in the receiver's room.
@@ -29,9 +30,9 @@ NS = 1_000_000_000
 # What `Ledger.received` says about one probe.
 FANOUT = 0
 FANOUT_LATE = 1  # new to this member, but after a later message of the same sender
-DUPLICATE = 2
-ECHO = 3
-ECHO_DUPLICATE = 4
+ECHO = 2  # the sender's own copy
+ECHO_LATE = 3
+DUPLICATE = 4
 LEAKED = 5
 
 
@@ -205,18 +206,15 @@ class Ledger:
             bits.extend(bytes(byte - len(bits) + 64))
         mask = 1 << (seq & 7)
         if bits[byte] & mask:
-            if sender == member.uid:
-                return ECHO_DUPLICATE
             self.totals.duplicated += 1
             return DUPLICATE
         bits[byte] |= mask
-        if sender == member.uid:
-            return ECHO
+        echo = ECHO if sender == member.uid else FANOUT
         if seq < member.hi.get(sender, -1):
             self.totals.out_of_order += 1
-            return FANOUT_LATE
+            return echo + 1  # ECHO_LATE or FANOUT_LATE
         member.hi[sender] = seq
-        return FANOUT
+        return echo
 
     # -- the end -----------------------------------------------------------------------------
 
@@ -237,7 +235,7 @@ class Ledger:
             senders = {m.uid for m in members.values()}
             for r in members.values():
                 if r.reader and r.since is not None:
-                    for uid in senders - {r.uid}:
+                    for uid in senders:
                         self._settle(r, uid, lost_by_second)
         self.totals.delivered = self.totals.expected - self.totals.lost
         return lost_by_second

@@ -23,7 +23,7 @@ from hdrh.histogram import HdrHistogram
 from harness.load import hist
 from harness.load.ledger import (
     DUPLICATE,
-    ECHO,
+    ECHO_LATE,
     FANOUT_LATE,
     LEAKED,
     NS,
@@ -137,18 +137,19 @@ class Recorder:
             return
         code = self.ledger.received(member, probe.sender, probe.seq)
         b = self._current(now)
-        us = (now - probe.sent_ns) // 1000
-        if code <= FANOUT_LATE:  # FANOUT or FANOUT_LATE
-            size = self.room_sizes.get(member.room, 0)
-            b.fanout_for(size).record_value(hist.clamp_us(us))
-            self.fanout_recorded += 1
-            b.counts["delivered"] += 1
-            if code == FANOUT_LATE:
-                b.counts["out_of_order"] += 1
-        elif code == ECHO:
-            b.rtt.record_value(hist.clamp_us(us))
-            if self.on_rtt is not None:
-                self.on_rtt(us)
+        if code <= ECHO_LATE:  # a first receipt
+            us = hist.clamp_us((now - probe.sent_ns) // 1000)
+            counts = b.counts
+            counts["delivered"] += 1
+            if code <= FANOUT_LATE:
+                b.fanout_for(self.room_sizes.get(member.room, 0)).record_value(us)
+                self.fanout_recorded += 1
+            else:
+                b.rtt.record_value(us)
+                if self.on_rtt is not None:
+                    self.on_rtt(us)
+            if code & 1:  # FANOUT_LATE or ECHO_LATE
+                counts["out_of_order"] += 1
         elif code == DUPLICATE:
             b.counts["duplicated"] += 1
         elif code == LEAKED:
@@ -173,9 +174,9 @@ class Recorder:
         if len(self.connect_errors) < 5:
             self.connect_errors.append(reason)
 
-    def tick(self, now: int, connections: int, cpu: float, saturated: bool) -> None:
-        """Once a second, just before it ends: its gauges, and the due leave checks."""
-        b = self.bucket(now // NS)
+    def tick(self, sec: int, now: int, connections: int, cpu: float, saturated: bool) -> None:
+        """Once a second, just before epoch second `sec` ends: its gauges; due leave checks."""
+        b = self.bucket(sec)
         b.connections = connections
         b.cpu = max(b.cpu, cpu)
         b.saturated = b.saturated or saturated

@@ -182,15 +182,16 @@ def _ticker(ctx: Context) -> None:
     proc.cpu_percent(None)
     warned = False
     while not ctx.finished.is_set():
-        gevent.sleep(_until_second_end(time.time_ns()))
-        now = time.time_ns()
+        target = _second_end(time.time_ns())
+        gevent.sleep(max(0.0, (target - time.time_ns()) / NS))
+        now, sec = time.time_ns(), target // NS  # a late wake-up still samples its second
         cpu = proc.cpu_percent(None)
         saturated = cpu > SATURATION_CPU
         if saturated and not warned:
             warned = True
             log.warning("chatbench: generator CPU at %.0f%%: latencies measure the generator", cpu)
-        current = ctx.recorder.buckets.get(now // NS)
-        ctx.recorder.tick(now, ctx.connections, cpu, saturated)
+        current = ctx.recorder.buckets.get(sec)
+        ctx.recorder.tick(sec, now, ctx.connections, cpu, saturated)
         if current is not None:
             _second_event(ctx.env, current)
         if isinstance(ctx.env.runner, LocalRunner):
@@ -199,11 +200,11 @@ def _ticker(ctx: Context) -> None:
             _finish(ctx, now)
 
 
-def _until_second_end(now: int) -> float:
-    """Seconds until 5 ms before the current second ends, at least half a second away (a CPU
-    share over a sliver of a second is noise)."""
-    wait = (NS - now % NS) / NS - 0.005
-    return wait if wait >= 0.5 else wait + 1
+def _second_end(now: int) -> int:
+    """20 ms before the current second ends, or the next one's when that is under half a
+    second away (a CPU share over a sliver of a second is noise)."""
+    target = (now // NS + 1) * NS - 20_000_000
+    return target if target - now >= NS // 2 else target + NS
 
 
 def _second_event(env: Environment, bucket: Any) -> None:

@@ -6,7 +6,8 @@ reaper that announces the members of dead processes as left. `Link` owns the con
 survives Redis outages (degraded mode, reconnection with backoff).
 """
 
+from reference_server.cluster.config import ClusterConfig
 from reference_server.cluster.hub import RedisHub, new_node_id
-from reference_server.cluster.link import ClusterConfig, LinkDown
+from reference_server.cluster.link import LinkDown
 
 __all__ = ["ClusterConfig", "LinkDown", "RedisHub", "new_node_id"]

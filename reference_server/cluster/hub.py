@@ -26,8 +26,9 @@ from typing import Any
 
 from reference_server import frames
 from reference_server.cluster import envelope, scripts
+from reference_server.cluster.config import ClusterConfig
 from reference_server.cluster.envelope import Envelope, Keys
-from reference_server.cluster.link import ClusterConfig, Link, LinkDown
+from reference_server.cluster.link import Link, LinkDown
 from reference_server.cluster.presence import Presence
 from reference_server.hub import Recipient
 
@@ -193,18 +194,23 @@ class RedisHub:
     async def _join_through_redis(self, pending: _Pending, member_id: str) -> int:
         member = pending.member
         try:
+            down = self.link.down_event()  # of this session: a later one will not echo our `j`
             await self.link.ensure_subscribed(self.keys.channel(member.room))
             await self._index_add({member_id: member})
             if pending.future.done():
                 return 0  # left before it was announced
             await self._run_join(member_id, member.room, member.name, "always", skip=False)
             pending.in_redis = True
+            # Its own `j` comes back through the channel, unless the link fails first.
+            failed = asyncio.ensure_future(down.wait())
+            waits: list[asyncio.Future[Any]] = [pending.future, failed]
             try:
-                async with asyncio.timeout(self.config.op_timeout):
-                    return await asyncio.shield(pending.future)
-            except TimeoutError:
-                self.link.fail("a join's own announcement did not come back")
-                raise LinkDown("no join announcement") from None
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                failed.cancel()
+            if not pending.future.done():
+                raise LinkDown("the link failed before the join came back")
+            return pending.future.result()
         except LinkDown:
             return self._join_after_failure(pending, member_id)
 
@@ -242,7 +248,9 @@ class RedisHub:
     async def _leave_through_redis(
         self, member_id: str, room: str, name: str, skip: bool = False, always: bool = False
     ) -> None:
-        await self.presence.announce_left(member_id, room, name, self.node_id, skip, always)
+        await self.presence.announce_left(
+            member_id, room, name, self.node_id, skip, always, control=False
+        )
         index = self.keys.node(self.node_id, "members")
         await self.link.run(lambda: self.link.redis.hdel(index, member_id))
 

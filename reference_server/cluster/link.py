@@ -18,7 +18,6 @@ import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
@@ -27,6 +26,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from reference_server.cluster.config import ClusterConfig
 from reference_server.cluster.publisher import Publisher, PublisherDown
 
 log = logging.getLogger("reference_server.cluster")
@@ -37,49 +37,6 @@ REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError, PublisherDown)
 
 class LinkDown(Exception):
     """Redis cannot be used right now; the caller falls back to this process's members."""
-
-
-@dataclass(frozen=True)
-class ClusterConfig:
-    """How a process joins the cluster; timings in seconds (docs/scaling.md)."""
-
-    url: str
-    prefix: str = "chatbench"
-    sharded: bool = False
-    """Use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7+) instead of PUBLISH/SUBSCRIBE."""
-    heartbeat_interval: float = 1.0
-    node_ttl: float = 3.0
-    """A process whose heartbeat key is older than this is dead; its members are reaped."""
-    reap_interval: float = 1.0
-    op_timeout: float = 2.0
-    """Longest wait for one Redis command or acknowledgement before the link is declared down."""
-    backoff_initial: float = 0.1
-    backoff_max: float = 2.0
-
-    def __post_init__(self) -> None:
-        if not self.url.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError(
-                f"redis URL must start with redis://, rediss:// or unix://: {self.url}"
-            )
-        if not 0 < self.heartbeat_interval < self.node_ttl:
-            raise ValueError("heartbeat interval must be positive and below the node TTL")
-        for name in ("reap_interval", "op_timeout", "backoff_initial", "backoff_max"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive")
-
-    @property
-    def reap_bound(self) -> float:
-        """Longest time from a process's death to its members being announced as left: its
-        heartbeat key expires within `node_ttl`, a reaper looks every `reap_interval`, and
-        reaping itself takes a few round trips (one second of slack)."""
-        return self.node_ttl + self.reap_interval + 1.0
-
-    @property
-    def commands(self) -> tuple[str, str, str]:
-        """(publish, subscribe, unsubscribe) commands of the chosen pub/sub flavour."""
-        if self.sharded:
-            return "SPUBLISH", "SSUBSCRIBE", "SUNSUBSCRIBE"
-        return "PUBLISH", "SUBSCRIBE", "UNSUBSCRIBE"
 
 
 class _Session:
@@ -130,19 +87,13 @@ class Link:
         session_loops: list[Callable[[], Awaitable[None]]],
     ) -> None:
         self.config = config
-        # Commands other than PUBLISH (scripts, heartbeat, reaper) share a bounded pool; callers
-        # wait for a free connection rather than open one per concurrent join.
-        pool = BlockingConnectionPool.from_url(
-            config.url,
-            max_connections=POOL_SIZE,
-            timeout=config.op_timeout,
-            socket_timeout=config.op_timeout,
-            socket_connect_timeout=config.op_timeout,
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=0,
-            protocol=2,  # RESP2: pub/sub replies are plain arrays, on every Redis version
-        )
-        self.redis: Redis = Redis(connection_pool=pool)
+        # Scripts (joins, leaves) share a bounded pool; past POOL_SIZE at once they queue on a
+        # semaphore, where waiting is not mistaken for a Redis failure (see run()). Presence
+        # (heartbeat, reaper) has connections of its own, so that a storm of joins can never
+        # delay a heartbeat past its TTL and get a live process reaped.
+        self.redis = _client(config, POOL_SIZE)
+        self.control = _client(config, 2)
+        self._slots = asyncio.Semaphore(POOL_SIZE)
         self.healthy = False
         self.state = "starting"
         self.last_error = ""
@@ -170,8 +121,9 @@ class Link:
             self._supervisor.cancel()
             await asyncio.gather(self._supervisor, return_exceptions=True)
         self.healthy, self.state = False, "stopped"
-        await self.redis.aclose()
-        await self.redis.connection_pool.disconnect()
+        for client in (self.redis, self.control):
+            await client.aclose()
+            await client.connection_pool.disconnect()
 
     def status(self) -> dict[str, Any]:
         """For /healthz: `ok` or `degraded`, and why."""
@@ -191,8 +143,19 @@ class Link:
         self._session, self.healthy, self.state, self.last_error = None, False, "degraded", reason
         current.failed.set()
 
-    async def run(self, op: Callable[[], Awaitable[T]]) -> T:
-        """Run one Redis operation of this session; LinkDown (and a failed link) on error."""
+    async def run(self, op: Callable[[], Awaitable[T]], control: bool = False) -> T:
+        """Run one Redis operation of this session; LinkDown (and a failed link) on error.
+
+        `op` gets `op_timeout` once it runs; the wait for a free slot before it is not
+        bounded (a storm of joins queues, it is not an outage). `control`: a presence
+        operation, on the control client, which never waits for a slot.
+        """
+        if control:
+            return await self._run(op)
+        async with self._slots:
+            return await self._run(op)
+
+    async def _run(self, op: Callable[[], Awaitable[T]]) -> T:
         session = self._session
         if session is None:
             raise LinkDown(self.last_error or "not connected")
@@ -202,6 +165,12 @@ class Link:
         except REDIS_ERRORS as exc:
             self.fail(f"{type(exc).__name__}: {exc}", session)
             raise LinkDown(str(exc)) from exc
+
+    def down_event(self) -> asyncio.Event:
+        """An event set when the current session fails; LinkDown if there is none."""
+        if self._session is None:
+            raise LinkDown(self.last_error or "not connected")
+        return self._session.failed
 
     async def publish(self, channel: str, payload: str) -> None:
         """One PUBLISH (or SPUBLISH); LinkDown when Redis is not usable."""
@@ -215,7 +184,11 @@ class Link:
             raise LinkDown(str(exc)) from exc
 
     async def ensure_subscribed(self, channel: str) -> None:
-        """Subscribe to `channel` unless already done in this session; wait for Redis's ack."""
+        """Subscribe to `channel` unless already done in this session; wait for Redis's ack.
+
+        No timeout of its own: acknowledgements come in order on the subscriber connection,
+        whose liveness the keepalive checks, and a failed session fails every waiting ack.
+        """
         session = self._session
         if session is None:
             raise LinkDown(self.last_error or "not connected")
@@ -223,12 +196,7 @@ class Link:
         if future is None:
             future = session.subscribed[channel] = session.expect_ack(channel)
             session.outbox.put_nowait((self._subscribe, channel))
-        try:
-            async with asyncio.timeout(self.config.op_timeout):
-                await asyncio.shield(future)
-        except TimeoutError:
-            self.fail(f"no acknowledgement of {self._subscribe} {channel}", session)
-            raise LinkDown("subscribe timed out") from None
+        await asyncio.shield(future)
 
     def unsubscribe(self, channel: str) -> None:
         """Stop receiving `channel` (the last local member left). Never waits."""
@@ -266,7 +234,8 @@ class Link:
 
     async def _run_session(self) -> None:
         # Pooled command connections may belong to a Redis that is gone: drop them all.
-        await self.redis.connection_pool.disconnect()
+        for client in (self.redis, self.control):
+            await client.connection_pool.disconnect()
         pool = self.redis.connection_pool
         conn = pool.make_connection()  # type: ignore[no-untyped-call]
         publisher = Publisher(pool.make_connection(), self._publish)  # type: ignore[no-untyped-call]
@@ -351,6 +320,21 @@ class Link:
             if time.monotonic() - session.last_seen > limit:
                 raise LinkDown(f"subscriber silent for more than {limit} s")
             session.outbox.put_nowait(("PING",))
+
+
+def _client(config: ClusterConfig, connections: int) -> Redis:
+    """A client whose commands fail fast (no retries: the supervisor reconnects)."""
+    pool = BlockingConnectionPool.from_url(
+        config.url,
+        max_connections=connections,
+        timeout=config.op_timeout,
+        socket_timeout=config.op_timeout,
+        socket_connect_timeout=config.op_timeout,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=0,
+        protocol=2,  # RESP2: pub/sub replies are plain arrays, on every Redis version
+    )
+    return Redis(connection_pool=pool)
 
 
 async def _coro(loop: Callable[[], Awaitable[None]]) -> None:

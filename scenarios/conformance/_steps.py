@@ -39,10 +39,12 @@ async def members(ctx: CaseContext, room: str, n: int, **kwargs: Any) -> list[Cl
     return [await ctx.join(room, **kwargs) for _ in range(n)]
 
 
-async def maybe(ctx: CaseContext, client: Client, match: Any, seconds: float = 2.0) -> bool:
+async def maybe(
+    ctx: CaseContext, client: Client, match: Any, seconds: float = 2.0, since: int = 0
+) -> bool:
     """Wait up to `seconds` for an event another clause judges; True when it came."""
     try:
-        await client.await_seen(match, "", ctx.t(seconds))
+        await client.await_seen(match, "", ctx.t(seconds), since)
     except ServerViolation:
         if client.violation:
             raise client.violation from None

@@ -69,7 +69,7 @@ async def _named_member(
         isinstance(got, Message) and got.user == name, f"name for username={requested!r}", name, got
     )
     await member.close(ctx.t())
-    await maybe(ctx, watcher, is_system(name, "left"))
+    await maybe(ctx, watcher, is_system(name, "left"), since=start)
     about = [e for e in watcher.history[start:] if isinstance(e, System) and e.kind]
     wrong = [e for e in about if e.name != name]
     require(

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from bench import report
 
 
-def results() -> dict:
-    step = {"offered": 1000.0, "achieved": 990.0, "p50_ms": 1.0, "p99_ms": 2.0, "max_ms": 3.0}
+def results() -> dict[str, Any]:
+    step: dict[str, Any] = {
+        "offered": 1000.0,
+        "achieved": 990.0,
+        "p50_ms": 1.0,
+        "p99_ms": 2.0,
+        "max_ms": 3.0,
+    }
     step |= {"server_cpu": 0.5, "drivers_cpu_total": 0.3, "lag_p99_ms": 0.1, "ok": True}
     step |= {"reason": "", "lost": 0, "expected": 10}
     search = {"capacity": 990.0, "best": step, "steps": [step], "limited_by": "server"}

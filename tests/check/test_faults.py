@@ -130,7 +130,7 @@ def _run_row(row, tmp_path):
 
 
 def test_each_fault_fails_exactly_its_cases(tmp_path):
-    with ThreadPoolExecutor(6) as pool:
+    with ThreadPoolExecutor(10) as pool:
         problems = [p for ps in pool.map(lambda r: _run_row(r, tmp_path), MATRIX) for p in ps]
     assert problems == []
 

@@ -84,6 +84,7 @@ def test_unreachable_servers_exit_2_with_one_line():
         ["ws://127.0.0.1:1", "--only", "nothing.matches"],
         ["ws://127.0.0.1:1", "--timeout-factor", "0"],
         ["ws://127.0.0.1:1", "--deadline", "soon"],
+        ["ws://127.0.0.1:1", "--json", "/no/such/dir/check.json"],
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(capsys, args):

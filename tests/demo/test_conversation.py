@@ -17,6 +17,5 @@ async def test_conversation_shows_every_event():
 
 
 async def test_conversation_fails_loudly_on_a_broken_server():
-    with running_fake({"no-join-announce"}) as url:
-        with pytest.raises((RuntimeError, TimeoutError)):
-            await play(url, lambda line: None, timeout=1)
+    with running_fake({"no-join-announce"}) as url, pytest.raises((RuntimeError, TimeoutError)):
+        await play(url, lambda line: None, timeout=1)

@@ -58,7 +58,8 @@ def test_reference_server_shows_zeros(reference_url, tmp_path):
     assert d["expected"] == d["delivered"] > 0
     assert doc["cleanup"]["abrupt_disconnects"] > 0
     assert doc["cleanup"]["leave_missing"] == doc["cleanup"]["online_mismatches"] == 0
-    assert doc["fanout_latency_us"]["count"] >= d["delivered"]
+    receipts = doc["fanout_latency_us"]["count"] + doc["rtt_latency_us"]["count"]
+    assert receipts >= d["delivered"]
     assert doc["rtt_latency_us"]["count"] > 0
     assert doc["slo"] == [{"expr": "lost==0", "value": 0.0, "ok": True}]
     assert (tmp_path / "fanout.hlog").exists() and (tmp_path / "locust_stats.csv").exists()
@@ -74,6 +75,7 @@ def test_reference_server_shows_zeros(reference_url, tmp_path):
         ("loss", "lost", ()),
         ("duplicate", "duplicated", ()),
         ("leak", "leaked", ()),
+        ("no-echo", "lost", ()),  # the sender is a member too: its own copy is owed
         # rooms of two: every member hears one sender, so a swap breaks that sender's order
         ("reorder", "out_of_order", ("--users", "4")),
     ],
@@ -128,7 +130,8 @@ def test_two_processes_merge_to_their_sum(tmp_path):
     for key in ("expected", "delivered", "lost"):
         assert doc["deliveries"][key] == sum(p[key] for p in per)
     assert doc["fanout_latency_us"]["count"] == sum(p["fanout_recorded"] for p in per)
-    assert sum(r["delivered"] for r in doc["timeseries"]) == doc["fanout_latency_us"]["count"]
+    receipts = doc["fanout_latency_us"]["count"] + doc["rtt_latency_us"]["count"]
+    assert sum(r["delivered"] for r in doc["timeseries"]) == receipts
 
 
 def test_usage_errors_exit_2(tmp_path):

@@ -37,7 +37,7 @@ def test_probe_latency_goes_to_the_second_it_arrived_in():
     rec.on_frame(b, message("a", seq, BASE + 100_000), BASE + 1_600_000)  # 1500 us later
     rec.on_frame(a, message("a", seq, BASE + 100_000), BASE + 1_100_000)  # echo: 1000 us
     bucket = rec.buckets[BASE // NS]
-    assert bucket.counts["sent"] == 1 and bucket.counts["delivered"] == 1
+    assert bucket.counts["sent"] == 1 and bucket.counts["delivered"] == 2  # b's and a's own
     assert bucket.fanout[2].get_total_count() == 1
     assert bucket.fanout[2].get_value_at_percentile(100) == bucket.fanout[2].get_max_value()
     assert abs(bucket.fanout[2].get_max_value() - 1500) <= 1
@@ -67,10 +67,11 @@ def test_wrong_welcome_is_counted_in_its_second():
 
 def run_process(seed: int) -> Recorder:
     """A process whose room of three sees `seed`-dependent latencies and one loss."""
-    rec, (_a, b, c) = recorder_with_room("a", "b", "c")
+    rec, (a, b, c) = recorder_with_room("a", "b", "c")
     for k in range(50):
         sent = BASE + k * NS // 10
         seq = rec.sent("a", sent)
+        rec.on_frame(a, message("a", seq, sent), sent + 500)
         rec.on_frame(b, message("a", seq, sent), sent + (k * seed + 1) * 1000)
         if k != 7:
             rec.on_frame(c, message("a", seq, sent), sent + 2000 * seed)
@@ -98,15 +99,16 @@ def test_merging_reports_is_exact():
     assert doc["fanout_latency_us"]["count"] == whole.get_total_count() == 2 * 99
     assert doc["fanout_latency_us"]["p99"] == whole.get_value_at_percentile(99)
     assert doc["deliveries"] == {
-        "expected": 200,
-        "delivered": 198,
+        "expected": 300,
+        "delivered": 298,
         "lost": 2,
         "duplicated": 0,
         "out_of_order": 0,
         "leaked": 0,
     }
     assert [p["lost"] for p in doc["per_process"]] == [1, 1]
-    assert sum(row["delivered"] for row in doc["timeseries"]) == 198
+    assert sum(row["delivered"] for row in doc["timeseries"]) == 298  # own copies included
+    assert doc["rtt_latency_us"]["count"] == 100
     assert hist.decode(doc["fanout_hdr"]).get_total_count() == 198
 
 

@@ -212,3 +212,39 @@ async def test_deployments_on_different_databases_do_not_mix(redis_url: str) -> 
         await a.publish("r", '{"type":"message","user":"alice","text":"db0","room":"r"}')
         await alice.wait_for(lambda ev: alice.texts() == ["db0"])  # and not db1 before it
         assert bob.texts() == ["db1"] and alice.systems() == [] and bob.systems() == []
+
+
+async def test_a_storm_of_joins_neither_degrades_the_link_nor_gets_a_process_reaped(
+    redis_url: str,
+) -> None:
+    # Short TTL: a heartbeat stuck behind the joins would get the process reaped.
+    async with hubs(redis_url, 2, node_ttl=1.0, heartbeat_interval=0.2) as (a, b):
+        members = [FakeMember(f"u{i}", f"room{i % 10}") for i in range(3000)]
+        counts = await asyncio.gather(*((a, b)[i % 2].join(m) for i, m in enumerate(members)))
+        assert sorted(counts) == sorted(c for _ in range(10) for c in range(1, 301))
+        for hub in (a, b):
+            assert hub.healthy and hub.link.reconnects == 0, hub.health()
+            assert hub.presence.reaped_members == 0
+        assert await a.join(FakeMember("late", "room0")) == 301
+        await asyncio.gather(*((a, b)[i % 2].leave(m) for i, m in enumerate(members)))
+        assert await b.join(FakeMember("later", "room0")) == 2
+
+
+async def test_a_process_reaped_after_it_came_back_notices_and_re_registers(
+    redis_url: str,
+) -> None:
+    async with hubs(redis_url, 2) as (a, b), client(redis_url) as redis:
+        alice, bob = FakeMember("alice", "r"), FakeMember("bob", "r")
+        await a.join(alice)
+        await b.join(bob)
+        assert await a.presence.reap(b.node_id) == 0  # alive: not reaped
+        # What a reaper does when its check raced with b's re-registration: b's heartbeat
+        # key is fine, but its members were removed and it was forgotten.
+        await redis.hdel(a.keys.members("r"), f"{b.node_id}:1")
+        await redis.delete(b.keys.node(b.node_id, "members"))
+        await redis.srem(b.keys.nodes, b.node_id)
+        await redis.set(b.keys.node(b.node_id, "reaped"), "1")
+        await alice.wait_for(lambda ev: alice.systems().count("bob joined") == 2)
+        await eventually(lambda: b.healthy, "b re-registered")
+        assert await a.join(FakeMember("carol", "r")) == 3
+        assert await redis.sismember(b.keys.nodes, b.node_id)
