@@ -142,17 +142,27 @@ def search(
         lo, hi = (mid, hi) if step.ok else (lo, mid)
     passing = [s for s in result.steps if s.ok]
     result.best = max(passing, key=lambda s: s.achieved) if passing else None
-    failed = [s for s in result.steps if not s.ok]
-    if failed:
-        result.limited_by = limit_of(min(failed, key=lambda s: s.offered))
+    failure = first_failure([s.as_dict() for s in result.steps])
+    if failure is not None:
+        result.limited_by = limit_of(failure)
     return result
 
 
-def limit_of(step: Step) -> str:
+def first_failure(steps: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The last measurement at the lowest rate where every measurement failed (confirmed)."""
+    passed = {s["offered"] for s in steps if s["ok"]}
+    failed = [s for s in steps if not s["ok"] and s["offered"] not in passed]
+    if not failed:
+        return None
+    lowest = min(s["offered"] for s in failed)
+    return [s for s in failed if s["offered"] == lowest][-1]
+
+
+def limit_of(step: dict[str, Any]) -> str:
     """What stopped a failing step: the driver, the whole machine's CPU, or the server."""
-    if "driver saturated" in step.reason:
+    if "driver saturated" in step["reason"]:
         return "driver"
-    if step.machine_busy > MACHINE_BUSY:
+    if step.get("machine_busy", 0.0) > MACHINE_BUSY:
         return "machine"
     return "server"
 

@@ -76,7 +76,9 @@ class Aggregate:
             self.per_process.append({k: int(v) for k, v in totals.items()})
             self.connect_errors += report.get("connect_errors", [])[:5]
             for f in fields(Totals):
-                setattr(self.totals, f.name, getattr(self.totals, f.name) + int(totals[f.name]))
+                setattr(
+                    self.totals, f.name, getattr(self.totals, f.name) + int(totals.get(f.name, 0))
+                )
             self.fanout_recorded += int(totals.get("fanout_recorded", 0))
 
     def intervals(self, start_s: int) -> list[tuple[int, Second]]:
@@ -126,7 +128,7 @@ class Aggregate:
 
 
 _DELIVERY_KEYS = ("expected", "delivered", "lost", "duplicated", "out_of_order", "leaked")
-_CLEANUP_KEYS = ("abrupt_disconnects", "leave_missing", "online_mismatches")
+_CLEANUP_KEYS = ("abrupt_disconnects", "leave_missing", "online_mismatches", "welcome_missing")
 
 
 def _row(offset: int, second: Second) -> dict[str, Any]:

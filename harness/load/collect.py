@@ -116,7 +116,7 @@ def _print_summary(doc: dict[str, Any]) -> None:
         f"({f['count']} deliveries); expected {d['expected']} lost {d['lost']} "
         f"duplicated {d['duplicated']} out_of_order {d['out_of_order']} leaked {d['leaked']}; "
         f"abrupt {c['abrupt_disconnects']} leave_missing {c['leave_missing']} "
-        f"online_mismatches {c['online_mismatches']}",
+        f"online_mismatches {c['online_mismatches']} welcome_missing {c['welcome_missing']}",
         file=sys.stderr,
         flush=True,
     )

@@ -73,6 +73,7 @@ class Totals:
     abrupt_disconnects: int = 0
     leave_missing: int = 0
     online_mismatches: int = 0
+    welcome_missing: int = 0
 
 
 class Ledger:

@@ -168,6 +168,10 @@ class Recorder:
             self._current(now).counts["abrupt_disconnects"] += 1
         self.ledger.ended(member, now, abrupt)
 
+    def welcome_missing(self, member: Member) -> None:
+        """`member` connected but its welcome never came (it is nobody's recipient)."""
+        self.ledger.totals.welcome_missing += 1
+
     def connect_failed(self, reason: str) -> None:
         """A connection attempt failed (kept: the first few reasons)."""
         self._current(time.time_ns()).counts["connect_errors"] += 1

@@ -2,8 +2,8 @@
 
 An SLO is METRIC OP NUMBER[UNIT]. Latency metrics (fan-out unless prefixed `rtt_`): p50, p90,
 p99, p999, max, mean; they need a unit (us, ms, s). Counters: expected, delivered, lost,
-duplicated, out_of_order, leaked, abrupt_disconnects, leave_missing, online_mismatches, and
-cpu_max (percent of one core). OP is one of < <= > >= == !=.
+duplicated, out_of_order, leaked, abrupt_disconnects, leave_missing, online_mismatches,
+welcome_missing, and cpu_max (percent of one core). OP is one of < <= > >= == !=.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 _UNITS_US = {"us": 1.0, "ms": 1000.0, "s": 1_000_000.0}
 _LATENCY = ("p50", "p90", "p99", "p999", "max", "mean")
 _DELIVERIES = ("expected", "delivered", "lost", "duplicated", "out_of_order", "leaked")
-_CLEANUP = ("abrupt_disconnects", "leave_missing", "online_mismatches")
+_CLEANUP = ("abrupt_disconnects", "leave_missing", "online_mismatches", "welcome_missing")
 _PATTERN = re.compile(r"^\s*([a-z_0-9]+)\s*(<=|>=|==|!=|<|>)\s*([0-9.]+)\s*(us|ms|s)?\s*$")
 
 

@@ -76,7 +76,8 @@ class ChatbenchUser(User):
             return False
         ctx.connections += 1
         self.client, self.member = client, member
-        welcomed.wait(ctx.connect_timeout)
+        if not welcomed.wait(ctx.connect_timeout):
+            rec.welcome_missing(member)
         return True
 
     def disconnect(self, abrupt: bool = False) -> None:

@@ -119,6 +119,14 @@ def test_welcome_miscount(tmp_path):
 
 
 @pytest.mark.slow
+def test_missing_welcomes_are_counted(tmp_path):
+    with running_fake({"no-welcome"}) as url:
+        _, doc = run_load(url, tmp_path, "--connect-timeout", "1", "--duration", "2")
+    assert doc["cleanup"]["welcome_missing"] == 6
+    assert doc["deliveries"]["expected"] == 0  # nobody is a member without a welcome
+
+
+@pytest.mark.slow
 def test_two_processes_merge_to_their_sum(tmp_path):
     with running_fake() as url:
         code, doc = run_load(url, tmp_path, "--users", "8", "--processes", "2")
