@@ -71,6 +71,7 @@ FAULTS = {
 }
 
 EVERY = 10
+REORDER_HOLD_S = 0.2
 QUEUE_FRAMES = 256
 
 
@@ -166,7 +167,8 @@ class FakeChatServer:
             if nth and self.has("loss"):
                 continue
             if nth and self.has("reorder") and member.held is None:
-                member.held = frame
+                member.held = frame  # goes out after the next message, or soon if none comes
+                asyncio.get_running_loop().call_later(REORDER_HOLD_S, self._release, member)
                 continue
             self._deliver(member, frame)
             if member.held is not None:
@@ -176,6 +178,18 @@ class FakeChatServer:
                 self._deliver(member, frame)
             if nth and self.has("leak"):
                 self._leak(sender.room, frame)
+
+    def _release(self, member: _Member) -> None:
+        if member.held is not None:
+            self._deliver(member, member.held)
+            member.held = None
+
+    def stop_writers(self) -> None:
+        """Cancel every writer task, ghosts' included, before the event loop goes."""
+        for members in self.rooms.values():
+            for member in members.values():
+                if member.writer:
+                    member.writer.cancel()
 
     def _leak(self, room: str, frame: str) -> None:
         for other_room, members in self.rooms.items():
@@ -304,6 +318,7 @@ def running_fake(
             port.append(ws_server.sockets[0].getsockname()[1])
             ready.set()
             await stop.wait()
+            server.stop_writers()
 
     def run() -> None:
         try:

@@ -6,7 +6,6 @@ subprocess on loopback with a handful of users for a few seconds.
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import subprocess
@@ -86,24 +85,17 @@ def test_each_ledger_fault_raises_its_counter(fault, counter, extra, tmp_path):
     observed = ledger(doc)
     assert observed[counter] > 0, observed
     others = {k: v for k, v in observed.items() if k != counter}
-    if fault == "reorder":
-        # the fake holds one message per member until the next one comes: the last stays held
-        assert observed["lost"] <= 4
-        others.pop("lost")
     assert set(others.values()) == {0}, observed
     assert doc["cleanup"]["online_mismatches"] == 0
     assert code == 1 and doc["slo"][0]["ok"] is False
 
 
 @pytest.mark.slow
-# The fake never cleans up its ghosts: their writer tasks die with its event loop.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_ghost_members_after_abrupt_drops(tmp_path):
     with running_fake({"ghost-on-abrupt"}) as url:
         _, doc = run_load(
             url, tmp_path, "--churn", "0.34", "--churn-interval", "1", "--leave-deadline", "1"
         )
-    gc.collect()  # let the ghosts' coroutines go here, under this test's warning filter
     cleanup = doc["cleanup"]
     assert cleanup["abrupt_disconnects"] > 0
     assert cleanup["leave_missing"] > 0
