@@ -21,6 +21,8 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 from hdrh.log import HistogramLogWriter
 
+from harness.load.hist import summary
+
 DATA = Path(__file__).parent / "data"
 SECONDS = 30
 ROOMS = {10: 2, 100: 1}  # room size -> number of rooms
@@ -48,18 +50,6 @@ def latency_us(rng: random.Random, size: int, t: int, slowdown: float) -> int:
     if t in SATURATED:
         median *= 3
     return max(1, int(rng.lognormvariate(0, 0.45) * median))
-
-
-def summary(h: HdrHistogram) -> dict[str, float]:
-    return {
-        "count": h.get_total_count(),
-        "p50": h.get_value_at_percentile(50),
-        "p90": h.get_value_at_percentile(90),
-        "p99": h.get_value_at_percentile(99),
-        "p999": h.get_value_at_percentile(99.9),
-        "max": h.get_max_value(),
-        "mean": round(h.get_mean_value(), 1),
-    }
 
 
 def connections_at(t: int) -> int:
