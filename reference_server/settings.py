@@ -44,6 +44,8 @@ class Settings:
     """Use Redis 7 sharded pub/sub (SPUBLISH/SSUBSCRIBE)."""
 
     def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise SettingsError(f"port must be 0..65535, got {self.port}")
         for name in ("port", "workers", "queue_size", "max_frame_bytes", "max_text_chars"):
             if getattr(self, name) < (0 if name == "port" else 1):
                 raise SettingsError(f"{name} must be positive, got {getattr(self, name)}")

@@ -88,6 +88,7 @@ def test_settings_from_env_then_overrides() -> None:
         ({"CHATBENCH_PORT": "x"}, "CHATBENCH_PORT='x' is not an integer"),
         ({"CHATBENCH_PING_TIMEOUT": "0"}, "ping_timeout must be a positive number of seconds"),
         ({"CHATBENCH_QUEUE_SIZE": "0"}, "queue_size must be positive, got 0"),
+        ({"CHATBENCH_PORT": "99999"}, r"port must be 0\.\.65535, got 99999"),
     ],
 )
 def test_bad_settings_are_named(env: dict[str, str], message: str) -> None:
