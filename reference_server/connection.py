@@ -101,7 +101,20 @@ class Connection:
             self.stats.messages_relayed += 1
 
     async def _write(self) -> None:
-        """Send queued frames in order until a close is requested."""
+        """Write through while the transport takes data; send what queued when it resumes."""
+        member, control = self.member, self.control
+        if control is None:  # not on our protocol (another ASGI server): queue and send
+            return await self._write_asgi()
+        member.sink = control
+        while await member.wait_queued():
+            await control.wait_writable()
+            if member.close_request is not None or not control.can_write():
+                return
+            # No await from here to the write: deliver() cannot slip a newer frame in between.
+            control.write(b"".join([frames.wire(f) for f in member.take_queued()]))
+
+    async def _write_asgi(self) -> None:
+        """Send queued frames in order through ASGI until a close is requested."""
         next_frame, send = self.member.next_frame, self.ws.send
         try:
             while (frame := await next_frame()) is not None:

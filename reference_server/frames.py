@@ -1,6 +1,8 @@
 """Server events (docs/protocol.md section 12) serialized to frame text, once per event.
 
-A broadcast builds its frame here once and hands the same string to every member.
+A broadcast builds its frame here once and hands the same string to every member, with its
+wire encoding (`wire`), also built once: server frames are unmasked and uncompressed (the server
+turns permessage-deflate off), so every member gets the very same bytes.
 """
 
 from __future__ import annotations
@@ -35,3 +37,14 @@ def message(user: str, text: str, room: str) -> str:
 def error(code: str, detail: str) -> str:
     """`input.error-event`: told to the sender of an invalid frame only."""
     return _dump({"type": "error", "code": code, "message": detail})
+
+
+def wire(text: str) -> bytes:
+    """`text` as one unmasked, unfragmented WebSocket text frame (RFC 6455 section 5.2)."""
+    data = text.encode()
+    n = len(data)
+    if n < 126:
+        return bytes((0x81, n)) + data
+    if n < 65536:
+        return b"\x81\x7e" + n.to_bytes(2, "big") + data
+    return b"\x81\x7f" + n.to_bytes(8, "big") + data

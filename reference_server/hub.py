@@ -18,8 +18,11 @@ class Recipient(Protocol):
     name: str
     room: str
 
-    def deliver(self, frame: str) -> None:
-        """Queue one frame; must never wait (a slow member is evicted, not awaited)."""
+    def deliver(self, frame: str, wire: bytes | None = None) -> None:
+        """Send or queue one frame (`wire`: its encoding, when the caller built it); never waits.
+
+        A slow member is evicted, not awaited.
+        """
 
 
 class Hub(Protocol):
@@ -109,6 +112,7 @@ class LocalHub:
 def _fan_out(members: dict[Recipient, None], frame: str, skip: Recipient | None = None) -> None:
     # deliver() never changes membership (an overflowing member is only marked for eviction),
     # so iterating the live dict is safe and avoids a copy per broadcast.
+    encoded = frames.wire(frame)
     for member in members:
         if member is not skip:
-            member.deliver(frame)
+            member.deliver(frame, encoded)

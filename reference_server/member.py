@@ -1,11 +1,20 @@
-"""A member's outbox: the bounded queue between the room and one connection's writer task."""
+"""A member's outbox: frames go straight to the socket, or wait in a bounded queue.
+
+Write-through: while nothing is queued and the transport takes data, `deliver` writes the
+frame's bytes to the transport at once (no task switch, no ASGI message per frame). Once the
+transport pushes back (asyncio's pause_writing: its buffer is over the high-water mark), frames
+wait in a queue of at most `limit` frames for the connection's writer task; a frame that finds
+that queue full marks the member for eviction instead (`flow.evict`), so the room never waits.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
+
+from reference_server import frames
 
 SLOW_CONSUMER = 1008
 GOING_AWAY = 1001
@@ -18,10 +27,21 @@ class CloseRequest(NamedTuple):
     reason: str
 
 
+class Sink(Protocol):
+    """Where a member's frames can be written without waiting (the connection's transport)."""
+
+    def can_write(self) -> bool:
+        """True when the connection is open and its transport is not pushing back."""
+
+    def write(self, data: bytes) -> None:
+        """Hand encoded frames to the transport (never waits)."""
+
+
 class Member:
     """One connection as the hub sees it: a name, a room and a non-blocking `deliver`.
 
-    Frames wait in a queue of at most `limit` frames until the connection's writer task sends
+    Frames are written through to `sink` while it takes data and nothing is queued; otherwise
+    they wait in a queue of at most `limit` frames until the connection's writer task sends
     them. A frame that finds the queue full is not queued: the member is marked for eviction
     (`flow.evict`, close 1008 "slow consumer") and gets nothing more, so the room never waits.
     """
@@ -35,6 +55,7 @@ class Member:
         "on_close_request",
         "overflowed",
         "room",
+        "sink",
     )
 
     def __init__(self, name: str, room: str, limit: int) -> None:
@@ -45,12 +66,19 @@ class Member:
         self.close_request: CloseRequest | None = None
         self.on_close_request: Callable[[], object] | None = None
         """Called once on the first close request: it stops a writer blocked on a full socket."""
+        self.sink: Sink | None = None
+        """Set by the connection's writer once it can write through; None: queue everything."""
         self._queue: deque[str] = deque()
         self._ready = asyncio.Event()
 
-    def deliver(self, frame: str) -> None:
-        """Queue `frame` for this member without ever waiting."""
+    def deliver(self, frame: str, wire: bytes | None = None) -> None:
+        """Send `frame` (encoded as `wire` when given) or queue it, without ever waiting."""
         if self.close_request is not None:
+            return
+        sink = self.sink
+        if sink is not None and not self._queue and sink.can_write():
+            # Nothing queued, so nothing older can be overtaken: per-sender order holds.
+            sink.write(frames.wire(frame) if wire is None else wire)
             return
         if len(self._queue) >= self.limit:
             self.overflowed = True
@@ -67,6 +95,19 @@ class Member:
             if self.on_close_request is not None:
                 self.on_close_request()
         self._ready.set()
+
+    async def wait_queued(self) -> bool:
+        """Wait until a frame is queued; False once a close was requested."""
+        while not self._queue and self.close_request is None:
+            self._ready.clear()
+            await self._ready.wait()
+        return self.close_request is None
+
+    def take_queued(self) -> list[str]:
+        """Every queued frame, oldest first, leaving the queue empty."""
+        taken = list(self._queue)
+        self._queue.clear()
+        return taken
 
     async def next_frame(self) -> str | None:
         """The next frame to send, waiting for one; None once a close was requested."""

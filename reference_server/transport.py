@@ -1,10 +1,11 @@
-"""The uvicorn WebSocket protocol the server runs on, with a handle to abort the TCP connection.
+"""The uvicorn WebSocket protocol the server runs on, with a handle on its TCP connection.
 
 ASGI has no way to abort a connection, but a client that stops reading cannot receive a close
 frame: its socket is full, so a polite close never completes and asyncio's transport.close()
 waits for the buffer to drain forever. The chat server therefore runs on uvicorn's
 websockets-sansio protocol extended with a `TransportControl` in the ASGI scope
-(scope["extensions"][EXTENSION]) that can wait for the connection to end and abort it.
+(scope["extensions"][EXTENSION]) that can wait for the connection to end and abort it. The
+same handle lets a member write encoded frames straight to the transport (reference_server.member).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
 
 EXTENSION = "chatbench.transport"
 
@@ -22,6 +24,19 @@ class TransportControl:
 
     def __init__(self, protocol: ChatProtocol) -> None:
         self._protocol = protocol
+
+    def can_write(self) -> bool:
+        """True while the WebSocket is open and the transport is not pushing back."""
+        p = self._protocol
+        return p.writable.is_set() and not p.disconnected and p.conn.state is State.OPEN
+
+    def write(self, data: bytes) -> None:
+        """Write encoded frames (whole frames only: uvicorn's own frames go in between)."""
+        self._protocol.transport.write(data)
+
+    async def wait_writable(self) -> None:
+        """Wait until the transport takes data again (or the connection is lost)."""
+        await self._protocol.writable.wait()
 
     def abort(self) -> None:
         """Drop the TCP connection now, discarding unsent data."""

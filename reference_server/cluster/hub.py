@@ -336,5 +336,6 @@ class RedisHub:
 
 def _fan_out(members: dict[Recipient, None], frame: str) -> None:
     # deliver() never changes membership, so iterating the live dict is safe.
+    encoded = frames.wire(frame)
     for member in members:
-        member.deliver(frame)
+        member.deliver(frame, encoded)

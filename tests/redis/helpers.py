@@ -32,7 +32,7 @@ class FakeMember:
         self.events: list[dict[str, object]] = []
         self._changed = asyncio.Event()
 
-    def deliver(self, frame: str) -> None:
+    def deliver(self, frame: str, wire: bytes | None = None) -> None:
         self.events.append(orjson.loads(frame))
         self._changed.set()
 

@@ -6,7 +6,9 @@ import asyncio
 
 import orjson
 import pytest
+from websockets.frames import Frame, Opcode
 
+from reference_server import frames
 from reference_server.hub import LocalHub
 from reference_server.member import Member
 from reference_server.settings import Settings, SettingsError
@@ -94,3 +96,52 @@ def test_settings_from_env_then_overrides() -> None:
 def test_bad_settings_are_named(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         Settings.from_env(env)
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 70000])
+def test_wire_matches_websockets_own_framing(size: int) -> None:
+    text = "é" * (size // 2) + "x" * (size % 2)
+    expected = Frame(Opcode.TEXT, text.encode()).serialize(mask=False, extensions=[])
+    assert frames.wire(text) == expected
+
+
+class FakeSink:
+    def __init__(self) -> None:
+        self.open = True
+        self.written: list[bytes] = []
+
+    def can_write(self) -> bool:
+        return self.open
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+
+async def test_deliver_writes_through_while_the_sink_takes_data() -> None:
+    member, sink = Member("a", "r", limit=2), FakeSink()
+    member.sink = sink
+    member.deliver("one")
+    member.deliver("two", frames.wire("two"))
+    assert sink.written == [frames.wire("one"), frames.wire("two")]
+    assert member.take_queued() == []
+
+
+async def test_deliver_queues_under_back_pressure_and_keeps_order() -> None:
+    member, sink = Member("a", "r", limit=2), FakeSink()
+    member.sink = sink
+    sink.open = False
+    member.deliver("one")
+    sink.open = True
+    member.deliver("two")  # something is queued: writing now would overtake "one"
+    assert sink.written == []
+    assert await asyncio.wait_for(member.wait_queued(), 1)
+    assert member.take_queued() == ["one", "two"]
+
+
+async def test_back_pressure_beyond_the_limit_evicts() -> None:
+    member, sink = Member("a", "r", limit=1), FakeSink()
+    member.sink, sink.open = sink, False
+    member.deliver("one")
+    member.deliver("two")
+    assert member.overflowed and member.close_request == (1008, "slow consumer")
+    assert not await asyncio.wait_for(member.wait_queued(), 1)
