@@ -49,7 +49,7 @@ class Driver:
         self.steps = 0
 
     # Receiving: the hot path, once per frame.
-    def on_text(self, member: Member, data: bytes, now: int) -> None:
+    def on_text(self, member: Member, data: bytes | bytearray | memoryview, now: int) -> None:
         event = orjson.loads(data)
         kind = event.get("type")
         if kind == "message":

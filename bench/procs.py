@@ -46,7 +46,10 @@ def wait_port(port: int, proc: subprocess.Popen[bytes] | None, timeout: float = 
 
 
 def server_command(kind: str, port: int, redis_url: str | None = None) -> list[str]:
-    """The command line that starts server `kind` (reference, seed, broadcast) on `port`."""
+    """The command line that starts server `kind` on `port`.
+
+    Kinds: reference, seed, broadcast.
+    """
     if kind == "reference":
         cmd = [PY, "-m", "harness.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
         return [*cmd, "--redis-url", redis_url] if redis_url else cmd

@@ -29,11 +29,11 @@ PARTS = ("fanout", "slow", "generator", "scaleout")
 PROFILES: dict[str, dict[str, Any]] = {
     "quick": {
         "plan": Plan(
-            start=8000, factor=1.6, max_rate=400_000, bisect=1, duration=3, warmup=1, payload=100
+            start=8000, factor=1.6, max_rate=400_000, bisect=2, duration=3, warmup=1, payload=100
         ),
         "slow": slow.SlowPlan(warmup=5, duration=4, drain=2),
         "gen": generator.GenPlan(
-            duration=8, ramp=[10_000, 20_000, 30_000, 40_000, 50_000], bisect=1
+            duration=8, ramp=[10_000, 20_000, 30_000, 40_000, 50_000, 60_000], bisect=1
         ),
     },
     "full": {
@@ -56,6 +56,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", action="append", choices=PARTS, help="run only this part")
     parser.add_argument("--drivers", type=int, default=2, help="driver processes (2)")
     parser.add_argument("--out", type=Path, help="markdown file to write")
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="only rewrite the markdown and charts from saved results",
+    )
     args = parser.parse_args(argv)
     if args.drivers < 1:
         parser.error("--drivers must be at least 1")
@@ -118,23 +123,36 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     mode = "quick" if args.quick else "full"
     doc, results_path, chart_dir = paths(mode, args.out)
-    parts = args.only or list(PARTS)
     results: dict[str, Any] = {}
-    if args.only and results_path.exists():
+    if (args.only or args.render) and results_path.exists():
         results = _json_load(json.loads(results_path.read_text()))
+    if args.render:
+        if not results:
+            parser_error(f"no saved results at {results_path.relative_to(ROOT)}")
+        return write(results, doc, chart_dir)
     t0 = time.monotonic()
     results |= {
         "mode": mode,
-        "command": "python bench/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": " ".join(["python bench/run.py", *(sys.argv[1:] if argv is None else argv)]),
         "started": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": report.machine_info(),
     }
-    for part in parts:
+    for part in args.only or PARTS:
         _log(f"part {part} ({mode})")
         results[part] = run_part(part, PROFILES[mode], args.drivers)
     results["elapsed_s"] = time.monotonic() - t0
     results_path.parent.mkdir(parents=True, exist_ok=True)
     results_path.write_text(json.dumps(_json_safe(results), indent=1) + "\n")
+    return write(results, doc, chart_dir)
+
+
+def parser_error(message: str) -> None:
+    print(f"bench/run.py: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def write(results: dict[str, Any], doc: Path, chart_dir: Path) -> int:
+    """Charts and markdown from `results`; print the ratios, the summary line last."""
     rel = chart_dir.relative_to(doc.parent).as_posix() if chart_dir != doc.parent else "."
     drawn = charts.draw_all(results, chart_dir, rel)
     optimisations = report.hand_written(report.DOC)

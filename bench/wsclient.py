@@ -18,7 +18,7 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
 
-OnText = Callable[["Member", bytes, int], None]
+OnText = Callable[["Member", bytes | bytearray | memoryview, int], None]
 
 
 def chat_url(base: str, room: str, username: str) -> str:

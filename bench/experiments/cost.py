@@ -3,9 +3,9 @@
 CPU seconds per delivery barely moves when other work shares the machine, unlike latency, so
 it is the number to compare variants by on a busy box:
 
-    python bench/experiments/cost.py --rate 20000 --rounds 3 reference write-through broadcast
+    python bench/experiments/cost.py --rate 20000 --rounds 3 reference seed broadcast
 
-Kinds: reference, seed, broadcast, and write-through[:batch|once|direct] (write_through.py).
+Kinds: reference, seed, broadcast.
 """
 
 from __future__ import annotations
@@ -17,20 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench import procs
 from bench.search import fanout_env
-
-_base_command = procs.server_command
-
-
-def server_command(kind: str, port: int, redis_url: str | None = None) -> list[str]:
-    """Also knows write-through[:VARIANT]."""
-    if kind.startswith("write-through"):
-        variant = kind.partition(":")[2] or "direct"
-        script = str(Path(__file__).with_name("write_through.py"))
-        env = ["env", f"CHATBENCH_WRITER={variant}"]
-        return [*env, procs.PY, script, "serve", "--port", str(port)]
-    return _base_command(kind, port, redis_url)
 
 
 def main() -> int:
@@ -40,7 +27,6 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=4)
     args = parser.parse_args()
-    procs.server_command = server_command
     costs: dict[str, list[float]] = {k: [] for k in args.kinds}
     for _ in range(args.rounds):
         for kind in args.kinds:
