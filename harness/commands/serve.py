@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from typing import Any
 
@@ -70,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot listen on {settings.host}:{settings.port}: {exc}") from None
     port = sock.getsockname()[1]
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it: end like Ctrl+C, exit 0.
+    signal.signal(signal.SIGTERM, _interrupt)
     print(f"chatbench serve: listening on ws://{settings.host}:{port}/ws/chat/{{room}}", flush=True)
     try:
         if settings.workers > 1:
@@ -84,3 +87,7 @@ def run(args: argparse.Namespace) -> int:
         sock.close()
     print("chatbench serve: stopped", file=sys.stderr, flush=True)
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -1,4 +1,4 @@
-"""`chatbench serve` as a real subprocess: serves, stops with 1001 on SIGINT, refuses --workers."""
+"""`chatbench serve` as a subprocess: serves, stops with 1001 on a signal, refuses --workers."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ def _free_port() -> int:
 
 
 @pytest.mark.anyio
-async def test_serve_answers_and_sigint_closes_clients_with_1001() -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+async def test_serve_answers_and_a_stop_signal_closes_clients_with_1001(signum: int) -> None:
     port = _free_port()
     env = {**os.environ, "CHATBENCH_QUEUE_SIZE": "64"}
     proc = await asyncio.create_subprocess_exec(
@@ -41,9 +42,10 @@ async def test_serve_answers_and_sigint_closes_clients_with_1001() -> None:
         url = f"ws://127.0.0.1:{port}"
         assert await get_json(url, "/healthz") == {"status": "ok"}
         ws = await join(url, "cli", "ada")
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         assert await closed_code(ws) == 1001
         assert await asyncio.wait_for(proc.wait(), 3 * WAIT) == 0
+        assert b"chatbench serve: stopped" in await proc.stderr.read()
     finally:
         if proc.returncode is None:
             proc.kill()
