@@ -51,8 +51,9 @@ def part4(cfg: FanoutConfig, plan: Plan, log: Any = print) -> dict[str, Any]:
 def _guarded(label: str, env: Any, plan: Plan, log: Any) -> dict[str, Any]:
     """A search's results, or the error that stopped it twice (the report shows it).
 
-    One retry: an environment that failed to start (seen once: two processes + Redis, members
-    not all announced within 30 s) gets a second chance; the error is kept in the results.
+    One retry: an environment that failed to start (seen once, before servers with Redis were
+    waited on until /healthz said ok: two processes + Redis, members not all announced within
+    30 s) gets a second chance; the error is kept in the results.
     """
     errors: list[str] = []
     while len(errors) < 2:

@@ -5,6 +5,7 @@ Every wait is bounded; every process is stopped by its own pid (terminate, then 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,6 +47,26 @@ def wait_port(port: int, proc: subprocess.Popen[bytes] | None, timeout: float = 
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout:.0f} s")
 
 
+def wait_healthy(port: int, proc: subprocess.Popen[bytes] | None, timeout: float = 20.0) -> None:
+    """Return once /healthz on 127.0.0.1:port says `ok` (a Redis-backed server that listens
+    before its Redis link is up would serve its first members alone)."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before it was healthy")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1.0) as r:
+                body = json.loads(r.read())
+            if body.get("status") == "ok":
+                return
+            last = json.dumps(body)
+        except (OSError, ValueError) as exc:
+            last = str(exc)
+        time.sleep(0.05)  # poll interval while the link comes up
+    raise TimeoutError(f"127.0.0.1:{port}/healthz not ok after {timeout:.0f} s: {last}")
+
+
 def server_command(kind: str, port: int, redis_url: str | None = None) -> list[str]:
     """The command line that starts server `kind` on `port`.
 
@@ -61,7 +83,14 @@ def server_command(kind: str, port: int, redis_url: str | None = None) -> list[s
 class Proc:
     """A started child process listening on a port, with CPU accounting."""
 
-    def __init__(self, cmd: Sequence[str], port: int, name: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        cmd: Sequence[str],
+        port: int,
+        name: str,
+        timeout: float = 30.0,
+        healthz: bool = False,
+    ) -> None:
         self.name = name
         self.port = port
         # Logs go to a file: tracebacks of clients dropped at the end are noise on a terminal.
@@ -74,6 +103,8 @@ class Proc:
         self.ps = psutil.Process(self.popen.pid)
         try:
             wait_port(port, self.popen, timeout)
+            if healthz:
+                wait_healthy(port, self.popen, timeout)
         except BaseException as exc:
             self.stop()
             raise RuntimeError(f"{name} did not start: {exc}; log:\n{self.log_tail()}") from exc
@@ -121,7 +152,7 @@ class Proc:
 def start_server(kind: str, redis_url: str | None = None) -> Proc:
     """Start server `kind` on a free port and wait until it listens."""
     port = free_port()
-    return Proc(server_command(kind, port, redis_url), port, kind)
+    return Proc(server_command(kind, port, redis_url), port, kind, healthz=redis_url is not None)
 
 
 def start_redis() -> Proc:

@@ -18,6 +18,29 @@ def new_histogram() -> HdrHistogram:
     return HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
 
 
+def record(h: HdrHistogram, value: int) -> None:
+    """`h.record_value(value)` for a value in range (see `clamp_us`), about 3x faster.
+
+    The same index arithmetic as hdrh's `_counts_index_for`, inlined: the load generator
+    records every delivery, and hdrh's method calls cost it several microseconds a frame.
+    """
+    bucket = (
+        (value | h.sub_bucket_mask).bit_length()
+        - h.unit_magnitude
+        - h.sub_bucket_half_count_magnitude
+        - 1
+    )
+    sub = value >> (bucket + h.unit_magnitude)
+    h.counts[
+        ((bucket + 1) << h.sub_bucket_half_count_magnitude) + sub - h.sub_bucket_half_count
+    ] += 1
+    h.total_count += 1
+    if value < h.min_value:
+        h.min_value = value
+    if value > h.max_value:
+        h.max_value = value
+
+
 def clamp_us(value: int) -> int:
     """`value` forced into the recordable range (a 0 us or a > 60 s latency still counts)."""
     return LOWEST_US if value < LOWEST_US else HIGHEST_US if value > HIGHEST_US else value

@@ -1,7 +1,7 @@
 """The receive path of one process: frames in, histograms and per-second counters out.
 
 `Recorder.on_frame` runs once per received frame, so it stays lean: one orjson parse, a prefix
-check, `decode_probe`, one ledger lookup and one HdrHistogram `record_value` (under 1 us). No
+check, `decode_probe`, one ledger lookup and one HdrHistogram record (`hist.record`). No
 Locust event and no pydantic per frame. Latencies are integer microseconds from
 `time.time_ns()`, the one clock every process of a machine shares.
 
@@ -142,10 +142,10 @@ class Recorder:
             counts = b.counts
             counts["delivered"] += 1
             if code <= FANOUT_LATE:
-                b.fanout_for(self.room_sizes.get(member.room, 0)).record_value(us)
+                hist.record(b.fanout_for(self.room_sizes.get(member.room, 0)), us)
                 self.fanout_recorded += 1
             else:
-                b.rtt.record_value(us)
+                hist.record(b.rtt, us)
                 if self.on_rtt is not None:
                     self.on_rtt(us)
             if code & 1:  # FANOUT_LATE or ECHO_LATE

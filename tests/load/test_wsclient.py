@@ -1,0 +1,200 @@
+"""harness.load.wsclient: the reactor-read client and its own frame parser.
+
+A scripted server in a thread (websockets' sans-I/O ServerProtocol over a blocking socket)
+sends frames right behind its handshake response, splits them, pings and closes; the client
+runs on gevent in the test's thread.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import gevent
+import gevent.event
+import gevent.socket
+import pytest
+from websockets.frames import Frame, Opcode
+from websockets.server import ServerProtocol
+
+from harness.load.wsclient import WsClient
+
+WAIT = 5.0
+
+
+def frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
+    """An unmasked server frame."""
+    n = len(payload)
+    head = bytes([(0x80 if fin else 0) | opcode])
+    if n < 126:
+        head += bytes([n])
+    elif n < 65536:
+        head += bytes([126]) + n.to_bytes(2, "big")
+    else:
+        head += bytes([127]) + n.to_bytes(8, "big")
+    return head + payload
+
+
+class ScriptedServer:
+    """Accepts one connection, answers the handshake followed by `first`, then runs `script`."""
+
+    def __init__(self, first: bytes, script: Callable[[socket.socket, ServerProtocol], None]):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.first, self.script = first, script
+        self.received: list[Frame] = []
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        try:
+            self.listener.settimeout(WAIT)
+            conn, _ = self.listener.accept()
+            conn.settimeout(WAIT)
+            with conn:
+                proto = ServerProtocol()
+                while not (events := proto.events_received()):
+                    proto.receive_data(conn.recv(65536))
+                proto.send_response(proto.accept(events[0]))
+                conn.sendall(b"".join(proto.data_to_send()) + self.first)
+                self.script(conn, proto)
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+
+    def read_frames(self, conn: socket.socket, proto: ServerProtocol, count: int) -> None:
+        """Read until `count` frames from the client arrived."""
+        while len(self.received) < count:
+            data = conn.recv(65536)
+            if not data:
+                return
+            proto.receive_data(data)
+            self.received += [e for e in proto.events_received() if isinstance(e, Frame)]
+
+    def close(self) -> None:
+        self.thread.join(WAIT)
+        self.listener.close()
+
+
+@pytest.fixture
+def frames() -> Iterator[tuple[list[bytes], gevent.event.Event, list[int]]]:
+    got: list[bytes] = []
+    closed = gevent.event.Event()
+    ends: list[int] = []
+    yield got, closed, ends
+
+
+def client_for(server: ScriptedServer, got: list[bytes], closed: gevent.event.Event, ends):
+    def on_close(now: int) -> None:
+        ends.append(now)
+        closed.set()
+
+    client = WsClient(
+        f"ws://127.0.0.1:{server.port}/ws/chat/r?username=u",
+        lambda payload, now: got.append(payload),
+        on_close,
+    )
+    client.connect(WAIT)
+    return client
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    with gevent.Timeout(WAIT):
+        while not condition():
+            gevent.sleep(0.005)  # polled: the reader runs in this thread's hub
+
+
+def test_frames_right_behind_the_handshake_ping_fragments_and_close(frames):
+    got, closed, ends = frames
+    big = b"b" * 70_000
+    first = frame(1, b'{"type":"welcome"}') + frame(1, b"x" * 200)
+    later = frame(1, b"par", fin=False) + frame(0, b"ts") + frame(9, b"hi") + frame(1, big)
+
+    def script(conn: socket.socket, proto: ServerProtocol) -> None:
+        for i in range(0, len(later), 7):  # in pieces: frames split anywhere
+            conn.sendall(later[i : i + 7])
+        server.read_frames(conn, proto, 1)  # the pong
+        conn.sendall(frame(8, (1000).to_bytes(2, "big")))
+        server.read_frames(conn, proto, 2)  # the close answered
+
+    server = ScriptedServer(first, script)
+    client = client_for(server, got, closed, ends)
+    assert closed.wait(WAIT)
+    server.close()
+    assert server.error is None
+    assert got == [b'{"type":"welcome"}', b"x" * 200, b"parts", big]
+    assert server.received[0].opcode is Opcode.PONG and server.received[0].data == b"hi"
+    assert server.received[1].opcode is Opcode.CLOSE
+    assert not client.open and len(ends) == 1
+
+
+def test_an_unexpected_frame_hands_the_stream_to_websockets(frames):
+    got, closed, ends = frames
+    tail = frame(2, b"\x00\x01") + frame(1, b"after binary") + frame(8, (1001).to_bytes(2, "big"))
+
+    def script(conn: socket.socket, proto: ServerProtocol) -> None:
+        conn.sendall(tail)
+        server.read_frames(conn, proto, 1)
+
+    server = ScriptedServer(frame(1, b"first"), script)
+    client = client_for(server, got, closed, ends)
+    assert closed.wait(WAIT)
+    server.close()
+    assert got == [b"first", b"after binary"]
+    assert not client._fast
+
+
+def test_abrupt_end_of_stream_ends_the_client(frames):
+    got, closed, ends = frames
+
+    def script(conn: socket.socket, proto: ServerProtocol) -> None:
+        conn.sendall(frame(1, b"bye")[:3])  # half a frame, then the socket closes
+
+    server = ScriptedServer(b"", script)
+    client = client_for(server, got, closed, ends)
+    assert closed.wait(WAIT)
+    server.close()
+    assert got == [] and not client.open
+
+
+def test_stop_reading_leaves_frames_unread(frames):
+    got, closed, ends = frames
+    go = threading.Event()
+
+    def script(conn: socket.socket, proto: ServerProtocol) -> None:
+        go.wait(WAIT)
+        conn.sendall(frame(1, b"unread"))
+        server.read_frames(conn, proto, 1)  # the client's clean close
+
+    server = ScriptedServer(frame(1, b"read"), script)
+    client = client_for(server, got, closed, ends)
+    wait_for(lambda: got == [b"read"])
+    client.stop_reading()
+    go.set()
+    gevent.socket.wait_read(client.sock.fileno(), timeout=WAIT)  # "unread" is there
+    gevent.idle()  # every ready callback of the loop has run
+    assert got == [b"read"]
+    assert client.sock.recv(100, socket.MSG_PEEK) == frame(1, b"unread")
+    client.close()
+    server.close()
+    assert server.received and server.received[0].opcode is Opcode.CLOSE
+
+
+def test_sent_text_frames_are_valid_for_a_server(frames):
+    got, closed, ends = frames
+    texts = [b'{"text":"hi"}', "é".encode() * 100, b"y" * 70_000]
+
+    def script(conn: socket.socket, proto: ServerProtocol) -> None:
+        server.read_frames(conn, proto, len(texts) + 1)
+
+    server = ScriptedServer(b"", script)
+    client = client_for(server, got, closed, ends)
+    for text in texts:
+        client.send_text(text)
+    client.close()
+    server.close()
+    assert server.error is None
+    assert [f.data for f in server.received[:-1]] == texts
+    assert all(f.opcode is Opcode.TEXT and f.fin for f in server.received[:-1])
+    assert server.received[-1].opcode is Opcode.CLOSE
