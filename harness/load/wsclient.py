@@ -47,7 +47,8 @@ READ_BYTES = 262_144
 MAX_HEAD = 65_536  # bytes of HTTP response head accepted in the handshake
 _FAST_OPCODES = frozenset((0, 1, 9, 10))  # continuation, text, ping, pong
 # The reactor reads into one buffer (a fresh 256 KiB bytes object per recv costs more than
-# the recv); _received copies what it keeps before anything can yield.
+# the recv); _fast_frames copies each frame out (and a partial frame into the client's own
+# buffer) before anything can yield or read again.
 _READ_VIEW = memoryview(bytearray(READ_BYTES))
 log = logging.getLogger(__name__)
 # The unpatched originals (Locust monkey-patches socket and select, and gevent's select has no
@@ -313,49 +314,47 @@ class WsClient:
         Returns those bytes (b"" while on the fast path).
         """
         buf = self._buf
-        buf += data
-        size, pos = len(buf), 0
+        if buf:  # the start of a frame was left from the last read
+            data = bytes(buf) + bytes(data)
+            buf.clear()
+        size, pos = len(data), 0
         while size - pos >= 2:
-            b0, b1 = buf[pos], buf[pos + 1]
+            b0, b1 = data[pos], data[pos + 1]
             length, head = b1 & 0x7F, 2
             if length == 126:
                 if size - pos < 4:
                     break
-                length, head = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 4
+                length, head = int.from_bytes(data[pos + 2 : pos + 4], "big"), 4
             elif length == 127:
                 if size - pos < 10:
                     break
-                length, head = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
+                length, head = int.from_bytes(data[pos + 2 : pos + 10], "big"), 10
             opcode = b0 & 0x0F
             if b1 & 0x80 or b0 & 0x70 or opcode not in _FAST_OPCODES:
                 self._fast = False
-                rest = bytes(buf[pos:])
-                buf.clear()
-                return rest
+                return bytes(data[pos:])
             end = pos + head + length
             if end > size:
                 break
             if opcode == 1:  # text
                 if b0 & 0x80:
-                    self.on_frame(bytes(buf[pos + head : end]), now)
+                    self.on_frame(bytes(data[pos + head : end]), now)
                 else:
-                    self._partial = [bytes(buf[pos + head : end])]
+                    self._partial = [bytes(data[pos + head : end])]
             elif opcode == 0:  # continuation
                 if self._partial:
-                    self._partial.append(bytes(buf[pos + head : end]))
+                    self._partial.append(bytes(data[pos + head : end]))
                     if b0 & 0x80:
                         self.on_frame(b"".join(self._partial), now)
                         self._partial = []
             else:  # ping or pong: websockets answers
-                self.proto.receive_data(bytes(buf[pos:end]))
+                self.proto.receive_data(bytes(data[pos:end]))
                 self.proto.events_received()
                 if self.proto.writes:
                     self._flush()
             pos = end
-        if pos == size:
-            buf.clear()
-        elif pos:
-            del buf[:pos]
+        if pos < size:
+            buf += data[pos:]
         return b""
 
     def _dispatch(self, frames: Sequence[object], now: int) -> None:

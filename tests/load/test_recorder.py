@@ -58,6 +58,18 @@ def test_other_frames_are_ignored_or_counted():
     assert counts["abrupt_disconnects"] == 1 and counts["delivered"] == 0
 
 
+def test_malformed_probes_are_not_deliveries():
+    rec, (a, b) = recorder_with_room("a", "b")
+    rec.sent("a", BASE)
+    for text in ("~cb1:a:0", "~cb1:a:zero:1:", "~cb1:a:0:soon:", "~cb1:"):
+        assert rec.on_frame(b, frame(type="message", user="a", text=text, room="r"), BASE) == (
+            "message"
+        )
+    assert rec.buckets[BASE // NS].counts["delivered"] == 0
+    rec.on_frame(b, frame(type="message", user="a", text="~cb1:a:0:5:", room="r"), BASE + NS)
+    assert rec.buckets[BASE // NS + 1].counts["delivered"] == 1
+
+
 def test_wrong_welcome_is_counted_in_its_second():
     rec, (_a,) = recorder_with_room("a")
     m = rec.ledger.joining("j", "j.1", "r", True, BASE + NS)
