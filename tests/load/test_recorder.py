@@ -59,7 +59,7 @@ def test_other_frames_are_ignored_or_counted():
 
 
 def test_malformed_probes_are_not_deliveries():
-    rec, (a, b) = recorder_with_room("a", "b")
+    rec, (_a, b) = recorder_with_room("a", "b")
     rec.sent("a", BASE)
     for text in ("~cb1:a:0", "~cb1:a:zero:1:", "~cb1:a:0:soon:", "~cb1:"):
         assert rec.on_frame(b, frame(type="message", user="a", text=text, room="r"), BASE) == (
