@@ -51,8 +51,6 @@ _FAST_OPCODES = frozenset((0, 1, 9, 10))  # continuation, text, ping, pong
 # buffer) before anything can yield or read again.
 _READ_VIEW = memoryview(bytearray(READ_BYTES))
 log = logging.getLogger(__name__)
-# The unpatched originals (Locust monkey-patches socket and select, and gevent's select has no
-# epoll): the reactor waits for the epoll fd through gevent, never in a blocking call.
 
 
 def _original(module: str, name: str) -> Any:
@@ -62,6 +60,8 @@ def _original(module: str, name: str) -> Any:
         return None
 
 
+# The unpatched originals (Locust monkey-patches socket and select, and gevent's select has no
+# epoll): the reactor waits for the epoll fd through gevent, never in a blocking call.
 _RawSocket: Any = _original("socket", "socket")
 _epoll: Any = _original("select", "epoll")
 _EPOLLIN: int = _original("select", "EPOLLIN") or 1
