@@ -13,6 +13,7 @@ import argparse
 import datetime
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -153,7 +154,7 @@ def parser_error(message: str) -> None:
 
 def write(results: dict[str, Any], doc: Path, chart_dir: Path) -> int:
     """Charts and markdown from `results`; print the ratios, the summary line last."""
-    rel = chart_dir.relative_to(doc.parent).as_posix() if chart_dir != doc.parent else "."
+    rel = Path(os.path.relpath(chart_dir, doc.parent)).as_posix()  # "." when the same
     drawn = charts.draw_all(results, chart_dir, rel)
     optimisations = report.hand_written(report.DOC)
     doc.write_text(report.render(results, drawn, optimisations))
@@ -163,7 +164,7 @@ def write(results: dict[str, Any], doc: Path, chart_dir: Path) -> int:
             f"{key}: {value:.2f} (target {' '.join(map(str, report.TARGETS[key]))}: "
             f"{report.meets(key, value)})"
         )
-    _log(f"wrote {doc.relative_to(ROOT)} in {results['elapsed_s'] / 60:.1f} min")
+    _log(f"wrote {os.path.relpath(doc, ROOT)} in {results['elapsed_s'] / 60:.1f} min")
     print(report.summary_line(ratios), flush=True)
     return 0
 

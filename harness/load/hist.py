@@ -18,27 +18,41 @@ def new_histogram() -> HdrHistogram:
     return HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
 
 
-def record(h: HdrHistogram, value: int) -> None:
-    """`h.record_value(value)` for a value in range (see `clamp_us`), about 3x faster.
+_LAYOUT = new_histogram()
+SUB_MASK: int = _LAYOUT.sub_bucket_mask  # 2047
+HALF_BITS: int = _LAYOUT.sub_bucket_half_count_magnitude  # 10
+SHIFT_BASE: int = HALF_BITS + 1  # the bit length of SUB_MASK
+assert _LAYOUT.unit_magnitude == 0  # what `index` relies on (LOWEST_US is 1)
 
-    The same index arithmetic as hdrh's `_counts_index_for`, inlined: the load generator
-    records every delivery, and hdrh's method calls cost it several microseconds a frame.
+
+def new_counts() -> dict[int, int]:
+    """Counts by slot of our histograms' counts array (see `index`); slots never hit are absent.
+
+    The load generator counts every delivery into one of these, one dict update a frame
+    (an HdrHistogram's ctypes counts and its total/min/max bookkeeping cost several times
+    that), and turns it into an HdrHistogram once a second (`to_histogram`, which only visits
+    the slots hit).
     """
-    bucket = (
-        (value | h.sub_bucket_mask).bit_length()
-        - h.unit_magnitude
-        - h.sub_bucket_half_count_magnitude
-        - 1
-    )
-    sub = value >> (bucket + h.unit_magnitude)
-    h.counts[
-        ((bucket + 1) << h.sub_bucket_half_count_magnitude) + sub - h.sub_bucket_half_count
-    ] += 1
-    h.total_count += 1
-    if value < h.min_value:
-        h.min_value = value
-    if value > h.max_value:
-        h.max_value = value
+    return {}
+
+
+def index(value: int) -> int:
+    """The counts index of `value` (in range, see `clamp_us`): hdrh's own arithmetic with our
+    configuration's constants folded in. The receive path inlines this expression."""
+    shift = (value | SUB_MASK).bit_length() - SHIFT_BASE
+    return (shift << HALF_BITS) + (value >> shift)
+
+
+def to_histogram(counts: dict[int, int]) -> HdrHistogram:
+    """The HdrHistogram holding `counts` (from `new_counts`): the counts copied in, then
+    total, min and max set as hdrh's own decoder sets them."""
+    h = new_histogram()
+    if counts:
+        slots = h.counts
+        for i, count in counts.items():
+            slots[i] = count
+        h.set_internal_tacking_values(min(counts), max(counts), sum(counts.values()))
+    return h
 
 
 def clamp_us(value: int) -> int:

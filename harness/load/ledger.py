@@ -196,11 +196,11 @@ class Ledger:
 
     def received(self, member: Member, sender: str, seq: int) -> int:
         """`member` received message `seq` of `sender`: FANOUT, FANOUT_LATE, DUPLICATE, ..."""
-        if self.uid_room.get(sender) != member.room:
-            self.totals.leaked += 1
-            return LEAKED
         bits = member.seen.get(sender)
-        if bits is None:
+        if bits is None:  # a sender's room never changes: checking its first probe is enough
+            if self.uid_room.get(sender) != member.room:
+                self.totals.leaked += 1
+                return LEAKED
             bits = member.seen[sender] = bytearray(64)
         byte = seq >> 3
         if byte >= len(bits):
@@ -211,10 +211,11 @@ class Ledger:
             return DUPLICATE
         bits[byte] |= mask
         echo = ECHO if sender == member.uid else FANOUT
-        if seq < member.hi.get(sender, -1):
+        hi = member.hi
+        if seq < hi.get(sender, -1):
             self.totals.out_of_order += 1
             return echo + 1  # ECHO_LATE or FANOUT_LATE
-        member.hi[sender] = seq
+        hi[sender] = seq
         return echo
 
     # -- the end -----------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """The receive path of one process: frames in, histograms and per-second counters out.
 
 `Recorder.on_frame` runs once per received frame, so it stays lean: one orjson parse, a prefix
-check, the probe decoded (`decode_probe` inlined), one ledger lookup and one HdrHistogram
-record (`hist.record`). No Locust event and no pydantic per frame. Latencies are integer
-microseconds from `time.time_ns()`, the one clock every process of a machine shares.
+check, the probe decoded (`decode_probe` inlined), one ledger lookup and one count in
+HdrHistogram's layout (`hist.index`, inlined). No Locust event and no pydantic per frame.
+Latencies are integer microseconds from `time.time_ns()`, the one clock every process of a
+machine shares.
 
 Everything is kept per wall-clock second (epoch seconds) in `Bucket`s; `take()` hands the
 buckets filled since the last call to whoever reports them (a Locust worker to its master, or
@@ -32,6 +33,8 @@ from harness.load.ledger import (
 )
 from harness.protocol.probe import PREFIX
 
+_SUB_MASK, _SHIFT_BASE, _HALF_BITS = hist.SUB_MASK, hist.SHIFT_BASE, hist.HALF_BITS
+
 COUNTERS = (
     "sent",
     "delivered",
@@ -47,30 +50,45 @@ COUNTERS = (
 
 
 class Bucket:
-    """What one process saw in one second."""
+    """What one process saw in one second.
 
-    __slots__ = ("connections", "counts", "cpu", "fanout", "rtt", "saturated")
+    Latencies are counted into plain dicts (`hist.new_counts`), one per room size and one for
+    round trips; `fanout` and `rtt` give them as HdrHistograms.
+    """
+
+    __slots__ = ("connections", "counts", "cpu", "fanout_counts", "rtt_counts", "saturated")
 
     def __init__(self) -> None:
-        self.fanout: dict[int, HdrHistogram] = {}  # room size -> latencies
-        self.rtt = hist.new_histogram()
+        self.fanout_counts: dict[int, dict[int, int]] = {}  # room size -> latency counts
+        self.rtt_counts = hist.new_counts()
         self.counts = dict.fromkeys(COUNTERS, 0)
         self.connections = 0
         self.cpu = 0.0
         self.saturated = False
 
-    def fanout_for(self, size: int) -> HdrHistogram:
-        """The fan-out histogram of rooms of `size` members."""
-        h = self.fanout.get(size)
-        if h is None:
-            h = self.fanout[size] = hist.new_histogram()
-        return h
+    def fanout_for(self, size: int) -> dict[int, int]:
+        """The fan-out latency counts of rooms of `size` members."""
+        c = self.fanout_counts.get(size)
+        if c is None:
+            c = self.fanout_counts[size] = hist.new_counts()
+        return c
+
+    @property
+    def fanout(self) -> dict[int, HdrHistogram]:
+        """Fan-out latencies by room size, as histograms."""
+        return {size: hist.to_histogram(c) for size, c in self.fanout_counts.items()}
+
+    @property
+    def rtt(self) -> HdrHistogram:
+        """Round-trip latencies (the senders' own copies), as a histogram."""
+        return hist.to_histogram(self.rtt_counts)
 
     def encode(self) -> dict[str, Any]:
         """A JSON-able form (for Locust's worker-to-master messages)."""
+        rtt = self.rtt
         return {
             "fanout": {str(size): hist.encode(h) for size, h in self.fanout.items()},
-            "rtt": hist.encode(self.rtt) if self.rtt.get_total_count() else "",
+            "rtt": hist.encode(rtt) if rtt.get_total_count() else "",
             "counts": self.counts,
             "connections": self.connections,
             "cpu": self.cpu,
@@ -146,17 +164,20 @@ class Recorder:
             us = (now - sent_ns) // 1000
             if us < hist.LOWEST_US or us > hist.HIGHEST_US:
                 us = hist.clamp_us(us)
-            counts = b.counts
-            counts["delivered"] += 1
             if code <= FANOUT_LATE:
-                hist.record(b.fanout_for(self.room_sizes.get(member.room, 0)), us)
+                counts = b.fanout_for(self.room_sizes.get(member.room, 0))
                 self.fanout_recorded += 1
             else:
-                hist.record(b.rtt, us)
+                counts = b.rtt_counts
                 if self.on_rtt is not None:
                     self.on_rtt(us)
+            shift = (us | _SUB_MASK).bit_length() - _SHIFT_BASE  # hist.index, inlined
+            slot = (shift << _HALF_BITS) + (us >> shift)
+            counts[slot] = counts.get(slot, 0) + 1
+            tally = b.counts
+            tally["delivered"] += 1
             if code & 1:  # FANOUT_LATE or ECHO_LATE
-                counts["out_of_order"] += 1
+                tally["out_of_order"] += 1
         elif code == DUPLICATE:
             b.counts["duplicated"] += 1
         elif code == LEAKED:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import time
+from functools import partial
 from typing import Any
 
 import gevent
@@ -61,6 +62,7 @@ class ChatbenchUser(User):
 
         def on_frame(payload: bytes, now: int) -> None:
             if rec.on_frame(member, payload, now) == "welcome":
+                client.on_frame = partial(rec.on_frame, member)  # from now on, no wrapper
                 welcomed.set()
 
         def on_close(now: int) -> None:

@@ -72,7 +72,7 @@ FAULTS = {
 
 EVERY = 10
 REORDER_HOLD_S = 0.2
-QUEUE_FRAMES = 256
+QUEUE_FRAMES = 1024  # as the reference server's default: 400 messages at once fit
 
 
 class _Crash(Exception):
