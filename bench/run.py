@@ -30,7 +30,7 @@ PARTS = ("fanout", "slow", "generator", "scaleout")
 PROFILES: dict[str, dict[str, Any]] = {
     "quick": {
         "plan": Plan(
-            start=8000, factor=1.6, max_rate=400_000, bisect=2, duration=3, warmup=1, payload=100
+            start=8000, factor=1.6, max_rate=400_000, bisect=3, duration=3, warmup=1, payload=100
         ),
         "slow": slow.SlowPlan(warmup=5, duration=4, drain=2),
         "gen": generator.GenPlan(
