@@ -37,7 +37,7 @@ test-fast: install
 lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy harness reference_server scenarios reports
+	$(VENV)/bin/mypy harness reference_server scenarios reports bench
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from bench import background
 from bench.search import Plan, fanout_env, search
 
 
@@ -56,6 +57,7 @@ def _guarded(label: str, env: Any, plan: Plan, log: Any) -> dict[str, Any]:
     30 s) gets a second chance; the error is kept in the results.
     """
     errors: list[str] = []
+    before = {background.KEY: background.check(label, log)}
     while len(errors) < 2:
         try:
             result = search(label, env, plan, log)
@@ -64,6 +66,6 @@ def _guarded(label: str, env: Any, plan: Plan, log: Any) -> dict[str, Any]:
             log(f"  {label}: error {exc}")
             continue
         log(f"  {label}: capacity {result.capacity:.0f} deliveries/s ({result.limited_by})")
-        found = result.as_dict()
+        found = result.as_dict() | before
         return {**found, "retried_after": errors[0]} if errors else found
-    return {"label": label, "error": errors[-1], "capacity": 0.0}
+    return {"label": label, "error": errors[-1], "capacity": 0.0} | before

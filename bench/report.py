@@ -15,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench import background
 from bench.procs import ROOT, cpu_count
 from bench.search import first_failure, limit_of
 
@@ -307,6 +308,8 @@ def render(results: dict[str, Any], charts: dict[str, str], optimisations: str) 
         shown = _num(value, "", 0 if key == "generator_capacity" else 2)
         lines.append(f"| `{key}` | {shown} | {op} {target:g} | {meets(key, value)} |")
     lines += ["", "```", summary_line(r), "```", ""]
+    lines += [f"**Warning:** {w}.  " for w in background.warnings(results)]
+    lines += [""] if lines[-1].endswith("  ") else []
     sections = (
         ("fanout", lambda p: fanout_section(p, charts)),
         ("slow", lambda p: slow_section(p, charts)),
@@ -340,6 +343,9 @@ METHOD = [
     "cores the box, not one program, is the ceiling (every server gets the same drivers, so "
     "the comparison holds). Send lag (how late the driver's sends left) is reported, not "
     "judged: the probe carries the actual send time.",
+    "- Before each search (and before parts 2 and 3) the run samples the machine for a second "
+    "with none of its processes running; over 25% of all cores busy means other work shares "
+    "the box, and the run and this page say which numbers it touched.",
     "- Part 3 runs `chatbench load` and `locust` as a user would and reads results.json and "
     "Locust's CSV (percentiles in ms as Locust rounds them).",
 ]

@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import charts, fanout, generator, report, slow
+from bench import background, charts, fanout, generator, report, slow
 from bench.procs import ROOT, SERVER_KINDS
 from bench.search import Plan
 
@@ -34,7 +34,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         ),
         "slow": slow.SlowPlan(warmup=5, duration=4, drain=2),
         "gen": generator.GenPlan(
-            duration=8, ramp=[10_000, 20_000, 30_000, 40_000, 50_000, 60_000], bisect=1
+            duration=8, ramp=[10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 80_000], bisect=1
         ),
     },
     "full": {
@@ -44,7 +44,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "slow": slow.SlowPlan(warmup=6, duration=10, drain=3),
         "gen": generator.GenPlan(
             duration=20,
-            ramp=[10_000, 15_000, 20_000, 25_000, 30_000, 40_000, 50_000, 60_000],
+            ramp=[10_000, 15_000, 20_000, 25_000, 30_000, 40_000, 50_000, 60_000, 80_000, 100_000],
             bisect=2,
         ),
     },
@@ -86,9 +86,11 @@ def run_part(part: str, profile: dict[str, Any], drivers: int) -> dict[str, Any]
         if part == "fanout":
             return fanout.part1(list(SERVER_KINDS), cfg, profile["plan"], log)
         if part == "slow":
-            return slow.run(list(SERVER_KINDS), profile["slow"], log)
+            before = {background.KEY: background.check("slow", log)}
+            return slow.run(list(SERVER_KINDS), profile["slow"], log) | before
         if part == "generator":
-            return generator.run(profile["gen"], log)
+            before = {background.KEY: background.check("generator", log)}
+            return generator.run(profile["gen"], log) | before
         return fanout.part4(cfg, profile["plan"], log)
     except Exception as exc:
         log(f"  {part}: error {type(exc).__name__}: {exc}")
@@ -159,6 +161,8 @@ def write(results: dict[str, Any], doc: Path, chart_dir: Path) -> int:
     optimisations = report.hand_written(report.DOC)
     doc.write_text(report.render(results, drawn, optimisations))
     ratios = report.ratios(results)
+    for line in background.warnings(results):
+        _log(f"warning: {line}")
     for key, value in ratios.items():
         _log(
             f"{key}: {value:.2f} (target {' '.join(map(str, report.TARGETS[key]))}: "
