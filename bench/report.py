@@ -308,8 +308,8 @@ def render(results: dict[str, Any], charts: dict[str, str], optimisations: str) 
         shown = _num(value, "", 0 if key == "generator_capacity" else 2)
         lines.append(f"| `{key}` | {shown} | {op} {target:g} | {meets(key, value)} |")
     lines += ["", "```", summary_line(r), "```", ""]
-    lines += [f"**Warning:** {w}.  " for w in background.warnings(results)]
-    lines += [""] if lines[-1].endswith("  ") else []
+    warned = [f"- **Warning:** {w}." for w in background.warnings(results)]
+    lines += [*warned, ""] if warned else []
     sections = (
         ("fanout", lambda p: fanout_section(p, charts)),
         ("slow", lambda p: slow_section(p, charts)),
