@@ -85,6 +85,6 @@ async def _serve(state: ChatState, ws: WebSocket, room_id: str) -> None:
     state.admit(member)
     try:
         await ws.accept()
-        await Connection(ws, member, state.hub, settings, state.stats).run()
+        await Connection(ws, member, state.hub, settings, state.stats, state.vacate).run()
     finally:
         state.release(member)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -32,8 +33,15 @@ class Connection:
     """Runs one accepted WebSocket as a member of a room."""
 
     def __init__(
-        self, ws: WebSocket, member: Member, hub: Hub, settings: Settings, stats: Stats
+        self,
+        ws: WebSocket,
+        member: Member,
+        hub: Hub,
+        settings: Settings,
+        stats: Stats,
+        on_leave: Callable[[Member], None] | None = None,
     ) -> None:
+        self.on_leave = on_leave  # told just before the member's `left` goes out
         self.ws = ws
         self.member = member
         self.hub = hub
@@ -72,6 +80,8 @@ class Connection:
     async def _cleanup(self, tasks: list[asyncio.Task[Any]], close: CloseRequest | None) -> None:
         if self.member.overflowed:
             self.stats.queue_overflows += 1
+        if self.on_leave is not None:
+            self.on_leave(self.member)
         try:
             await self.hub.leave(self.member)
         except Exception:  # a failing hub must not keep this connection open

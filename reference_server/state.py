@@ -19,6 +19,7 @@ class ChatState:
         self.hub: Hub = hub if hub is not None else default_hub(settings)
         self.stats = Stats()
         self.members: set[Member] = set()
+        self._seated: set[Member] = set()  # admitted and not yet left: what max_connections counts
         self.closing = False
         self._idle = asyncio.Event()
         self._idle.set()
@@ -26,13 +27,23 @@ class ChatState:
     def admit(self, member: Member) -> None:
         """Count `member` as open until `release`; closed at once if the server is closing."""
         self.members.add(member)
+        self._seated.add(member)
         self._idle.clear()
         self.stats.connections_total += 1
         if self.closing:
             member.request_close(GOING_AWAY, "server shutting down")
 
+    def vacate(self, member: Member) -> None:
+        """`member` is leaving its room: its place under max_connections is free again.
+
+        Called before `left` is announced, so a client that saw `left` and connects again is
+        not refused while the old connection is still closing.
+        """
+        self._seated.discard(member)
+
     def release(self, member: Member) -> None:
         """`member`'s connection has ended."""
+        self.vacate(member)
         self.members.discard(member)
         if not self.members:
             self._idle.set()
@@ -40,7 +51,7 @@ class ChatState:
     def at_limit(self) -> bool:
         """True when max_connections is set and reached."""
         limit = self.settings.max_connections
-        return bool(limit) and len(self.members) >= limit
+        return bool(limit) and len(self._seated) >= limit
 
     async def close_all(self, timeout: float) -> bool:
         """Close every connection with 1001 (shutdown.going-away); True if all ended in time."""

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import orjson
 import pytest
 from websockets.frames import Frame, Opcode
 
 from reference_server import frames
-from reference_server.hub import LocalHub
+from reference_server.connection import Connection
+from reference_server.hub import LocalHub, Recipient
 from reference_server.member import Member
 from reference_server.settings import Settings, SettingsError
+from reference_server.state import ChatState
 
 pytestmark = pytest.mark.anyio
 
@@ -145,3 +148,28 @@ async def test_back_pressure_beyond_the_limit_evicts() -> None:
     member.deliver("two")
     assert member.overflowed and member.close_request == (1008, "slow consumer")
     assert not await asyncio.wait_for(member.wait_queued(), 1)
+
+
+async def test_a_members_place_frees_before_its_left_goes_out() -> None:
+    # the CI flake: a client saw `b left`, connected, and was refused 1013 because b's
+    # connection was still closing; the place is now freed before `left` is announced
+    state = ChatState(Settings(max_connections=1))
+    at_limit_when_left_went_out: list[bool] = []
+
+    class WatchingHub(LocalHub):
+        async def leave(self, member: Recipient) -> bool:
+            at_limit_when_left_went_out.append(state.at_limit())
+            return await super().leave(member)
+
+    hub = WatchingHub()
+    member = Member("b", "r", 10)
+    state.admit(member)
+    await hub.join(member)
+    assert state.at_limit()
+    ws = SimpleNamespace(scope={})
+    conn = Connection(ws, member, hub, state.settings, state.stats, state.vacate)  # type: ignore[arg-type]
+    await conn._cleanup([], None)
+    assert at_limit_when_left_went_out == [False]
+    assert member in state.members  # still open (shutdown waits for it) until released
+    state.release(member)
+    assert not state.members and not state.at_limit()
