@@ -10,7 +10,6 @@ from tests.bench.test_report import results
 
 
 def test_a_busy_process_shows_in_the_sample() -> None:
-    quiet = background.busy(0.5)
     spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
     try:
         loaded = background.busy(0.5)
@@ -18,9 +17,9 @@ def test_a_busy_process_shows_in_the_sample() -> None:
         for p in spinners:
             p.kill()
             p.wait(timeout=10)
-    # two spinning processes take most of two cores; on more cores at least their share
-    assert loaded > quiet
-    assert loaded >= min(0.9, 2 / background.psutil.cpu_count()) * 0.8
+    # two spinning processes take most of two cores (on more cores, their share); other load
+    # on a CI box only adds to it, so no comparison with a "quiet" sample that may not be quiet
+    assert loaded >= 0.8 * min(0.9, 2 / background.psutil.cpu_count())
 
 
 def test_check_warns_only_above_the_limit(monkeypatch) -> None:
