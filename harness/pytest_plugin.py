@@ -73,10 +73,12 @@ class CaseItem(pytest.Item):
             pytest.skip(result.reason)
         if result.verdict == "error":
             raise CaseFailed(f"harness error (not the server's fault)\n{result.observed}")
-        if result.verdict == "fail":
+        if result.verdict in ("fail", "blocked"):
             if result.level == "SHOULD" and not config.strict:
                 pytest.xfail(f"SHOULD clause not met: {result.reason}")
             raise CaseFailed(failure_text(result))
+        if result.verdict != "pass":
+            raise CaseFailed(f"unknown verdict {result.verdict!r}")
 
     def repr_failure(self, excinfo: Any, style: Any = None) -> str:
         """The case's own report instead of a traceback into the harness."""

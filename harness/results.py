@@ -102,7 +102,8 @@ class LoadResults(_Model):
     """The whole run's round-trip histogram, same encoding."""
 
 
-Verdict = Literal["pass", "fail", "error", "skip"]
+Verdict = Literal["pass", "fail", "blocked", "error", "skip"]
+"""`blocked`: a precondition (another clause) failed before the case could judge its own."""
 
 
 class TranscriptEntry(_Model):
@@ -123,6 +124,8 @@ class CaseResult(_Model):
     section: str
     title: str
     verdict: Verdict
+    blocked_by: str = ""
+    """For `blocked`: the clause whose failure kept this case from judging its own."""
     duration_s: float = 0
     reason: str = ""
     expected: str = ""
@@ -136,6 +139,7 @@ class CheckSummary(_Model):
 
     passed: int = 0
     failed: int = 0
+    blocked: int = 0
     errors: int = 0
     skipped: int = 0
 

@@ -8,7 +8,13 @@ from harness.results import CheckResults, LoadResults
 from reports import fmt
 from reports.compare import Comparison
 
-VERDICT_MARK = {"pass": "✅ pass", "fail": "❌ fail", "error": "💥 error", "skip": "⏭️ skip"}
+VERDICT_MARK = {
+    "pass": "✅ pass",
+    "fail": "❌ fail",
+    "blocked": "🚧 blocked",
+    "error": "💥 error",
+    "skip": "⏭️ skip",
+}
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -85,7 +91,10 @@ def latency_table(results: LoadResults) -> str:
 def check_summary(results: CheckResults) -> str:
     """Verdict counts and a table of clause, level, verdict and reason."""
     s = results.summary
-    counts = f"{s.passed} passed, {s.failed} failed, {s.errors} errors, {s.skipped} skipped"
+    counts = (
+        f"{s.passed} passed, {s.failed} failed, {s.blocked} blocked, {s.errors} errors, "
+        f"{s.skipped} skipped"
+    )
     mark = "✅" if results.exit_code == 0 else "❌"
     urls = ", ".join(f"`{u}`" for u in results.urls)
     head = f"## chatbench conformance check\n\n{mark} **{counts}** against {urls}"

@@ -60,6 +60,8 @@ class Client:
         self.closed = asyncio.Event()
         self.close_code: int | None = None
         """Code of the close frame received; None while open or when none came (TCP drop)."""
+        self.on_act: Callable[[], None] = lambda: None
+        """Told when this client acts on the server (sends, closes, drops, stops reading)."""
         self._news = asyncio.Event()
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
@@ -182,6 +184,7 @@ class Client:
         """Send one frame; False when the connection is already closed."""
         data = frame if isinstance(frame, str) else f"<binary {len(frame)} bytes> {frame[:64]!r}"
         self.log.add(self.label, "send", data)
+        self.on_act()
         try:
             with self.waits.on(f"{self.label}: send accepted by the server"):
                 await asyncio.wait_for(self.ws.send(frame), timeout)
@@ -208,6 +211,7 @@ class Client:
         """Close cleanly (code 1000) and wait, bounded, for the connection to end."""
         if self.closed.is_set():
             return
+        self.on_act()
         self.log.add(self.label, "close", "sent close frame 1000", code=1000)
         with contextlib.suppress(TimeoutError, ConnectionClosed, OSError):
             await asyncio.wait_for(self.ws.close(), timeout)
@@ -218,6 +222,7 @@ class Client:
     def abort(self, note: bool = True) -> None:
         """End the TCP connection at once without a close frame (RST)."""
         if note:
+            self.on_act()
             self.log.add(self.label, "note", "TCP connection aborted, no close frame")
         transport = self.ws.transport
         if transport is not None and not transport.is_closing():
@@ -225,6 +230,7 @@ class Client:
 
     def stop_reading(self) -> None:
         """Stop reading the socket: frames and pings pile up unread in the kernel buffers."""
+        self.on_act()
         self.log.add(self.label, "note", "stopped reading its socket")
         self.ws.transport.pause_reading()
 

@@ -69,6 +69,8 @@ class CaseContext:
     log: Transcript = field(default_factory=Transcript)
     waits: Waits = field(default_factory=Waits)
     clients: list[Client] = field(default_factory=list)
+    acted: bool = False
+    """Set once the case acted on the server (sent, closed, dropped): setup is over."""
     _index: itertools.count[int] = field(default_factory=itertools.count)
 
     def t(self, seconds: float = WAIT) -> float:
@@ -82,6 +84,10 @@ class CaseContext:
     def token(self, prefix: str = "m") -> str:
         """A unique message text, so events can be attributed."""
         return f"{prefix}-{secrets.token_hex(6)}"
+
+    def act(self) -> None:
+        """Mark the end of setup: from now on a broken precondition is the case's failure."""
+        self.acted = True
 
     def note(self, text: str) -> None:
         """A note in the transcript (what the case is about to do)."""
@@ -110,6 +116,7 @@ class CaseContext:
         with self.waits.on(f"{label}: WebSocket handshake"):
             ws = await self._handshake(url, label, headers, rcvbuf)
         client = Client(ws, label, room, sanitize_username(requested), self.log, self.waits)
+        client.on_act = self.act
         self.clients.append(client)
         return client
 
@@ -141,11 +148,21 @@ class CaseContext:
                 clause="connect.endpoint",
             ) from None
 
-    async def join(self, room: str, username: Any = _MISSING, **kwargs: Any) -> Client:
-        """Connect and wait for the welcome (`join.welcome`: first frame, right room)."""
+    async def join(
+        self, room: str, username: Any = _MISSING, *, exact_room: bool = True, **kwargs: Any
+    ) -> Client:
+        """Connect and wait for the welcome (`join.welcome`: first frame, right room).
+
+        `exact_room=False` leaves the welcome's room to the caller (`room.exact-name` judges a
+        wrong one as its own failure, not as a precondition).
+        """
         client = await self.connect(room, username, **kwargs)
-        first = await client.expect(lambda e: True, "a welcome event", self.t())
-        if not isinstance(first, Welcome) or first.room != room:
+        try:
+            first = await client.expect(lambda e: True, "a welcome event", self.t())
+        except ServerViolation as v:
+            v.clause = v.clause or "join.welcome"
+            raise
+        if not isinstance(first, Welcome) or (exact_room and first.room != room):
             raise ServerViolation(
                 f"{client.label}: the first event is not the welcome to room {room!r}",
                 expected=f'{{"type": "welcome", "room": {room!r}, "online": N}}',

@@ -22,19 +22,31 @@ def _counted(case: CaseResult, strict: bool) -> bool:
 def console_table(results: CheckResults) -> str:
     """Clause, level, verdict, time and a one-line reason per case, then a summary line."""
     rows = [("clause", "level", "verdict", "time", "reason")]
-    for c in results.cases:
-        verdict = c.verdict.upper()
-        if c.verdict == "fail" and not _counted(c, results.strict):
-            verdict = "fail*"
-        rows.append((c.id, c.level, verdict, f"{c.duration_s:.2f}s", _one_line(c.reason)))
+    rows += [case_row(c, results.strict) for c in results.cases]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4] for r in rows]
     lines.insert(1, "-" * min(100, sum(widths) + 8 + 6))
-    if any(c.verdict == "fail" and not _counted(c, results.strict) for c in results.cases):
-        lines.append("fail* = SHOULD clause not met; fails the run only with --strict")
+    if any(_uncounted(c, results.strict) for c in results.cases):
+        lines.append("* = SHOULD clause not met or blocked; fails the run only with --strict")
+    if any(c.verdict == "blocked" for c in results.cases):
+        lines.append(
+            "BLOCKED = a precondition (another clause) failed before the case could judge its own"
+        )
     lines += _evidence(results.cases)
     lines.append(_summary_line(results))
     return "\n".join(lines)
+
+
+def case_row(c: CaseResult, strict: bool) -> tuple[str, str, str, str, str]:
+    """One console row: clause, level, verdict (`*` when it does not count), time, reason."""
+    verdict = c.verdict.upper()
+    if _uncounted(c, strict):
+        verdict = c.verdict + "*"
+    return (c.id, c.level, verdict, f"{c.duration_s:.2f}s", _one_line(c.reason))
+
+
+def _uncounted(c: CaseResult, strict: bool) -> bool:
+    return c.verdict in ("fail", "blocked") and not _counted(c, strict)
 
 
 def _evidence(cases: list[CaseResult]) -> list[str]:
@@ -61,9 +73,9 @@ def _exact(text: str, limit: int = 100) -> str:
 def _summary_line(r: CheckResults) -> str:
     s = r.summary
     return (
-        f"{len(r.cases)} cases: {s.passed} passed, {s.failed} failed, {s.errors} harness errors, "
-        f"{s.skipped} skipped in {r.duration_s:.1f} s -> exit {r.exit_code} "
-        f"({EXIT_MEANING.get(r.exit_code, '')})"
+        f"{len(r.cases)} cases: {s.passed} passed, {s.failed} failed, {s.blocked} blocked, "
+        f"{s.errors} harness errors, {s.skipped} skipped in {r.duration_s:.1f} s "
+        f"-> exit {r.exit_code} ({EXIT_MEANING.get(r.exit_code, '')})"
     )
 
 
@@ -85,6 +97,7 @@ def failure_text(case: CaseResult) -> str:
     """Expected vs observed, the reason and the transcript: the body of a JUnit failure."""
     parts = [
         f"clause: {case.id} ({case.level}, section {case.section}): {case.title}",
+        *([f"blocked by: {case.blocked_by}"] if case.blocked_by else []),
         f"reason: {case.reason}",
         f"expected: {case.expected}",
         f"observed: {case.observed}",
@@ -96,7 +109,9 @@ def failure_text(case: CaseResult) -> str:
 
 def junit_xml(results: CheckResults) -> str:
     """JUnit XML: one testsuite, one testcase per clause; SHOULD failures are <failure> only
-    with --strict (else <skipped> with the reason, so the report matches the exit code)."""
+    with --strict (else <skipped> with the reason, so the report matches the exit code).
+    A blocked case is an <error type="blocked"> naming the clause that blocked it (a
+    <skipped> when it does not count)."""
     suite = ET.Element("testsuite", name="chatbench.check", timestamp=results.started)
     counts = {"failures": 0, "errors": 0, "skipped": 0}
     for case in results.cases:
@@ -130,6 +145,13 @@ def _junit_case(suite: ET.Element, case: CaseResult, strict: bool) -> str | None
         skipped = ET.SubElement(
             node, "skipped", message=f"SHOULD not met (counts with --strict): {message}"
         )
+        skipped.text = body
+        return "skipped"
+    if case.verdict == "blocked" and _counted(case, strict):
+        ET.SubElement(node, "error", message=message, type="blocked").text = body
+        return "errors"
+    if case.verdict == "blocked":
+        skipped = ET.SubElement(node, "skipped", message=f"SHOULD blocked: {message}")
         skipped.text = body
         return "skipped"
     if case.verdict == "error":

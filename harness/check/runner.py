@@ -1,8 +1,10 @@
 """Run cases: a reachability probe, per-case budgets, a global deadline, honest verdicts.
 
 Verdicts: `pass`; `fail` when the case raised ServerViolation (or its budget ran out while it
-waited on the server); `error` when the harness itself broke (any other exception, or a budget
-that ran out while the harness was not waiting on the server); `skip` for unjudgeable clauses.
+waited on the server); `blocked` when a violation of another clause kept the case from judging
+its own (no welcome, a handshake refused while setting up: see `blocked_by`); `error` when the
+harness itself broke (any other exception, or a budget that ran out while the harness was not
+waiting on the server); `skip` for unjudgeable clauses.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from harness.results import CHECK_SCHEMA, CaseResult, CheckResults, CheckSummary
 
 EXIT_OK, EXIT_FAIL, EXIT_UNREACHABLE, EXIT_HARNESS = 0, 1, 2, 3
 PROBE_WAIT = 5.0
+PRECONDITIONS = frozenset({"connect.endpoint", "join.welcome"})
+"""Clauses every case relies on to set up: connecting and being welcomed."""
 
 
 async def probe(config: CheckConfig) -> None:
@@ -65,16 +69,37 @@ def _result(case: Case, verdict: str, started: float, reason: str = "", **kw: ob
 
 
 def _violation_result(case: Case, ctx: CaseContext, v: ServerViolation, t0: float) -> CaseResult:
-    reason = v.reason if v.clause in (None, case.id) else f"[{v.clause}] {v.reason}"
+    blocker = blocked_by(case, ctx, v)
+    if blocker:
+        verdict, reason = "blocked", f"blocked by {blocker}: {v.reason}"
+    else:
+        verdict = "fail"
+        reason = v.reason if v.clause in (None, case.id) else f"[{v.clause}] {v.reason}"
     return _result(
         case,
-        "fail",
+        verdict,
         t0,
         reason,
+        blocked_by=blocker,
         expected=v.expected,
         observed=v.observed,
         transcript=ctx.log.entries(),
     )
+
+
+def blocked_by(case: Case, ctx: CaseContext, v: ServerViolation) -> str:
+    """The clause that kept `case` from judging its own, or "" when `v` is the case's failure.
+
+    A violation of another clause means this case could not judge its own: `blocked`. The one
+    exception is a precondition (connecting, the welcome) that breaks after the case acted on
+    the server (sent a frame, closed a client): then the action broke the server, which is
+    the case's own failure (a newcomer refused after a bad frame fails `input.*`).
+    """
+    if v.clause is None or v.clause == case.id:
+        return ""
+    if v.clause in PRECONDITIONS and ctx.acted:
+        return ""
+    return v.clause
 
 
 def _first_client_violation(ctx: CaseContext) -> ServerViolation | None:
@@ -172,8 +197,10 @@ def _not_run(case: Case, deadline: float) -> CaseResult:
 
 
 def exit_code(cases: Sequence[CaseResult], strict: bool) -> int:
-    """1 if a counted case failed, else 3 if the harness erred, else 0."""
-    counted = [c for c in cases if c.verdict == "fail" and (c.level == "MUST" or strict)]
+    """1 if a counted case failed or was blocked, else 3 if the harness erred, else 0."""
+    counted = [
+        c for c in cases if c.verdict in ("fail", "blocked") and (c.level == "MUST" or strict)
+    ]
     if counted:
         return EXIT_FAIL
     if any(c.verdict == "error" for c in cases):
@@ -188,6 +215,7 @@ def summarize(
     summary = CheckSummary(
         passed=sum(c.verdict == "pass" for c in cases),
         failed=sum(c.verdict == "fail" for c in cases),
+        blocked=sum(c.verdict == "blocked" for c in cases),
         errors=sum(c.verdict == "error" for c in cases),
         skipped=sum(c.verdict == "skip" for c in cases),
     )

@@ -108,6 +108,7 @@ async def _still_member(ctx: CaseContext, client: Client, other: Client, marker:
 
 async def refused(ctx: CaseContext, room: str, headers: dict[str, str] | None = None) -> None:
     """Section 2/10 refusal: 4xx before the upgrade or close 1008 before any event."""
+    ctx.act()  # a handshake meant to be refused is this case's action, not its setup
     try:
         client = await ctx.connect(room, "ann", headers=headers)
     except ServerViolation as v:

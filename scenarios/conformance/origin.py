@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.check import CaseContext, scenario
-from scenarios.conformance._steps import refused
+from scenarios.conformance._steps import refused, require
 
 FOREIGN = "https://evil.example"
 
@@ -19,5 +19,9 @@ async def foreign_origin(ctx: CaseContext) -> None:
     # A handshake without `Origin` is accepted."
     room = ctx.room()
     await refused(ctx, room=room, headers={"Origin": FOREIGN})
-    if "origin" not in {k.lower() for k, _ in ctx.config.headers}:
-        await ctx.join(room)
+    if "origin" in {k.lower() for k, _ in ctx.config.headers}:
+        return  # the user's own Origin goes on every handshake: none can go without
+    plain = await ctx.connect(room, label="no-origin")  # a refused handshake fails here
+    await ctx.quiet()
+    refused_after = plain.closed.is_set() and plain.close_code == 1008 and not plain.history
+    require(not refused_after, "a handshake without Origin was refused", "accepted", "close 1008")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from harness.check import CaseContext, Client, is_message, scenario
 from harness.check.context import quote, render_path
-from harness.protocol import Message, System
+from harness.protocol import Message, System, Welcome
 from scenarios.conformance._steps import expect_message, maybe, require
 
 BURST = 20
@@ -58,7 +58,15 @@ async def exact_name(ctx: CaseContext) -> None:
     # 2. "no case folding, no Unicode normalization ... `caf%C3%A9` and `café` are one"
     base = ctx.room()
     rooms = [f"{base}-Lobby", f"{base}-lobby", f"{base}-LOBBY", f"{base}-\u00c5", f"{base}-\u212b"]
-    clients = [await ctx.join(room) for room in rooms]  # join checks welcome.room == exact id
+    clients = [await ctx.join(room, exact_room=False) for room in rooms]
+    for client in clients:
+        welcome = client.history[0]
+        require(
+            isinstance(welcome, Welcome) and welcome.room == client.room,
+            "the welcome names another room",
+            client.room,
+            welcome,
+        )
     for client in clients:
         await client.say(f"{client.room}|{ctx.token()}", ctx.t())
     spelled = quote(rooms[0]).replace("-", "%2D")  # same id, another percent-encoding

@@ -28,12 +28,24 @@ def test_misbehaving_servers_fail_fast_with_reasons(tmp_path, faults):
     """Accepts and never answers, closes at once, sends garbage: exit 1 within the limit."""
     with ThreadPoolExecutor(3) as pool:
         runs = list(pool.map(lambda f: _misbehaving(f, tmp_path), faults))
+    # the clause each server breaks; every other MUST case is blocked by it, none passes
+    broken = {
+        "silent": ({"join.welcome"}, "join.welcome"),
+        "close-at-once": ({"connect.endpoint", "join.welcome"}, "join.welcome"),
+        "garbage": ({"schema.events"}, "schema.events"),
+    }
     for fault, rc, results, took in runs:
         assert rc == 1, fault
         assert took < SUITE_LIMIT, (fault, took)
+        fails, blocker = broken[fault]
+        must = [c for c in results.cases if c.level == "MUST" and c.verdict != "pass"]
+        assert {c.id for c in must if c.verdict == "fail"} == fails, fault
+        others = [c for c in must if c.id not in fails]
+        assert all(c.verdict == "blocked" and c.blocked_by == blocker for c in others), fault
+        assert all(c.reason for c in must), fault
         # a silent server does accept the handshake (connect.endpoint); nothing else holds
-        must = [c for c in results.cases if c.level == "MUST" and c.id != "connect.endpoint"]
-        assert all(c.verdict == "fail" and c.reason for c in must), (fault, must)
+        passed = {c.id for c in results.cases if c.level == "MUST" and c.verdict == "pass"}
+        assert passed == ({"connect.endpoint"} if fault == "silent" else set()), fault
         assert results.summary.errors == 0, fault  # the server's fault, never a harness error
 
 
@@ -41,8 +53,8 @@ def test_garbage_is_cited_as_a_schema_violation(tmp_path):
     with running_fake({"garbage"}) as url:
         rc, results = check_json([url], tmp_path, "--only", "join.welcome")
     (case,) = results.cases
-    assert rc == 1 and case.verdict == "fail"
-    assert case.reason.startswith("[schema.events]")
+    assert rc == 1 and (case.verdict, case.blocked_by) == ("blocked", "schema.events")
+    assert case.reason.startswith("blocked by schema.events:")
     assert any(e.dir == "recv" and "garbage" in e.data for e in case.transcript)
 
 

@@ -63,3 +63,12 @@ def test_plugin_is_inert_without_chat_url(tmp_path):
     proc = _pytest(tmp_path)
     assert proc.returncode == 5, proc.stdout  # no tests collected
     assert "chatbench" not in proc.stdout
+
+
+def test_plugin_fails_a_blocked_must_item_naming_its_blocker(tmp_path):
+    with running_fake({"no-welcome"}) as url:
+        proc = _pytest(
+            tmp_path, "--chat-url", url, "--chat-timeout-factor", str(FACTOR), "-k", "announce"
+        )
+    assert proc.returncode == 1, proc.stdout
+    assert "1 failed" in proc.stdout and "blocked by join.welcome" in proc.stdout

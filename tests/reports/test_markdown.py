@@ -14,7 +14,7 @@ def table_rows(text: str, first_cell: str) -> list[list[str]]:
 def test_check_summary_has_one_row_per_clause(check_results):
     text = markdown.check_summary(check_results)
     assert text.startswith("## chatbench conformance check")
-    assert "1 passed, 2 failed, 1 errors, 1 skipped" in text
+    assert "1 passed, 2 failed, 0 blocked, 1 errors, 1 skipped" in text
     assert "| clause | level | verdict | reason |" in text
     (row,) = table_rows(text, "`message.roundtrip`")
     assert row == ["`message.roundtrip`", "MUST", "❌ fail", "text changed in transit"]
