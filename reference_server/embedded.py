@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from reference_server.hub import Hub
 from reference_server.server import ChatServer, build_server, listen_socket
@@ -22,9 +23,13 @@ HOST = "127.0.0.1"
 class EmbeddedServer:
     """One reference server on its own thread and event loop; `start()` then `stop()`."""
 
-    def __init__(self, settings: Settings | None = None, hub: Hub | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, hub: Hub | None = None, **uvicorn: Any
+    ) -> None:
         self.settings = (settings or Settings()).replace(host=HOST, port=0)
         self.hub = hub
+        self.uvicorn = uvicorn
+        """uvicorn.Config overrides, e.g. ws="wsproto" to run on another WebSocket stack."""
         self.port = 0
         self._server: ChatServer | None = None
         self._thread: threading.Thread | None = None
@@ -44,7 +49,9 @@ class EmbeddedServer:
         """Start serving and return `url` once the server listens; RuntimeError if it cannot."""
         sock = listen_socket(HOST, 0)
         self.port = sock.getsockname()[1]
-        self._server = server = build_server(self.settings, self.hub, log_config=None)
+        self._server = server = build_server(
+            self.settings, self.hub, log_config=None, **self.uvicorn
+        )
         self._thread = threading.Thread(
             target=self._run, args=(server, sock), name=f"reference-server-{self.port}", daemon=True
         )
@@ -78,10 +85,17 @@ class EmbeddedServer:
 
 @contextmanager
 def running_server(
-    settings: Settings | None = None, hub: Hub | None = None, *, timeout: float = 10.0
+    settings: Settings | None = None,
+    hub: Hub | None = None,
+    *,
+    timeout: float = 10.0,
+    **uvicorn: Any,
 ) -> Iterator[str]:
-    """Run a reference server for the duration of the block; yields its base ws:// URL."""
-    server = EmbeddedServer(settings, hub)
+    """Run a reference server for the duration of the block; yields its base ws:// URL.
+
+    `uvicorn` overrides uvicorn.Config (ws="websockets" runs it on another WebSocket stack).
+    """
+    server = EmbeddedServer(settings, hub, **uvicorn)
     url = server.start(timeout)
     try:
         yield url

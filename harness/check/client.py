@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import struct
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from websockets.asyncio.client import ClientConnection
@@ -22,6 +24,11 @@ from harness.protocol import FrameError, Message, ServerEvent, System, parse_ser
 from harness.protocol import encode_client_message as _encode
 
 Match = Callable[[ServerEvent], bool]
+Drop = Literal["rst", "fin"]
+UNDERLYING_CLOSE_TIMEOUT = 2.0
+"""Seconds a browser waits, after the closing handshake, for the server to end TCP (Chromium's
+kUnderlyingConnectionCloseTimeout) before it drops the connection itself."""
+_LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST, drops unsent
 
 
 class Waits:
@@ -54,6 +61,10 @@ class Client:
         self.ws, self.label, self.room, self.name = ws, label, room, name
         self.log, self.waits = log, waits
         self.history: list[ServerEvent] = []
+        self.arrivals: list[float] = []
+        """`time.monotonic()` when each event of `history` arrived."""
+        self.trim_texts: int | None = None
+        """Keep only this many characters of each message text (floods: bounded memory)."""
         self.cursor = 0
         """Index in `history` after the last event consumed by `expect`."""
         self.violation: ServerViolation | None = None
@@ -91,7 +102,11 @@ class Client:
                 )
                 self.log.add(self.label, "note", f"schema.events violated: {exc.detail}")
         else:
+            keep = self.trim_texts
+            if keep is not None and isinstance(event, Message) and len(event.text) > keep:
+                event = event.model_copy(update={"text": event.text[:keep]})
             self.history.append(event)
+            self.arrivals.append(time.monotonic())
             self._check_room(event)
         self._news.set()
 
@@ -116,6 +131,25 @@ class Client:
         self.log.add(self.label, "close", text, code=self.close_code)
         self.closed.set()
         self._news.set()
+        loop = asyncio.get_running_loop()
+        loop.call_later(UNDERLYING_CLOSE_TIMEOUT, self._release)
+
+    def _release(self) -> None:
+        """Close a connection the server has not ended after the closing handshake, as a
+        browser does (RFC 6455 7.1.1: the client "MAY close the connection at any time after
+        sending and receiving a Close message")."""
+        if not self.ws.connection_lost_waiter.done():
+            self.log.add(self.label, "note", "the server kept TCP open after the close: closed it")
+            self.ws.transport.abort()
+
+    def _reset(self) -> None:
+        transport = self.ws.transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+        if transport is not None:
+            transport.abort()
 
     def _find(self, match: Match, start: int) -> int | None:
         for i in range(start, len(self.history)):
@@ -163,6 +197,19 @@ class Client:
     ) -> ServerEvent:
         """Wait until an event (from index `since`) matches, without consuming anything."""
         return self.history[await self._wait_for(match, what, timeout, since)]
+
+    async def news(self, timeout: float) -> bool:
+        """Wait up to `timeout` for the next event or the end; False when nothing came."""
+        if self.violation:
+            raise self.violation
+        if self.closed.is_set():
+            return False
+        self._news.clear()
+        with self.waits.on(f"{self.label}: more events"), contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._news.wait(), timeout)
+        if self.violation:
+            raise self.violation
+        return self._news.is_set()
 
     def seen(self, match: Match) -> list[ServerEvent]:
         """Every event received so far that matches."""
@@ -219,13 +266,21 @@ class Client:
             self.abort(note=False)
         await self.wait_closed(timeout)
 
-    def abort(self, note: bool = True) -> None:
-        """End the TCP connection at once without a close frame (RST)."""
+    def abort(self, how: Drop = "rst", note: bool = True) -> None:
+        """End the TCP connection without a close frame: a reset (RST, SO_LINGER 0) at once, or
+        a FIN (half-close: the client sends nothing more and reads until the server closes)."""
         if note:
             self.on_act()
-            self.log.add(self.label, "note", "TCP connection aborted, no close frame")
+            kind = "reset (RST)" if how == "rst" else "half-closed (FIN)"
+            self.log.add(self.label, "note", f"TCP connection {kind}, no close frame")
         transport = self.ws.transport
-        if transport is not None and not transport.is_closing():
+        if transport is None or self.ws.connection_lost_waiter.done():
+            return
+        if how == "rst":
+            self._reset()
+        elif transport.can_write_eof() and not transport.is_closing():
+            transport.write_eof()
+        else:
             transport.abort()
 
     def stop_reading(self) -> None:
@@ -241,7 +296,7 @@ class Client:
             self.ws.transport.resume_reading()
 
     async def dispose(self) -> None:
-        """Abort if still open and stop the reader task (end of case)."""
+        """Reset if still open and stop the reader task (end of case)."""
         self.abort(note=False)
         self._reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import secrets
 import time
+from dataclasses import dataclass
 
 from harness.check import CaseContext, Client, ServerViolation, is_system, scenario
 from harness.protocol import Message, Welcome
@@ -13,107 +15,199 @@ from scenarios.conformance._steps import require
 RCVBUF = 4096
 """The stuck member's socket receive buffer: small, so the server's buffers fill for real."""
 PAYLOAD = 8000
+SENDERS = 4
+"""Senders share each burst: a server that is merely slow per sender still finishes soon."""
 STALL_MESSAGES = 1000
+"""8 MB: more than the kernel buffers toward the stuck member hold (about 3 MB on loopback)."""
 EVICT_MESSAGES = 2500
-TAIL = 5
+STALL_LIMIT = 1.0
+"""Seconds: a stall this much longer than the baseline's is one the clause forbids."""
+SILENCE = 5.0
+"""Seconds of silence after which the messages still missing count as lost."""
+KEEP_CHARS = 40
 STORM_JOIN, STORM_LEAVE, STORM_LATE = 16, 8, 4
 
 
-async def _stuck_room(ctx: CaseContext) -> tuple[Client, Client, Client]:
-    """A room with a member that stopped reading, a sender and a reader."""
-    room = ctx.room()
-    stuck = await ctx.join(room, label="stuck", rcvbuf=RCVBUF)
-    stuck.stop_reading()
-    return stuck, await ctx.join(room, label="sender"), await ctx.join(room, label="reader")
+@dataclass(frozen=True)
+class Burst:
+    """What the reader saw of one burst: counts, how long it took, its longest silence."""
 
+    sent: int
+    received: int
+    duration: float
+    stall: float
 
-async def _flood(ctx: CaseContext, sender: Client, reader: Client, count: int) -> float:
-    """Send `count` large messages; the reader must get them all in time. Returns seconds."""
-    block = secrets.token_hex(PAYLOAD // 2)
-    t0 = time.monotonic()
-    ctx.note(f"{sender.label} sends {count} messages of {PAYLOAD} characters")
-    sending = asyncio.ensure_future(_send_all(ctx, sender, block, count))
-    try:
-        await _await_messages(ctx, reader, count, ctx.t(15))
-    finally:
-        # A blocked send is judged by the reader's progress; only retrieve its exception.
-        sending.add_done_callback(lambda task: task.cancelled() or task.exception())
-        sending.cancel()
-    return time.monotonic() - t0
-
-
-async def _send_all(ctx: CaseContext, sender: Client, block: str, count: int) -> None:
-    for n in range(count):
-        await sender.say(f"{n}:{block}", ctx.t(5))
-
-
-async def _await_messages(ctx: CaseContext, reader: Client, count: int, limit: float) -> None:
-    """The reader keeps up: it gets one of the last messages sent (loss is message.order's)."""
-    last = {f"{n}:" for n in range(count - TAIL, count)}
-    try:
-        await reader.await_seen(
-            lambda e: isinstance(e, Message) and e.text[: e.text.find(":") + 1] in last, "", limit
+    def describe(self) -> str:
+        """One line for reasons and notes."""
+        return (
+            f"{self.received} of {self.sent} messages in {self.duration:.2f} s, "
+            f"longest silence {self.stall:.2f} s"
         )
-    except ServerViolation:
-        if reader.violation:
-            raise reader.violation from None
-        raise ServerViolation(
-            f"{reader.label} got {_count(reader)} of {count} messages in {limit:.1f} s "
-            "while one member stopped reading",
-            expected=f"all {count} messages, as fast as without the stuck member",
-            observed=f"{_count(reader)} messages, then nothing",
-        ) from None
 
 
-def _count(client: Client) -> int:
-    return sum(isinstance(e, Message) for e in client.history)
+async def _flood_room(ctx: CaseContext, stuck_first: bool) -> tuple[Client | None, list[Client]]:
+    """A room of senders and a reader (the last client), after a stuck member if asked."""
+    room = ctx.room()
+    stuck = await _stuck_member(ctx, room) if stuck_first else None
+    clients = [await ctx.join(room, label=f"sender{i}") for i in range(SENDERS)]
+    clients.append(await ctx.join(room, label="reader"))
+    for client in clients:
+        client.trim_texts = KEEP_CHARS  # 8 MB a burst per member: keep the counts, not the text
+    return stuck, clients
+
+
+async def _stuck_member(ctx: CaseContext, room: str) -> Client:
+    stuck = await ctx.join(room, label="stuck", rcvbuf=RCVBUF)
+    stuck.trim_texts = KEEP_CHARS
+    stuck.stop_reading()
+    return stuck
+
+
+async def _burst(ctx: CaseContext, clients: list[Client], tag: str, total: int) -> Burst:
+    """Every sender sends its share of `total` messages at once; what the reader saw."""
+    *senders, reader = clients
+    block = secrets.token_hex(PAYLOAD // 2)
+    ctx.note(f"burst {tag}: {len(senders)} senders send {total} messages of {PAYLOAD} characters")
+    start = time.monotonic()
+    sending = [
+        asyncio.ensure_future(_send_share(ctx, s, f"{tag}:{i}:", block, total // len(senders)))
+        for i, s in enumerate(senders)
+    ]
+    try:
+        return await _watch(ctx, reader, tag, total, start)
+    finally:
+        for task in sending:  # a blocked send is judged by the reader's progress
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            task.cancel()
+
+
+async def _send_share(ctx: CaseContext, sender: Client, head: str, block: str, n: int) -> None:
+    for k in range(n):
+        await sender.say(f"{head}{k}:{block}", ctx.t(30))
+
+
+async def _watch(ctx: CaseContext, reader: Client, tag: str, total: int, start: float) -> Burst:
+    """Follow the reader until it has the whole burst or stays silent for SILENCE seconds."""
+    head = f"{tag}:"
+    times: list[float] = []
+    scanned = len(reader.history)
+    while len(times) < total:
+        for event, at in zip(reader.history[scanned:], reader.arrivals[scanned:], strict=True):
+            if isinstance(event, Message) and event.text.startswith(head):
+                times.append(at)
+        scanned = len(reader.history)
+        if len(times) >= total or not await reader.news(ctx.t(SILENCE)):
+            break
+    end = times[-1] if len(times) >= total else time.monotonic()
+    marks = [start, *times, end]
+    stall = max(b - a for a, b in itertools.pairwise(marks))
+    return Burst(total, len(times), end - start, stall)
 
 
 @scenario(
     "flow.slow-consumer",
-    sends=f"a member with a {RCVBUF}-byte receive buffer stops reading; another sends "
-    f"{STALL_MESSAGES} messages of {PAYLOAD} characters",
-    expects="a third member keeps receiving: it gets the last messages sent within 15 s",
-    budget=40,
+    sends=f"{SENDERS} senders send {STALL_MESSAGES} messages of {PAYLOAD} characters to a "
+    f"reader: once as a baseline, once more after a member with a {RCVBUF}-byte receive "
+    "buffer joined and stopped reading",
+    expects="the reader gets every message of the second burst, with no silence over "
+    f"{STALL_LIMIT:.0f} s longer than the baseline's and no more than twice its time",
+    budget=60,
     alone=True,
 )
 async def slow_consumer(ctx: CaseContext) -> None:
     # 9. "a member that stops reading never stalls the room: the other members go on receiving
     # every message with no more delay than without it"
-    _, sender, reader = await _stuck_room(ctx)
-    took = await _flood(ctx, sender, reader, STALL_MESSAGES)
-    ctx.note(f"reader got all {STALL_MESSAGES} messages in {took:.2f} s")
+    _, clients = await _flood_room(ctx, stuck_first=False)
+    base = await _burst(ctx, clients, "base", STALL_MESSAGES)
+    _baseline_complete(base)
+    ctx.note(f"baseline: {base.describe()}")
+    await _stuck_member(ctx, clients[0].room)
+    stuck = await _burst(ctx, clients, "stuck", STALL_MESSAGES)
+    ctx.note(f"with a stuck member: {stuck.describe()}")
+    _no_worse(ctx, base, stuck)
+
+
+def _baseline_complete(base: Burst) -> None:
+    """Without the stuck member every message arrives, or message.order is the one broken."""
+    if base.received < base.sent:
+        raise ServerViolation(
+            f"the baseline burst lost messages before any member was stuck: {base.describe()}",
+            expected=f"all {base.sent} messages",
+            observed=base.describe(),
+            clause="message.order",
+        )
+
+
+def _no_worse(ctx: CaseContext, base: Burst, stuck: Burst) -> None:
+    """The stuck member costs the reader no message, no stall and no slowdown."""
+    limit = ctx.t(STALL_LIMIT)
+    problems = []
+    if stuck.received < stuck.sent:
+        problems.append(f"it got {stuck.received} of {stuck.sent} messages")
+    if stuck.stall > base.stall + limit:
+        problems.append(
+            f"it received nothing for {stuck.stall:.2f} s at once ({base.stall:.2f} s without "
+            "the stuck member)"
+        )
+    if stuck.duration > 2 * base.duration + limit:
+        problems.append(
+            f"the burst took {stuck.duration:.2f} s ({base.duration:.2f} s without the stuck "
+            "member)"
+        )
+    require(
+        not problems,
+        f"while one member stopped reading, {'; '.join(problems)}",
+        f"every message, as without the stuck member ({base.describe()})",
+        stuck.describe(),
+    )
 
 
 @scenario(
     "flow.evict",
-    sends=f"as flow.slow-consumer, with {EVICT_MESSAGES} messages",
-    expects="the stuck member is announced as left; its close code, if one arrives, is 1008",
-    budget=50,
+    sends=f"a member with a {RCVBUF}-byte receive buffer stops reading; {SENDERS} senders send "
+    f"{EVICT_MESSAGES} messages of {PAYLOAD} characters",
+    expects="the stuck member is announced as left and its connection closed with code 1008 "
+    "(it reads again once announced, so the close frame can reach it)",
+    budget=60,
     alone=True,
 )
 async def evict(ctx: CaseContext) -> None:
     # 9. "a member whose outbound queue overflows is closed with code 1008 (reason `slow
     # consumer`) and announced as left"
-    stuck, sender, reader = await _stuck_room(ctx)
-    await _flood(ctx, sender, reader, EVICT_MESSAGES)
-    await reader.await_seen(is_system(stuck.name, "left"), f"'{stuck.name} left'", ctx.t(5))
-    stuck.resume_reading()
-    await stuck.wait_closed(ctx.t(10))
-    code = stuck.close_code
-    # A close frame queued behind megabytes of unread data may never arrive: then none is judged.
+    stuck, clients = await _flood_room(ctx, stuck_first=True)
+    assert stuck is not None
+    reader = clients[-1]
+    left = asyncio.ensure_future(_resume_when_left(ctx, stuck, reader))
+    try:
+        await _burst(ctx, clients, "flood", EVICT_MESSAGES)
+        await asyncio.wait_for(asyncio.shield(left), ctx.t(5))
+    except TimeoutError:
+        raise ServerViolation(
+            f"{reader.label}: no '{stuck.name} left' within 5 s of the flood",
+            expected=f"'{stuck.name} left' once its queue overflowed",
+            observed=f"{len(reader.history)} events, none announcing it",
+        ) from None
+    finally:
+        left.cancel()
+    ended = await stuck.wait_closed(ctx.t(10))
     require(
-        code in (None, 1008),
-        "evicted member closed with the wrong code",
-        "1008",
-        stuck.describe_close(),
+        ended and stuck.close_code == 1008,
+        "the evicted member was not closed with code 1008",
+        "close frame 1008",
+        stuck.describe_close() if ended else "still open",
     )
+
+
+async def _resume_when_left(ctx: CaseContext, stuck: Client, reader: Client) -> None:
+    """Read again as soon as the eviction is announced: the close frame is behind the data."""
+    await reader.await_seen(is_system(stuck.name, "left"), f"'{stuck.name} left'", ctx.t(60))
+    stuck.resume_reading()
 
 
 @scenario(
     "flow.concurrency",
     sends=f"{STORM_JOIN} members join at once; then {STORM_LEAVE} leave (half clean, half TCP "
-    f"drop) while {STORM_LATE} more join at once; then one more joins",
+    f"drop by RST or FIN) while {STORM_LATE} more join at once; then one more joins",
     expects="every leaver announced to a watcher; the last welcome counts exactly those present",
     budget=40,
 )
@@ -124,8 +218,8 @@ async def concurrency(ctx: CaseContext) -> None:
     watcher = await ctx.join(room, label="watcher")
     crowd = await asyncio.gather(*(ctx.join(room, label=f"j{i}") for i in range(STORM_JOIN)))
     leavers = crowd[:STORM_LEAVE]
-    for dropped in leavers[::2]:
-        dropped.abort()
+    for i, dropped in enumerate(leavers[::2]):
+        dropped.abort("rst" if i % 2 else "fin")
     await asyncio.gather(
         *(c.close(ctx.t()) for c in leavers[1::2]),
         *(ctx.join(room, label=f"late{i}") for i in range(STORM_LATE)),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from harness.check import CaseContext, is_message, scenario
 from harness.protocol import Error
-from scenarios.conformance._steps import require, survives_bad_frames
+from scenarios.conformance._steps import BAD_FRAME_BUDGET, require, survives_bad_frames
 
 NOT_JSON = ["not json", '{"text": ', "{'text': 'single quotes'}"]
 NOT_OBJECT = ["[1, 2, 3]", '"just a string"', "42", "null", '[{"text": "in an array"}]']
@@ -16,26 +16,37 @@ ROOM_GOES_ON = (
 )
 
 
-@scenario("input.not-json", sends=f"text frames {NOT_JSON}", expects=ROOM_GOES_ON)
+@scenario(
+    "input.not-json", sends=f"text frames {NOT_JSON}", expects=ROOM_GOES_ON, budget=BAD_FRAME_BUDGET
+)
 async def not_json(ctx: CaseContext) -> None:
     # 7. "such a frame is never relayed, never breaks the room ... and never crashes the server"
     await survives_bad_frames(ctx, list(NOT_JSON))
 
 
-@scenario("input.not-object", sends=f"text frames {NOT_OBJECT}", expects=ROOM_GOES_ON)
+@scenario(
+    "input.not-object",
+    sends=f"text frames {NOT_OBJECT}",
+    expects=ROOM_GOES_ON,
+    budget=BAD_FRAME_BUDGET,
+)
 async def not_object(ctx: CaseContext) -> None:
     # 7. "JSON that is not an object" is an invalid client frame: "never relayed, never breaks
     # the room"
     await survives_bad_frames(ctx, list(NOT_OBJECT))
 
 
-@scenario("input.bad-text", sends=f"text frames {BAD_TEXT}", expects=ROOM_GOES_ON)
+@scenario(
+    "input.bad-text", sends=f"text frames {BAD_TEXT}", expects=ROOM_GOES_ON, budget=BAD_FRAME_BUDGET
+)
 async def bad_text(ctx: CaseContext) -> None:
     # 7. "an object whose `text` is missing or not a string" is an invalid client frame
     await survives_bad_frames(ctx, list(BAD_TEXT))
 
 
-@scenario("input.binary", sends=f"binary frames {BINARY}", expects=ROOM_GOES_ON)
+@scenario(
+    "input.binary", sends=f"binary frames {BINARY}", expects=ROOM_GOES_ON, budget=BAD_FRAME_BUDGET
+)
 async def binary(ctx: CaseContext) -> None:
     # 7. "a binary frame" is an invalid client frame: "never relayed, never breaks the room"
     await survives_bad_frames(ctx, list(BINARY))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.check import CaseContext, Client, is_message, scenario
+from harness.check import CaseContext, Client, ServerViolation, is_message, scenario
 from harness.check.context import quote, render_path
 from harness.protocol import Message, System, Welcome
 from scenarios.conformance._steps import expect_message, maybe, require
@@ -14,7 +14,8 @@ BURST = 20
     "room.isolation",
     sends=f"two members in room A and one in room B; A1 and B1 each send {BURST} messages; "
     "A2 leaves",
-    expects="nobody receives a message, joined or left of the other room",
+    expects="every member gets its own room's messages (else the case is blocked by "
+    "message.broadcast); nobody receives a message, joined or left of the other room",
 )
 async def isolation(ctx: CaseContext) -> None:
     # 5. "members receive events of their own room only"
@@ -25,12 +26,25 @@ async def isolation(ctx: CaseContext) -> None:
         for sender in (a1, b1):
             await sender.say(f"{sender.room}:{n}", ctx.t())
     for client in (a1, a2, b1):
-        sender = b1 if client is b1 else a1
-        await maybe(ctx, client, is_message(text=f"{sender.room}:{BURST - 1}"), 5)
+        await _own_room_delivered(ctx, client, b1 if client is b1 else a1)
     await a2.close(ctx.t())
     await ctx.quiet()
     _only_own_room(b1, foreign=room_a, names={a1.name, a2.name})
     _only_own_room(a1, foreign=room_b, names={b1.name})
+
+
+async def _own_room_delivered(ctx: CaseContext, client: Client, sender: Client) -> None:
+    """Isolation means something only if the room's own messages arrive: else it is blocked."""
+    await maybe(ctx, client, is_message(text=f"{sender.room}:{BURST - 1}"), 5)
+    texts = {e.text for e in client.history if isinstance(e, Message)}
+    missing = [n for n in range(BURST) if f"{sender.room}:{n}" not in texts]
+    if missing:
+        raise ServerViolation(
+            f"{client.label} got {BURST - len(missing)} of the {BURST} messages of its own room",
+            expected=f"all {BURST} messages of {sender.label}, so that isolation can be judged",
+            observed=f"missing {missing[:10]}",
+            clause="message.broadcast",
+        )
 
 
 def _only_own_room(client: Client, foreign: str, names: set[str]) -> None:

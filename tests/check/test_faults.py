@@ -18,6 +18,8 @@ MATRIX: list[tuple[set[str], list[str], set[str], list[str]]] = [
     ({"duplicate"}, ["message.*"], {"message.order"}, []),
     ({"reorder"}, ["message.*"], {"message.order"}, []),
     ({"leak"}, ["room.isolation"], {"room.isolation"}, []),
+    ({"ghost-on-reset"}, ["leave.*"], {"leave.abrupt"}, []),
+    ({"ghost-on-fin"}, ["leave.*"], {"leave.abrupt"}, []),
     (
         {"ghost-on-abrupt"},
         ["leave.clean", "leave.abrupt", "flow.concurrency"],
@@ -101,7 +103,14 @@ MATRIX: list[tuple[set[str], list[str], set[str], list[str]]] = [
         {"flow.slow-consumer"},
         ["--timeout-factor", "0.6"],
     ),
+    # holds the room 3 s for the stuck member, then evicts it: a stall, nothing lost
+    ({"send-timeout-evict"}, ["flow.*"], {"flow.slow-consumer"}, []),
+    # drops the room's messages for 2 s while a member is stuck: a loss, no stall of the sender
+    ({"drop-while-stuck"}, ["flow.*"], {"flow.slow-consumer"}, []),
     ({"no-evict"}, ["flow.evict"], {"flow.evict"}, []),
+    ({"evict-wrong-code"}, ["flow.evict"], {"flow.evict"}, []),
+    # a server that delivers nothing isolates perfectly: isolation cannot be judged
+    ({"no-relay"}, ["room.isolation", "message.broadcast"], {"message.broadcast"}, []),
     ({"no-ping"}, ["leave.half-open"], {"leave.half-open"}, ["--timeout-factor", "0.3"]),
 ]
 
@@ -133,6 +142,7 @@ BLOCKED: dict[frozenset[str], dict[str, str]] = {
         "join.online-count": "join.welcome",
     },
     frozenset({"bad-schema"}): {"join.welcome": "schema.events"},
+    frozenset({"no-relay"}): {"room.isolation": "message.broadcast"},
 }
 
 

@@ -1,10 +1,13 @@
 """A small protocol v1 chat server with injectable faults, for showing that checks can fail.
 
 It is a test fixture, not a mode of the reference server: a correct server when `faults` is
-empty, and each named fault breaks one rule the way real servers break it. Built on plain
-`websockets` so it shares no code with the reference server.
+empty, and each named fault breaks one rule the way real servers break it. Quirks make it a
+correct server that is merely different (slower, late): every check must still pass it. Built on
+plain `websockets` so it shares no code with the reference server.
 
     with running_fake(faults={"loss"}) as url:   # url = "ws://127.0.0.1:PORT"
+        ...
+    with running_fake(quirks={"late-broadcast"}) as url:
         ...
 """
 
@@ -41,6 +44,8 @@ FAULTS = {
     "leak": "also sends a message to a member of another room now and then",
     # membership
     "ghost-on-abrupt": "keeps members whose TCP connection ends without a close frame",
+    "ghost-on-reset": "keeps members whose TCP connection is reset (RST) without a close frame",
+    "ghost-on-fin": "keeps members whose TCP connection ends with a FIN and no close frame",
     "no-welcome": "never sends welcome",
     "welcome-miscount": "welcome's online is one too many",
     "announce-self": "the joiner also gets its own `joined`",
@@ -48,6 +53,7 @@ FAULTS = {
     "no-leave-announce": "nobody hears `left` on a clean close",
     # messages
     "no-echo": "the sender does not get its own message",
+    "no-relay": "welcomes and announces members, but relays no message at all",
     "alter-text": "strips white space from texts",
     "case-fold-rooms": "room ids are lower-cased",
     "bad-schema": "online is sent as a string",
@@ -59,20 +65,34 @@ FAULTS = {
     "no-default-username": "a missing username stays empty",
     # flow and liveness
     "sequential-send": "awaits each member's send in turn (one stuck reader stalls the room)",
+    "send-timeout-evict": "sends to members in turn, giving a stuck one 3 s before evicting it",
+    "drop-while-stuck": "while a member's queue is full, drops the room's messages for 2 s",
     "no-ping": "never pings, so silent half-open clients stay forever",
     "accept-foreign-origin": "accepts any Origin",
     "accept-invalid-room": "accepts any room id, even invalid ones",
     "honor-extra-fields": "a client's own `user` field replaces its name (spoofing)",
     "no-evict": "never evicts: a stuck member's queue grows without bound",
+    "evict-wrong-code": "evicts a slow consumer with close code 1011 instead of 1008",
     # misbehaving servers (the harness must not hang on them)
     "silent": "completes the handshake, then never sends anything",
     "close-at-once": "completes the handshake, then closes at once (1000)",
     "garbage": "completes the handshake, then sends garbage (non-JSON text and binary frames)",
 }
 
+QUIRKS = {
+    "slow-inbound": "spends 20 ms on each frame a client sends (50 messages/s per sender)",
+    "late-broadcast": "delivers every event 20 ms late",
+}
+
 EVERY = 10
 REORDER_HOLD_S = 0.2
 QUEUE_FRAMES = 1024  # as the reference server's default: 400 messages at once fit
+STUCK_QUEUE_FRAMES = 100  # drop-while-stuck: a small queue, so a stuck member shows soon
+SEND_TIMEOUT_S = 3.0
+DROP_WINDOW_S = 2.0
+QUIRK_DELAY_S = 0.02
+SEQUENTIAL = frozenset({"sequential-send", "send-timeout-evict"})
+PATIENT = frozenset({"slow-inbound", "send-timeout-evict"})
 
 
 class _Crash(Exception):
@@ -84,21 +104,28 @@ class _Member:
     ws: ServerConnection
     name: str
     room: str
-    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(QUEUE_FRAMES))
+    queue: asyncio.Queue[tuple[float, str]] = field(
+        default_factory=lambda: asyncio.Queue(QUEUE_FRAMES)
+    )
+    """(when due, frame): frames wait here for the member's writer."""
     received: int = 0
     held: str | None = None
     writer: asyncio.Task[None] | None = None
+    evicted: bool = False
 
 
 class FakeChatServer:
-    """Protocol v1 rooms and fan-out with the given faults switched on."""
+    """Protocol v1 rooms and fan-out with the given faults (and quirks) switched on."""
 
-    def __init__(self, faults: frozenset[str]) -> None:
-        unknown = faults - FAULTS.keys()
+    def __init__(self, faults: frozenset[str], quirks: frozenset[str] = frozenset()) -> None:
+        unknown = (faults - FAULTS.keys()) | (quirks - QUIRKS.keys())
         if unknown:
-            raise ValueError(f"unknown faults {sorted(unknown)}")
-        self.faults = faults
+            raise ValueError(f"unknown faults or quirks {sorted(unknown)}")
+        self.faults = faults | quirks
+        self.sequential = bool(faults & SEQUENTIAL)
         self.rooms: dict[str, dict[ServerConnection, _Member]] = {}
+        self.dropping: dict[str, float] = {}  # drop-while-stuck: room -> end of its drop window
+        self.tasks: set[asyncio.Task[None]] = set()  # evictions under way (kept referenced)
 
     def has(self, fault: str) -> bool:
         return fault in self.faults
@@ -135,28 +162,75 @@ class FakeChatServer:
     # -- delivery --------------------------------------------------------------------------
 
     def _deliver(self, member: _Member, frame: str) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time() + (QUIRK_DELAY_S if self.has("late-broadcast") else 0)
         try:
-            member.queue.put_nowait(frame)
+            member.queue.put_nowait((due, frame))
         except asyncio.QueueFull:
-            asyncio.get_running_loop().create_task(member.ws.close(1008, "slow consumer"))
+            if self.has("drop-while-stuck"):
+                self._stuck(member)
+            elif not member.evicted:
+                member.evicted = True
+                self._spawn(self._evict(member))
+
+    def _stuck(self, member: _Member) -> None:
+        """drop-while-stuck: the room loses its messages for a while, then the member goes."""
+        if self.dropping.get(member.room, 0) > asyncio.get_running_loop().time():
+            return
+        loop = asyncio.get_running_loop()
+        self.dropping[member.room] = loop.time() + DROP_WINDOW_S
+        loop.call_later(DROP_WINDOW_S, lambda: self._spawn(self._evict(member)))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _evict(self, member: _Member) -> None:
+        """Announce the slow consumer as left, drop what it has queued, close it with 1008."""
+        member.evicted = True
+        await self._leave(member, announce=True)
+        code = 1011 if self.has("evict-wrong-code") else 1008
+        with contextlib.suppress(ConnectionClosed):
+            await member.ws.close(code, "slow consumer")
 
     async def _writer(self, member: _Member) -> None:
         with contextlib.suppress(ConnectionClosed):
             while True:
-                await member.ws.send(await member.queue.get())
+                due, frame = await member.queue.get()
+                late = due - asyncio.get_running_loop().time()
+                if late > 0:
+                    await asyncio.sleep(late)
+                await member.ws.send(frame)
 
     async def _broadcast(self, room: str, frame: str, skip: _Member | None = None) -> None:
         for member in list(self.rooms.get(room, {}).values()):
-            if member is skip:
+            if member is skip or member.evicted:
                 continue
-            if self.has("sequential-send"):
+            if self.has("send-timeout-evict"):
+                await self._send_or_evict(member, frame)
+            elif self.has("sequential-send"):
                 with contextlib.suppress(ConnectionClosed):
                     await member.ws.send(frame)
             else:
                 self._deliver(member, frame)
 
+    async def _send_or_evict(self, member: _Member, frame: str) -> None:
+        try:
+            await asyncio.wait_for(member.ws.send(frame), SEND_TIMEOUT_S)
+        except TimeoutError:
+            if not member.evicted:
+                member.evicted = True
+                self._spawn(self._evict(member))
+        except ConnectionClosed:
+            pass
+
     def _relay(self, sender: _Member, frame: str) -> None:
         """Fan a message out, with the ledger faults applied to recipients but the sender."""
+        if self.dropping.get(sender.room, 0) > asyncio.get_running_loop().time():
+            return  # drop-while-stuck: nobody gets it
+        if self.has("no-relay"):
+            return
         for member in list(self.rooms.get(sender.room, {}).values()):
             if member is sender:
                 if not self.has("no-echo"):
@@ -209,6 +283,8 @@ class FakeChatServer:
         member = _Member(ws, self._username(path), room)
         if self.has("no-evict"):
             member.queue = asyncio.Queue()
+        elif self.has("drop-while-stuck"):
+            member.queue = asyncio.Queue(STUCK_QUEUE_FRAMES)
         members = self.rooms.setdefault(room, {})
         members[ws] = member
         member.writer = asyncio.get_running_loop().create_task(self._writer(member))
@@ -216,16 +292,26 @@ class FakeChatServer:
         leave = True
         try:
             async for frame in ws:
+                if self.has("slow-inbound"):
+                    await asyncio.sleep(QUIRK_DELAY_S)
                 await self._on_frame(member, frame)
         except ConnectionClosedError:
-            abrupt = ws.protocol.close_rcvd is None and ws.protocol.close_sent is None
-            leave = not (abrupt and self.has("ghost-on-abrupt"))
+            leave = not self._ghost(ws)
         except _Crash:
             leave = False  # the handler dies without cleanup: a ghost member
             await ws.close(1011, "internal error")
         finally:
             if leave:
                 await self._leave(member, announce=not self.has("no-leave-announce"))
+
+    def _ghost(self, ws: ServerConnection) -> bool:
+        """Whether a ghost fault keeps this member whose connection ended without a close."""
+        if ws.protocol.close_rcvd is not None or ws.protocol.close_sent is not None:
+            return False
+        reset = isinstance(ws.connection_exc, ConnectionResetError)
+        return self.has("ghost-on-abrupt") or self.has(
+            "ghost-on-reset" if reset else "ghost-on-fin"
+        )
 
     async def _misbehave(self, ws: ServerConnection) -> None:
         """The connection-level faults: no protocol at all after the handshake."""
@@ -248,7 +334,7 @@ class FakeChatServer:
             welcome["online"] = str(online)
         if self.has("no-welcome"):
             pass
-        elif self.has("sequential-send"):  # the same path as the joined events, so in order
+        elif self.sequential:  # the same path as the joined events, so in order
             await member.ws.send(orjson.dumps(welcome).decode())
         else:
             self._deliver(member, orjson.dumps(welcome).decode())
@@ -286,7 +372,7 @@ class FakeChatServer:
             spoofed = orjson.loads(frame).get("user")
             event["user"] = spoofed if isinstance(spoofed, str) else member.name
         frame_out = orjson.dumps(event).decode()
-        if self.has("sequential-send"):
+        if self.sequential:
             await self._broadcast(member.room, frame_out)
         else:
             self._relay(member, frame_out)
@@ -294,10 +380,12 @@ class FakeChatServer:
 
 @contextlib.contextmanager
 def running_fake(
-    faults: set[str] | frozenset[str] = frozenset(), timeout: float = 10
+    faults: set[str] | frozenset[str] = frozenset(),
+    timeout: float = 10,
+    quirks: set[str] | frozenset[str] = frozenset(),
 ) -> Iterator[str]:
     """Run a FakeChatServer on 127.0.0.1 in a background thread; yield its `ws://` base URL."""
-    server = FakeChatServer(frozenset(faults))
+    server = FakeChatServer(frozenset(faults), frozenset(quirks))
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     stop = asyncio.Event()
@@ -312,7 +400,8 @@ def running_fake(
             process_request=server.process_request,
             max_size=None if server.has("no-size-limit") else MAX_FRAME_BYTES,
             ping_interval=None if no_ping else 1,
-            ping_timeout=None if no_ping else 2,
+            # these read a sender's pong only after a backlog of frames: patient, like uvicorn
+            ping_timeout=None if no_ping else (20 if server.faults & PATIENT else 2),
             close_timeout=1,
         ) as ws_server:
             port.append(ws_server.sockets[0].getsockname()[1])

@@ -35,3 +35,35 @@ def test_valid_room_ids(room):
 @pytest.mark.parametrize("room", ["", "x" * 65, "a b", "a/b", "a<b", "cafe\u0301", "a%20"])
 def test_invalid_room_ids(room):
     assert not is_valid_room_id(room)
+
+
+def spec_cases() -> list[tuple[str, str]]:
+    """The normative username cases of docs/protocol.md, section 2 (JSON strings)."""
+    import json
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "protocol.md").read_text(encoding="utf-8")
+    section = doc[doc.index("These cases are normative") :]
+    rows = re.findall(r'^\| `(".*?")`[^|]* \| `(".*?")`[^|]* \|$', section, re.MULTILINE)
+    return [(json.loads(a), json.loads(b)) for a, b in rows]
+
+
+def test_the_spec_pins_the_username_rules_with_literal_cases():
+    cases = spec_cases()
+    assert len(cases) >= 10
+    for requested, shown in cases:
+        assert sanitize_username(requested) == shown, requested
+
+
+@pytest.mark.parametrize(
+    ("requested", "shown"),
+    [
+        ("a\x1cb", "ab"),  # str.isspace() says white space; Unicode White_Space does not
+        ("a\u200bb", "a\u200bb"),  # a format character that is not a bidi control stays
+        ("a \x00 b", "a b"),  # removed first, then the spaces around it collapse
+        ("\u202a", "Anonymous"),
+    ],
+)
+def test_sanitize_follows_unicode_not_python_white_space(requested, shown):
+    assert sanitize_username(requested) == shown
