@@ -2,9 +2,11 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+VENV_MIN ?= .venv-min
+MIN_STAMP := $(VENV_MIN)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast lint format bench bench-quick redis clean
+.PHONY: install demo test test-fast test-min-deps lint format bench bench-quick redis clean
 
 install: $(STAMP)
 
@@ -34,6 +36,18 @@ test: install redis
 test-fast: install
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
+# The dependency floors of pyproject.toml, proven: a venv of its own with the oldest allowed
+# releases (constraints-min.txt) runs the tests that exercise websockets, uvicorn and fastapi.
+$(MIN_STAMP): pyproject.toml constraints-min.txt
+	@test -x $(VENV_MIN)/bin/python || python3 -m venv $(VENV_MIN)
+	$(VENV_MIN)/bin/python -m pip install -q --upgrade pip
+	$(VENV_MIN)/bin/python -m pip install -q -c constraints-min.txt -e '.[dev]'
+	@touch $(MIN_STAMP)
+
+test-min-deps: $(MIN_STAMP)
+	@$(VENV_MIN)/bin/python -m pip list --format=freeze 2>/dev/null | grep -i -E '^(websockets|uvicorn|fastapi|pydantic|orjson)=='
+	$(VENV_MIN)/bin/python -m pytest tests/protocol tests/check tests/reference_server $(PYTEST_ARGS)
+
 lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
@@ -50,4 +64,4 @@ bench-quick: install redis
 	$(PY) bench/run.py --quick
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_MIN) build *.egg-info .mypy_cache .ruff_cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 from collections.abc import Sequence
 
 from harness import __version__
@@ -33,16 +34,48 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the console script; returns the process exit code.
+
+    0/1 are the command's verdict; 2 a user's mistake (one line, no traceback); 3 a bug in
+    chatbench itself (one line saying so, then the traceback), never blamed on the server.
+    """
+    try:
+        parser = build_parser()
+    except Exception as exc:
+        return _harness_error("chatbench", exc)
+    try:
+        args, extra = parser.parse_known_args(argv)
+    except SystemExit as exc:  # argparse: --help, --version, or a usage error it printed
+        return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 2
+    prog = f"chatbench {args.command}"
+    if extra:  # argparse would blame the top-level parser; name the subcommand
+        print(f"{prog}: error: unrecognized arguments: {' '.join(extra)}", file=sys.stderr)
+        return 2
     try:
         return int(args._run(args))
     except (UsageError, UnreachableError) as exc:
-        print(f"chatbench {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"chatbench {args.command}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        return _harness_error(prog, exc)
+
+
+def _one_line(exc: BaseException) -> str:
+    """The exception's message on one line (a multi-line message would break the contract)."""
+    return " / ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+
+
+def _harness_error(prog: str, exc: Exception) -> int:
+    """A bug in chatbench: say so in one line, then the traceback for the bug report."""
+    print(
+        f"{prog}: harness error (not the server's fault): {type(exc).__name__}: {_one_line(exc)}",
+        file=sys.stderr,
+    )
+    traceback.print_exception(exc, file=sys.stderr)
+    return 3
 
 
 if __name__ == "__main__":

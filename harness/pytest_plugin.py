@@ -3,13 +3,18 @@
 One pytest item per clause (`chatbench::join.welcome`), so CI gets pytest's own reports
 (`--junitxml`, `-k`, `-x`). A MUST failure fails its item with the expected vs observed text and
 the transcript; a SHOULD failure is an xfail (reported, not fatal) unless --chat-strict; a
-harness error is an error of the item with the traceback; unjudgeable clauses are skipped with
-their reason. Without --chat-url the plugin adds nothing to a test session.
+harness error, a server that cannot be reached at all, or a MUST case blocked by another clause
+(no welcome) is an error of the item (pytest's E, not F: the case ran in the item's setup, and a
+failure there is never the clause's); unjudgeable
+clauses are skipped with their reason. Wrong --chat-* options stop the session with a usage error.
+
+Without --chat-url the plugin adds no items; it always provides the `reference_url` fixture.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -54,31 +59,48 @@ class CaseFailed(Exception):
     """A conformance case failed: its message is expected vs observed and the transcript."""
 
 
+class CaseNotJudged(Exception):
+    """The case could not judge the server (a harness error, an unreachable server)."""
+
+
 class CaseItem(pytest.Item):
-    """One conformance case as a pytest item."""
+    """One conformance case as a pytest item: run in setup, judged in the test phase."""
 
     def __init__(self, *, case: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.case = case
+        self.result: Any = None
         self.add_marker(pytest.mark.chatbench)
 
-    def runtest(self) -> None:
-        """Run the case against --chat-url and translate its verdict for pytest."""
-        from harness.check.output import failure_text
+    def setup(self) -> None:
+        """Run the case; a verdict that is not the server's (harness error) is a setup error."""
         from harness.check.runner import run_case
 
         config = _check_config(self.config)
-        result = asyncio.run(_probe_then(run_case(self.case, config), config))
+        try:
+            self.result = asyncio.run(_probe_then(run_case(self.case, config), config))
+        except CaseNotJudged as exc:
+            pytest.fail(str(exc), pytrace=False)  # in setup: pytest's E, with our text only
+        r = self.result
+        strict = bool(self.config.getoption("chat_strict"))
+        counted_block = r.verdict == "blocked" and (r.level == "MUST" or strict)
+        if r.verdict not in ("pass", "fail", "skip", "blocked") or counted_block:
+            # not judged: a harness error, or blocked by another clause (named in the reason)
+            pytest.fail(
+                f"not judged ({r.verdict}): {r.reason}\n{r.observed}".strip(), pytrace=False
+            )
+
+    def runtest(self) -> None:
+        """Translate the case's verdict for pytest."""
+        from harness.check.output import failure_text
+
+        result = self.result
         if result.verdict == "skip":
             pytest.skip(result.reason)
-        if result.verdict == "error":
-            raise CaseFailed(f"harness error (not the server's fault)\n{result.observed}")
         if result.verdict in ("fail", "blocked"):
-            if result.level == "SHOULD" and not config.strict:
-                pytest.xfail(f"SHOULD clause not met: {result.reason}")
+            if result.level == "SHOULD" and not self.config.getoption("chat_strict"):
+                pytest.xfail(f"SHOULD clause not met ({result.verdict}): {result.reason}")
             raise CaseFailed(failure_text(result))
-        if result.verdict != "pass":
-            raise CaseFailed(f"unknown verdict {result.verdict!r}")
 
     def repr_failure(self, excinfo: Any, style: Any = None) -> str:
         """The case's own report instead of a traceback into the harness."""
@@ -99,23 +121,52 @@ async def _probe_then(coro: Any, config: Any) -> Any:
         await probe(config)
     except UnreachableError as exc:
         coro.close()
-        raise CaseFailed(f"server unreachable: {exc}") from None
+        raise CaseNotJudged(f"server unreachable: {exc}") from None
     return await coro
 
 
 def _check_config(config: Any) -> Any:
+    """The CheckConfig of the --chat-* options; pytest.UsageError when one is wrong."""
+    from harness import validate
     from harness.check import DEFAULT_TEMPLATE, CheckConfig
+    from harness.check.context import check_template
     from harness.commands.check import parse_header
+    from harness.errors import UsageError
 
-    return CheckConfig(
-        urls=tuple(config.getoption("chat_url")),
-        path_template=config.getoption("chat_path_template") or DEFAULT_TEMPLATE,
-        headers=tuple(parse_header(h) for h in config.getoption("chat_header")),
-        timeout_factor=config.getoption("chat_timeout_factor"),
-        strict=config.getoption("chat_strict"),
-    )
+    try:
+        return CheckConfig(
+            urls=tuple(validate.ws_url(u) for u in config.getoption("chat_url")),
+            path_template=check_template(
+                config.getoption("chat_path_template") or DEFAULT_TEMPLATE,
+                "--chat-path-template",
+            ),
+            headers=tuple(
+                parse_header(h, "--chat-header") for h in config.getoption("chat_header")
+            ),
+            timeout_factor=validate.positive(
+                "--chat-timeout-factor", config.getoption("chat_timeout_factor")
+            ),
+            strict=config.getoption("chat_strict"),
+        )
+    except UsageError as exc:
+        raise pytest.UsageError(f"chatbench: {exc}") from None
 
 
 def pytest_configure(config: Any) -> None:
-    """Declare the marker the case items carry (--strict-markers)."""
+    """Declare the marker the case items carry (--strict-markers); check the --chat-* options."""
     config.addinivalue_line("markers", "chatbench: a chatbench conformance case")
+    if config.getoption("chat_url"):
+        _check_config(config)
+
+
+@pytest.fixture
+def reference_url() -> Iterator[str]:
+    """Base URL (ws://127.0.0.1:PORT) of chatbench's reference server, running for this test.
+
+    The in-memory reference server (protocol v1) on an ephemeral loopback port, stopped after
+    the test: `f"{reference_url}/ws/chat/{room}?username=NAME"` is a chat endpoint.
+    """
+    from reference_server.embedded import running_server
+
+    with running_server() as url:
+        yield url

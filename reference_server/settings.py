@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -50,12 +52,10 @@ class Settings:
             if getattr(self, name) < (0 if name == "port" else 1):
                 raise SettingsError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("ping_interval", "ping_timeout", "close_timeout", "shutdown_timeout"):
-            if getattr(self, name) <= 0:
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):  # NaN too
                 raise SettingsError(f"{name} must be a positive number of seconds")
-        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise SettingsError(
-                f"redis_url must start with redis://, rediss:// or unix://: {self.redis_url!r}"
-            )
+        if self.redis_url:
+            _check_redis_url(self.redis_url)
         if self.max_connections < 0:
             raise SettingsError("max_connections must be 0 (no limit) or positive")
 
@@ -74,6 +74,16 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed."""
         return dataclasses.replace(self, **changes)
+
+
+def _check_redis_url(url: str) -> None:
+    """SettingsError unless `url` is a redis://, rediss:// or unix:// URL that parses."""
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError(f"redis_url must start with redis://, rediss:// or unix://: {url!r}")
+    try:
+        urllib.parse.urlsplit(url).port  # noqa: B018 - raises ValueError on a bad host or port
+    except ValueError as exc:
+        raise SettingsError(f"redis_url {url!r} is not a valid URL: {exc}") from None
 
 
 def _parse(name: str, raw: str, default: Any) -> Any:

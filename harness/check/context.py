@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import secrets
 import socket
+import string
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,9 +17,12 @@ from websockets.exceptions import InvalidHandshake, InvalidStatus
 from harness.check.client import Client, Waits, is_system
 from harness.check.transcript import Transcript
 from harness.check.verdicts import ServerViolation
+from harness.errors import UsageError
 from harness.protocol import Welcome, sanitize_username
 
 DEFAULT_TEMPLATE = "/ws/chat/{room}?username={username}"
+PLACEHOLDERS = ("room", "username")
+"""The only placeholders a path template may hold (render_path fills exactly these)."""
 WAIT = 2.0
 """The base wait for one expected event, in seconds, before --timeout-factor."""
 MAX_RECV = 16 * 2**20
@@ -54,6 +58,30 @@ def render_path(template: str, room: str, username: str | None) -> str:
     params = [p for p in query.split("&") if p and (username is not None or "{username}" not in p)]
     out = path + ("?" + "&".join(params) if params else "")
     return out.format(room=quote(room), username=quote(username or ""))
+
+
+def check_template(template: str, option: str = "--path-template") -> str:
+    """`template` when render_path can fill it: starts with /, {room}, maybe {username}, no other.
+
+    UsageError otherwise, naming what is wrong: `{}`, `{nope}`, `{room!r}`, an unbalanced brace.
+    """
+    if not template.startswith("/"):
+        raise UsageError(f"{option} must start with /: {template!r}")
+    try:
+        fields = [f for f in string.Formatter().parse(template) if f[1] is not None]
+    except ValueError as exc:  # a lone { or }
+        raise UsageError(f"{option} {template!r}: {exc} (write {{{{ or }}}} for one)") from None
+    for _, name, spec, conversion in fields:
+        if name not in PLACEHOLDERS or spec or conversion:
+            shown = "{" + (name or "") + (f"!{conversion}" if conversion else "")
+            shown += (f":{spec}" if spec else "") + "}"
+            raise UsageError(
+                f"{option} {template!r}: unknown placeholder {shown} "
+                "(only {room} and {username})"
+            )
+    if not any(name == "room" for _, name, _, _ in fields):
+        raise UsageError(f"{option} {template!r} must contain {{room}}")
+    return template
 
 
 def quote(value: str) -> str:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import sys
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from harness import validate
 from harness.check import DEFAULT_TEMPLATE, CheckConfig, load_cases, select
+from harness.check.context import check_template
 from harness.check.output import console_table, write_json, write_junit
 from harness.check.registry import Case
 from harness.check.runner import check
@@ -23,6 +25,8 @@ from harness.errors import UsageError
 from harness.results import CheckResults
 
 DEFAULT_DEADLINE = 100.0
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 5.1: a field name is a token
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -70,7 +74,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--timeout-factor",
         type=float,
-        default=_env_factor(),
+        default=None,
         help="scale every wait (default 1: about 2 s per expected event; "
         "env CHATBENCH_TIMEOUT_FACTOR)",
     )
@@ -96,11 +100,15 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _env_factor() -> float:
+def _timeout_factor(given: float | None) -> float:
+    """--timeout-factor, else CHATBENCH_TIMEOUT_FACTOR, else 1."""
+    if given is not None:
+        return validate.positive("--timeout-factor", given)
+    raw = os.environ.get("CHATBENCH_TIMEOUT_FACTOR", "1")
     try:
-        return float(os.environ.get("CHATBENCH_TIMEOUT_FACTOR", "1"))
+        return validate.positive("CHATBENCH_TIMEOUT_FACTOR", float(raw))
     except ValueError:
-        return 1.0
+        raise UsageError(f"CHATBENCH_TIMEOUT_FACTOR={raw!r} is not a number") from None
 
 
 def config_from(args: argparse.Namespace) -> CheckConfig:
@@ -108,32 +116,40 @@ def config_from(args: argparse.Namespace) -> CheckConfig:
     if not args.urls:
         raise UsageError("give at least one server URL, e.g. ws://127.0.0.1:8000")
     for url in args.urls:
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("ws", "wss") or not parts.hostname:
-            raise UsageError(f"not a ws:// or wss:// URL: {url!r}")
-    if "{room}" not in args.path_template or not args.path_template.startswith("/"):
-        raise UsageError("--path-template must start with / and contain {room}")
+        validate.ws_url(url)
+    check_template(args.path_template)
     for out in (args.json, args.junit, args.html):
-        if out is not None and not out.resolve().parent.is_dir():
-            raise UsageError(f"cannot write {out}: no directory {out.parent}")
-    if args.timeout_factor <= 0 or args.deadline <= 0 or args.concurrency < 1:
-        raise UsageError("--timeout-factor and --deadline must be > 0, --concurrency >= 1")
+        if out is not None:
+            _writable(out)
+    timeout_factor = _timeout_factor(args.timeout_factor)
+    validate.positive("--deadline", args.deadline)
+    validate.at_least("--concurrency", args.concurrency, 1)
     return CheckConfig(
         urls=tuple(args.urls),
         path_template=args.path_template,
         headers=tuple(parse_header(h) for h in args.header),
-        timeout_factor=args.timeout_factor,
+        timeout_factor=timeout_factor,
         strict=args.strict,
         deadline=args.deadline,
         concurrency=args.concurrency,
     )
 
 
-def parse_header(text: str) -> tuple[str, str]:
-    """`Name: value` -> (name, value)."""
+def _writable(out: Path) -> None:
+    """UsageError now, not after the whole run, when `out` cannot be written."""
+    if out.is_dir():
+        raise UsageError(f"cannot write {out}: it is a directory")
+    if not out.resolve().parent.is_dir():
+        raise UsageError(f"cannot write {out}: no directory {out.parent}")
+
+
+def parse_header(text: str, option: str = "--header") -> tuple[str, str]:
+    """`Name: value` -> (name, value); UsageError naming `option` when it is not a header."""
     name, sep, value = text.partition(":")
-    if not sep or not name.strip() or any(c.isspace() for c in name.strip()):
-        raise UsageError(f"--header must look like 'Name: value', got {text!r}")
+    if not sep or not _TOKEN.fullmatch(name.strip()):
+        raise UsageError(f"{option} must look like 'Name: value', got {text!r}")
+    if _CONTROL.search(value):  # RFC 9110 5.5: a field value holds no CR, LF or NUL
+        raise UsageError(f"{option} {name.strip()}: control character in the value {value!r}")
     return name.strip(), value.strip()
 
 

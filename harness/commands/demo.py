@@ -30,7 +30,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.duration < 1 or args.users < 2:
         raise UsageError("--duration must be >= 1 and --users >= 2")
-    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {args.out}: cannot create the directory: {exc.strerror}") from None
     with running_server() as url:
         print(f"reference server (in memory) listening at {url}/ws/chat/{{room}}?username=NAME")
         print("\n== a scripted conversation, every frame shown")

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from harness import validate as validate_value
 from harness.errors import UnreachableError, UsageError
 from harness.load.plan import Fractions, process_plan
 from harness.load.slo import Slo, judge_all, parse_slo
@@ -66,25 +67,31 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 def validate(args: argparse.Namespace) -> list[Slo]:
     """UsageError for anything wrong; the parsed SLO gates."""
     if args.worker:
+        validate_value.port("--master-port", args.master_port)
         return []
     if not args.urls:
         raise UsageError("give at least one server URL (ws://HOST:PORT)")
     for url in args.urls:
-        if not url.startswith(("ws://", "wss://")):
-            raise UsageError(f"{url!r} is not a ws:// or wss:// URL")
+        validate_value.ws_url(url)
     if args.users is None or args.users < 1:
         raise UsageError("--users must be at least 1")
     if args.out is None:
         raise UsageError("--out DIR is required")
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out}: not a directory")
+    validate_value.at_least("--rooms", args.rooms, 1)
     for name in ("rate", "duration", "drain", "leave_deadline", "connect_timeout"):
-        if getattr(args, name) <= 0:
-            raise UsageError(f"--{name.replace('_', '-')} must be positive")
+        validate_value.positive(f"--{name.replace('_', '-')}", getattr(args, name))
+    validate_value.positive("--churn-interval", args.churn_interval)
     if args.processes < 0 or (args.processes and args.master):
         raise UsageError("--processes N (N >= 1) runs its own master; not with --master")
+    if args.master:
+        validate_value.at_least("--expect-workers", args.expect_workers, 1)
+        validate_value.port("--master-port", args.master_port)
     if not 0 <= args.payload_bytes <= MAX_TEXT_CHARS:
         raise UsageError(f"--payload-bytes must be between 0 and {MAX_TEXT_CHARS} (protocol limit)")
-    if args.spawn_rate is not None and args.spawn_rate <= 0:
-        raise UsageError("--spawn-rate must be positive")
+    if args.spawn_rate is not None:
+        validate_value.positive("--spawn-rate", args.spawn_rate)
     Fractions(args.churn, args.slow, args.lurkers)
     process_plan(args.users, args.rooms, args.room_size, _process_count(args))
     return [parse_slo(expr) for expr in args.slo]

@@ -53,8 +53,8 @@ def _weights(rooms: int, spec: str) -> list[float]:
         raise UsageError(
             f"--room-size: expected even, zipf or weights like 1,1,10: {spec!r}"
         ) from None
-    if not listed or min(listed) <= 0:
-        raise UsageError(f"--room-size weights must be positive: {spec!r}")
+    if not listed or not all(math.isfinite(w) and w > 0 for w in listed):  # NaN too
+        raise UsageError(f"--room-size weights must be positive numbers: {spec!r}")
     return [listed[k % len(listed)] for k in range(rooms)]
 
 

@@ -17,6 +17,7 @@ from harness.cli import main
 from harness.results import CheckResults
 
 FACTOR = float(os.environ.get("CHATBENCH_TIMEOUT_FACTOR", "1"))
+NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
 def check_json(urls: list[str], tmp: Path, *args: str) -> tuple[int, CheckResults]:
@@ -51,7 +52,8 @@ def cli(*args: str, timeout: float = 120) -> tuple[int, str, str, float]:
 
 @contextlib.contextmanager
 def tcp_server(behaviour: str) -> Iterator[str]:
-    """A raw TCP server on 127.0.0.1 that accepts, then never answers / closes / sends garbage."""
+    """A raw TCP server on 127.0.0.1 that accepts, then never answers (`silent`), closes
+    (`close`), sends garbage (`garbage`) or answers HTTP 404 (`http404`)."""
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.2)
     stop = threading.Event()
@@ -69,6 +71,12 @@ def tcp_server(behaviour: str) -> Iterator[str]:
             if behaviour == "garbage":
                 with contextlib.suppress(OSError):
                     conn.sendall(b"\x00\x01garbage, not HTTP\r\n\r\n")
+                    conn.close()
+            if behaviour == "http404":  # a web server with nothing at that path
+                with contextlib.suppress(OSError):
+                    conn.settimeout(5)
+                    conn.recv(65536)
+                    conn.sendall(NOT_FOUND)
                     conn.close()
 
     thread = threading.Thread(target=serve, daemon=True)

@@ -6,8 +6,10 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from harness.protocol import CLAUSES
-from tests.check.helpers import FACTOR
+from tests.check.helpers import FACTOR, closed_port
 from tests.fakes.chat_server import running_fake
 
 
@@ -71,4 +73,79 @@ def test_plugin_fails_a_blocked_must_item_naming_its_blocker(tmp_path):
             tmp_path, "--chat-url", url, "--chat-timeout-factor", str(FACTOR), "-k", "announce"
         )
     assert proc.returncode == 1, proc.stdout
-    assert "1 failed" in proc.stdout and "blocked by join.welcome" in proc.stdout
+    assert "1 error" in proc.stdout and "failed" not in proc.stdout
+    assert "blocked by join.welcome" in proc.stdout
+
+
+_HARNESS_BUG = """
+import dataclasses
+
+from harness.check import registry
+
+registry.load_cases()
+
+
+async def _bug(ctx):
+    raise RuntimeError("injected harness bug")
+
+
+registry._REGISTRY["join.welcome"] = dataclasses.replace(
+    registry._REGISTRY["join.welcome"], run=_bug
+)
+"""
+
+
+def test_a_harness_error_is_a_pytest_error_not_a_failure(pytester):
+    # The conftest swaps one case's function for one that raises a non-ServerViolation.
+    pytester.makeconftest(_HARNESS_BUG)
+    with running_fake() as url:
+        result = pytester.runpytest_subprocess(
+            "-p", "no:cacheprovider", "--chat-url", url, "-k", "join.welcome or join.online"
+        )
+    result.assert_outcomes(passed=1, errors=1, failed=0)  # join.online-count still passes
+    result.stdout.fnmatch_lines(["*ERROR at setup of join.welcome*", "*injected harness bug*"])
+    result.stdout.fnmatch_lines(["*harness error (not the server's fault)*"])
+
+
+def test_an_unreachable_server_is_an_error_of_every_item(pytester):
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--chat-url", closed_port(), "-k", "join.welcome or join.online"
+    )
+    result.assert_outcomes(errors=2, failed=0)
+    result.stdout.fnmatch_lines(["*server unreachable*connection refused*"])
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--chat-path-template", "/ws/{room}/{nope}"], "unknown placeholder {nope}"),
+        (["--chat-timeout-factor", "nan"], "--chat-timeout-factor must be a positive number"),
+        (["--chat-header", "no colon"], "--chat-header must look like 'Name: value'"),
+    ],
+)
+def test_wrong_chat_options_are_a_usage_error(pytester, option, message):
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--chat-url", "ws://x", *option
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: chatbench: *{message}*"])
+
+
+def test_the_plugin_provides_the_reference_url_fixture(pytester):
+    # Documented in README: a user's tests get a running reference server from the plugin.
+    pytester.makepyfile(
+        """
+        import json
+
+        from websockets.sync.client import connect
+
+
+        def test_welcome(reference_url):
+            with connect(f"{reference_url}/ws/chat/lobby?username=ada", open_timeout=10) as ws:
+                assert json.loads(ws.recv(timeout=10)) == {
+                    "type": "welcome", "room": "lobby", "online": 1
+                }
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

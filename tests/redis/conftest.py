@@ -1,12 +1,32 @@
-"""Fixtures of the Redis tests: a real redis-server per test module, flushed between tests."""
+"""Fixtures of the Redis tests: a real redis-server per test module, flushed between tests.
+
+Without redis-server on PATH they are skipped on a developer's machine, but in CI (CI=true)
+that is a usage error of the whole session: a green run must not hide 21 skipped tests.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from tests.redis_server import INSTALL_HINT, RedisServer, available
+
+
+def in_ci() -> bool:
+    """True when the CI variable says so (CI=true, as GitHub Actions and our .ci/run set it)."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """In CI, refuse to start when selected tests need redis-server and it is missing."""
+    needing = [item for item in items if "redis_server" in getattr(item, "fixturenames", ())]
+    if needing and in_ci() and not available():
+        raise pytest.UsageError(
+            f"CI is set and {len(needing)} selected tests need Redis, but {INSTALL_HINT}"
+        )
 
 
 @pytest.fixture(scope="module")
