@@ -11,6 +11,7 @@ empty, and each named fault breaks one rule the way real servers break it. Built
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import threading
 import urllib.parse
@@ -51,6 +52,7 @@ FAULTS = {
     "alter-text": "strips white space from texts",
     "case-fold-rooms": "room ids are lower-cased",
     "bad-schema": "online is sent as a string",
+    "history": "replays the room's last HISTORY_MESSAGES messages to each joiner after its welcome",
     # input and limits
     "crash-on-bad-json": "an invalid frame kills the connection's handler without cleanup",
     "no-error-event": "invalid frames are ignored silently",
@@ -67,12 +69,15 @@ FAULTS = {
     # misbehaving servers (the harness must not hang on them)
     "silent": "completes the handshake, then never sends anything",
     "close-at-once": "completes the handshake, then closes at once (1000)",
+    "close-after": "closes every member with 1011 CLOSE_AFTER_S seconds after it joined",
     "garbage": "completes the handshake, then sends garbage (non-JSON text and binary frames)",
 }
 
 EVERY = 10
 REORDER_HOLD_S = 0.2
 QUEUE_FRAMES = 1024  # as the reference server's default: 400 messages at once fit
+HISTORY_MESSAGES = 50
+CLOSE_AFTER_S = 1.5
 
 
 class _Crash(Exception):
@@ -99,6 +104,7 @@ class FakeChatServer:
             raise ValueError(f"unknown faults {sorted(unknown)}")
         self.faults = faults
         self.rooms: dict[str, dict[ServerConnection, _Member]] = {}
+        self.history: dict[str, collections.deque[str]] = {}
 
     def has(self, fault: str) -> bool:
         return fault in self.faults
@@ -213,6 +219,8 @@ class FakeChatServer:
         members[ws] = member
         member.writer = asyncio.get_running_loop().create_task(self._writer(member))
         await self._join(member, len(members))
+        if self.has("close-after"):
+            asyncio.get_running_loop().call_later(CLOSE_AFTER_S, self._close_later, ws)
         leave = True
         try:
             async for frame in ws:
@@ -240,6 +248,9 @@ class FakeChatServer:
                 if self.has("garbage"):
                     await ws.send(f"<html>{len(frame)}</html>")
 
+    def _close_later(self, ws: ServerConnection) -> None:
+        asyncio.get_running_loop().create_task(ws.close(1011, "internal error"))
+
     async def _join(self, member: _Member, online: int) -> None:
         if self.has("welcome-miscount"):
             online += 1
@@ -252,6 +263,8 @@ class FakeChatServer:
             await member.ws.send(orjson.dumps(welcome).decode())
         else:
             self._deliver(member, orjson.dumps(welcome).decode())
+        for old in self.history.get(member.room, ()):
+            self._deliver(member, old)
         joined = orjson.dumps({"type": "system", "message": f"{member.name} joined"}).decode()
         if not self.has("no-join-announce"):
             skip = None if self.has("announce-self") else member
@@ -286,6 +299,9 @@ class FakeChatServer:
             spoofed = orjson.loads(frame).get("user")
             event["user"] = spoofed if isinstance(spoofed, str) else member.name
         frame_out = orjson.dumps(event).decode()
+        if self.has("history"):
+            room = self.history.setdefault(member.room, collections.deque(maxlen=HISTORY_MESSAGES))
+            room.append(frame_out)
         if self.has("sequential-send"):
             await self._broadcast(member.room, frame_out)
         else:

@@ -27,7 +27,9 @@ def chatbench_load(*args: str, timeout: float = 90) -> subprocess.CompletedProce
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout * FACTOR)
 
 
-def run_load(url: str, out: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+def run_load_proc(
+    url: str, out: Path, *extra: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     """A short run: 6 users in 2 rooms, 5 messages a second each, 3 s (then a 2 s drain)."""
     args = ["--users", "6", "--rooms", "2", "--rate", "5", "--duration", "3"]
     proc = chatbench_load(url, *args, "--out", str(out), *extra)
@@ -35,6 +37,12 @@ def run_load(url: str, out: Path, *extra: str) -> tuple[int, dict[str, Any]]:
     assert results_file.exists(), proc.stderr[-3000:]
     doc = json.loads(results_file.read_text())
     LoadResults.model_validate(doc)
+    return proc, doc
+
+
+def run_load(url: str, out: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    """`run_load_proc`'s exit code and results."""
+    proc, doc = run_load_proc(url, out, *extra)
     return proc.returncode, doc
 
 
@@ -60,7 +68,13 @@ def test_reference_server_shows_zeros(reference_url, tmp_path):
     receipts = doc["fanout_latency_us"]["count"] + doc["rtt_latency_us"]["count"]
     assert receipts >= d["delivered"]
     assert doc["rtt_latency_us"]["count"] > 0
-    assert doc["slo"] == [{"expr": "lost==0", "value": 0.0, "ok": True}]
+    assert doc["slo"] == [{"expr": "lost==0", "value": 0.0, "ok": True, "reason": ""}]
+    assert doc["broken"] == [] and d["replayed"] == 0
+    c = doc["connections"]
+    assert c["opened"] >= 6 and c["welcomed"] == c["opened"]
+    assert (c["server_closes"], c["lost"], c["protocol_errors"]) == ({}, 0, {})
+    assert (c["reconnects"], c["under_planned_s"], c["harness_errors"]) == (0, 0, 0)
+    assert doc["sends"]["unsent"] == 0 and doc["sends"]["sent"] == doc["sends"]["scheduled"] > 0
     assert (tmp_path / "fanout.hlog").exists() and (tmp_path / "locust_stats.csv").exists()
     assert set(doc["by_room_size"]) == {"2", "4"}  # rooms sized 1:2
     rows = doc["timeseries"]
@@ -111,11 +125,48 @@ def test_welcome_miscount(tmp_path):
 
 
 @pytest.mark.slow
-def test_missing_welcomes_are_counted(tmp_path):
+def test_missing_welcomes_are_counted_and_fail_the_run(tmp_path):
     with running_fake({"no-welcome"}) as url:
-        _, doc = run_load(url, tmp_path, "--connect-timeout", "1", "--duration", "2")
+        proc, doc = run_load_proc(
+            url,
+            tmp_path,
+            *("--connect-timeout", "1", "--duration", "2"),
+            *("--slo", "lost==0", "--slo", "leave_missing==0"),
+        )
     assert doc["cleanup"]["welcome_missing"] == 6
     assert doc["deliveries"]["expected"] == 0  # nobody is a member without a welcome
+    assert proc.returncode == 1
+    assert [v["ok"] for v in doc["slo"]] == [False, False]
+    assert doc["slo"][0]["reason"] == "not judged: no delivery was expected"
+    assert doc["slo"][1]["reason"] == "not judged: no abrupt disconnect happened (--churn)"
+    why = "no member was welcomed (6 connections, 0 welcomes); nothing was delivered"
+    assert doc["broken"] == [why]
+    assert f"broken run: {why}" in proc.stdout.splitlines()
+    assert "slo MISS lost==0 (observed 0; not judged: no delivery was expected)" in proc.stdout
+
+
+@pytest.mark.slow
+def test_a_server_that_accepts_and_never_speaks_fails_its_gates_and_the_run(tmp_path):
+    with running_fake({"silent"}) as url:
+        proc, doc = run_load_proc(
+            url, tmp_path, "--connect-timeout", "1", "--duration", "2", "--slo", "p99<50ms"
+        )
+    assert proc.returncode == 1
+    assert doc["connections"]["opened"] == 6 and doc["fanout_latency_us"]["count"] == 0
+    [gate] = doc["slo"]
+    assert gate["ok"] is False and "no fan-out latency sample" in gate["reason"]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("broken run:")]
+    assert lines == [
+        "broken run: no member was welcomed (6 connections, 0 welcomes); nothing was delivered"
+    ]
+
+
+@pytest.mark.slow
+def test_a_run_without_gates_is_broken_when_nothing_was_delivered(tmp_path):
+    with running_fake({"silent"}) as url:
+        proc, doc = run_load_proc(url, tmp_path, "--connect-timeout", "1", "--duration", "2")
+    assert proc.returncode == 1 and doc["slo"] == []
+    assert "broken run: no member was welcomed" in proc.stdout
 
 
 @pytest.mark.slow

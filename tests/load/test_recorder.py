@@ -117,6 +117,7 @@ def test_merging_reports_is_exact():
         "duplicated": 0,
         "out_of_order": 0,
         "leaked": 0,
+        "replayed": 0,
     }
     assert [p["lost"] for p in doc["per_process"]] == [1, 1]
     assert sum(row["delivered"] for row in doc["timeseries"]) == 298  # own copies included
@@ -163,3 +164,17 @@ def test_latency_by_room_size_when_sizes_differ():
     agg.merge(rec.take(final=True))
     doc = agg.results(BASE // NS, {})
     assert {k: v["count"] for k, v in doc["by_room_size"].items()} == {"2": 1, "3": 2}
+
+
+def test_replayed_history_is_no_delivery_and_no_latency_sample():
+    rec, (_a, b) = recorder_with_room("a", "b")
+    old = rec.sent("a", BASE - 5 * NS)  # sent five seconds before anyone here connected
+    joiner = rec.ledger.joining("j", "j.1", "r", True, BASE + NS)
+    rec.on_frame(joiner, frame(type="welcome", room="r", online=3), BASE + NS)
+    rec.on_frame(joiner, message("a", old, BASE - 5 * NS), BASE + NS + 1000)
+    rec.on_frame(b, message("a", old, BASE - 5 * NS), BASE + NS + 1000)
+    bucket = rec.buckets[BASE // NS + 1]
+    assert bucket.counts["replayed"] == 2 and bucket.counts["delivered"] == 0
+    assert bucket.fanout == {} and bucket.rtt.get_total_count() == 0
+    assert rec.fanout_recorded == 0
+    assert rec.ledger.totals.replayed == 2

@@ -73,3 +73,29 @@ def test_parse_threshold(text, pct):
 def test_parse_threshold_rejects(text):
     with pytest.raises(ValueError):
         parse_threshold(text)
+
+
+def delivered_nothing(run):
+    """The run's results as if the server had accepted every connection and never relayed."""
+    r = run.results
+    empty = type(r.fanout_latency_us)()
+    deliveries = r.deliveries.model_copy(update={"expected": 0, "delivered": 0, "lost": 0})
+    return r.model_copy(
+        update={"fanout_latency_us": empty, "rtt_latency_us": empty, "deliveries": deliveries}
+    )
+
+
+def test_a_new_run_that_delivered_nothing_fails(base_run):
+    result = compare(base_run.results, delivered_nothing(base_run), 10)
+    assert result.regressed
+    sent = sum(row.sent for row in base_run.results.timeseries)
+    assert result.verdict().startswith(
+        f"FAIL: NEW is broken: no delivery was expected ({sent:,} messages sent); "
+        "nothing was delivered"
+    )
+
+
+def test_a_base_run_that_delivered_nothing_is_nothing_to_compare_with(base_run):
+    result = compare(delivered_nothing(base_run), base_run.results, 10)
+    assert result.regressed
+    assert result.verdict().startswith("FAIL: BASE is broken: no delivery was expected")

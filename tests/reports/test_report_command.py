@@ -136,3 +136,17 @@ def test_a_run_without_timeseries_or_histograms_still_reports(tmp_path):
     page = (tmp_path / "out" / "index.html").read_text()
     assert "<svg" not in page and "No configuration recorded." in page
     assert "no lost, duplicated" in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_compare_fails_a_new_run_that_delivered_nothing(tmp_path, capsys):
+    doc = json.loads((DATA / "run_base" / "results.json").read_text())
+    doc["deliveries"] = dict.fromkeys(doc["deliveries"], 0)
+    doc["fanout_latency_us"] = doc["rtt_latency_us"] = {"count": 0}
+    doc["fanout_hdr"] = doc["rtt_hdr"] = ""
+    doc["timeseries"] = []
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps(doc))
+    argv = ["report", "--compare", str(DATA / "run_base"), str(empty), "-o", str(tmp_path / "c")]
+    assert main(argv) == 1
+    verdict = capsys.readouterr().out.splitlines()[0]
+    assert verdict == "FAIL: NEW is broken: no message was sent; nothing was delivered"
