@@ -170,6 +170,51 @@ def test_a_run_without_gates_is_broken_when_nothing_was_delivered(tmp_path):
 
 
 @pytest.mark.slow
+def test_replayed_history_is_not_fan_out_latency(tmp_path):
+    """A server that replays the room's last messages to each joiner is merely different."""
+    with running_fake({"history"}) as url:
+        code, doc = run_load(
+            url,
+            tmp_path,
+            *("--churn", "0.34", "--churn-interval", "1", "--slo", "p99<1s", "--slo", "lost==0"),
+        )
+    d = doc["deliveries"]
+    assert d["replayed"] > 0 and sum(r["replayed"] for r in doc["timeseries"]) == d["replayed"]
+    assert ledger(doc) == QUIET
+    assert doc["cleanup"]["abrupt_disconnects"] > 0  # churners rejoined and got the history
+    receipts = doc["fanout_latency_us"]["count"] + doc["rtt_latency_us"]["count"]
+    assert receipts == sum(r["delivered"] for r in doc["timeseries"])  # no replay among them
+    assert doc["fanout_latency_us"]["p99"] < 1_000_000 and doc["rtt_latency_us"]["p99"] < 1_000_000
+    assert code == 0, doc["slo"]
+
+
+@pytest.mark.slow
+def test_server_closes_are_counted_and_users_reconnect(tmp_path):
+    """The server closes every member with 1011 soon after it joined: the ledger forgives
+    the windows after each close, so lost==0 holds, but nothing about the run is green."""
+    with running_fake({"close-after"}) as url:
+        proc, doc = run_load_proc(
+            url, tmp_path, "--duration", "4", "--slo", "lost==0", "--slo", "server_closes==0"
+        )
+    c = doc["connections"]
+    assert c["server_closes"].get("1011", 0) >= 6 and set(c["server_closes"]) == {"1011"}
+    assert c["reconnects"] >= 6 and c["opened"] == 6 + c["reconnects"]
+    assert c["lost"] == 0 and c["protocol_errors"] == {}
+    assert c["users"] == c["users_ended_by_server"] == 6
+    assert c["under_planned_s"] > 0 and doc["sends"]["unsent"] > 0
+    assert sum(r["server_closes"] for r in doc["timeseries"]) == c["server_closes"]["1011"]
+    assert ledger(doc) == QUIET and doc["deliveries"]["delivered"] > 0
+    lost_gate, closes_gate = doc["slo"]
+    assert lost_gate["ok"] is True and closes_gate["ok"] is False
+    assert proc.returncode == 1
+    assert any(
+        line.startswith("warning: the server ended") and "1011 x" in line
+        for line in proc.stdout.splitlines()
+    )
+    assert "broken run: the server ended the connection of every user (6 of 6" in proc.stdout
+
+
+@pytest.mark.slow
 def test_two_processes_merge_to_their_sum(tmp_path):
     with running_fake() as url:
         code, doc = run_load(url, tmp_path, "--users", "8", "--processes", "2")
