@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from harness.commands.load import verdict
 from harness.results import LoadResults
 from tests.fakes.chat_server import running_fake
 
@@ -254,3 +255,45 @@ def test_unreachable_server_exits_2(tmp_path):
     )
     assert proc.returncode == 2
     assert "error" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def verdict_doc(**connections: Any) -> dict[str, Any]:
+    """The parts of results.json that `verdict` reads."""
+    base = {"server_closes": {}, "lost": 0, "protocol_errors": {}, "reconnects": 0}
+    return {
+        "slo": [{"expr": "lost==0", "value": 0.0, "ok": True, "reason": ""}],
+        "connections": {**base, "under_planned_s": 0, "harness_errors": 0, **connections},
+        "sends": {"scheduled": 100, "sent": 100, "unsent": 0},
+        "broken": [],
+    }
+
+
+def test_verdict_passes_a_clean_run(capsys, tmp_path):
+    assert verdict(verdict_doc(), tmp_path / "results.json") == 0
+    assert "warning" not in capsys.readouterr().out
+
+
+def test_verdict_warns_about_connections_the_server_ended(capsys, tmp_path):
+    doc = verdict_doc(server_closes={"1011": 3, "1001": 1}, lost=2, reconnects=6)
+    doc["sends"] = {"scheduled": 100, "sent": 90, "unsent": 10}
+    assert verdict(doc, tmp_path / "results.json") == 0  # some closes alone do not fail a run
+    assert (
+        "warning: the server ended 6 connections; closes 1011 x3, 1001 x1; 2 lost without a "
+        "close frame; 6 reconnects, 10 of 100 messages unsent, 0 s under the planned connections"
+    ) in capsys.readouterr().out.splitlines()
+
+
+def test_verdict_blames_chatbench_for_its_own_bugs_with_exit_3(capsys, tmp_path):
+    doc = verdict_doc(harness_errors=2)
+    doc["broken"] = ["no member was welcomed (2 connections, 0 welcomes); nothing was delivered"]
+    assert verdict(doc, tmp_path / "results.json") == 3
+    out = capsys.readouterr().out
+    assert "harness error: chatbench ended 2 connections by a bug of its own" in out
+    assert "broken run" not in out  # not the server's failure
+
+
+def test_verdict_fails_a_broken_run_whatever_its_gates(capsys, tmp_path):
+    doc = verdict_doc()
+    doc["broken"] = ["a", "b"]
+    assert verdict(doc, tmp_path / "results.json") == 1
+    assert "broken run: a; b" in capsys.readouterr().out.splitlines()
