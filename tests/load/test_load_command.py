@@ -242,6 +242,10 @@ def test_usage_errors_exit_2(tmp_path):
         "ws://127.0.0.1:9", "--users", "3", "--out", str(tmp_path), "--payload-bytes", "9000"
     )
     assert proc.returncode == 2 and "--payload-bytes" in proc.stderr
+    proc = chatbench_load(
+        "ws://127.0.0.1:9", "--users", "3", "--out", str(tmp_path), "--max-message-bytes", "100"
+    )
+    assert proc.returncode == 2 and "--max-message-bytes must be at least 1024" in proc.stderr
 
 
 def test_unreachable_server_exits_2(tmp_path):
