@@ -39,6 +39,9 @@ class Deliveries(_Model):
     duplicated: int = 0
     out_of_order: int = 0
     leaked: int = 0
+    replayed: int = 0
+    """Probes a member received that were sent before its connection started (history a
+    server replays to a joiner): no delivery, no latency sample, no duplicate."""
 
 
 class Cleanup(_Model):
@@ -47,6 +50,45 @@ class Cleanup(_Model):
     abrupt_disconnects: int = 0
     leave_missing: int = 0
     online_mismatches: int = 0
+    welcome_missing: int = 0
+
+
+class Connections(_Model):
+    """How the run's connections went, and how the server ended them."""
+
+    errors: int = 0
+    """Connection attempts that failed (TCP or handshake)."""
+    first_errors: list[str] = []
+    opened: int = 0
+    """Connections whose WebSocket handshake completed."""
+    welcomed: int = 0
+    server_closes: dict[str, int] = {}
+    """Connections the server closed with a close frame, by close code: {"1011": 12}."""
+    lost: int = 0
+    """Connections whose stream ended without a close frame (the server or the network)."""
+    protocol_errors: dict[str, int] = {}
+    """Connections failed because the server broke RFC 6455, by the code chatbench closed
+    with: 1002 framing, 1007 invalid UTF-8, 1009 a message over --max-message-bytes."""
+    first_protocol_errors: list[str] = []
+    reconnects: int = 0
+    """Connections a user opened again after the server had ended its previous one."""
+    under_planned_s: int = 0
+    """Seconds in which some user was without the connection the plan gave it."""
+    harness_errors: int = 0
+    """Connections ended by a bug in chatbench itself (never counted as the server's)."""
+    users: int = 0
+    """Reading users that connected at least once."""
+    users_ended_by_server: int = 0
+    """Of those, users whose connection the server ended at least once."""
+
+
+class Sends(_Model):
+    """Messages the plan scheduled against messages actually sent."""
+
+    scheduled: int = 0
+    sent: int = 0
+    unsent: int = 0
+    """Scheduled while the sender had no connection (the server had ended it)."""
 
 
 class TimeseriesRow(_Model):
@@ -65,6 +107,14 @@ class TimeseriesRow(_Model):
     out_of_order: int = 0
     leave_missing: int = 0
     abrupt_disconnects: int = 0
+    replayed: int = 0
+    unsent: int = 0
+    server_closes: int = 0
+    connections_lost: int = 0
+    protocol_errors: int = 0
+    reconnects: int = 0
+    under_planned: int = 0
+    """Users without the connection the plan gave them, at most, in that second."""
     saturated: bool = False
 
 
@@ -81,6 +131,8 @@ class SloVerdict(_Model):
     expr: str
     value: float
     ok: bool
+    reason: str = ""
+    """Why the gate could not be judged (its population was empty); "" when it was."""
 
 
 class LoadResults(_Model):
@@ -91,6 +143,10 @@ class LoadResults(_Model):
     rtt_latency_us: LatencySummary
     deliveries: Deliveries
     cleanup: Cleanup
+    connections: Connections = Connections()
+    sends: Sends = Sends()
+    broken: list[str] = []
+    """Why the run proves nothing or the server broke it (exit 1 even without --slo)."""
     timeseries: list[TimeseriesRow] = []
     config: dict[str, Any] = {}
     generator: Generator = Generator()

@@ -26,7 +26,8 @@ CAPTIONS = {
     "throughput": "Messages sent and delivered per second (left axis) and open connections "
     "(right axis, dashed).",
     "ledger_events": "Delivery problems per second, stacked: lost, duplicated, out-of-order "
-    "deliveries and missing leave announcements. A healthy run shows no bars.",
+    "deliveries, missing leave announcements and connections the server ended (closes, lost "
+    "connections, protocol errors). A healthy run shows no bars.",
     "latency_by_room_size": "Fan-out latency percentiles for each room size.",
     "compare_distribution": "Both runs' fan-out latency at every percentile: where NEW lies "
     "above BASE, NEW is slower at that percentile.",

@@ -28,6 +28,11 @@ LEDGER = (
     ("out_of_order", "out of order", "#ff7f0e"),
     ("leave_missing", "leave missing", "#8c564b"),
 )
+ENDED = (  # drawn only when the run had any: a healthy run has none
+    ("server_closes", "server closes", "#e377c2"),
+    ("connections_lost", "connections lost", "#7f7f7f"),
+    ("protocol_errors", "protocol errors", "#17becf"),
+)
 SATURATED_LABEL = "generator saturated"
 CHURN_LABEL = "churn burst"
 TIME_LABEL = "Time since start (s)"
@@ -164,11 +169,13 @@ def throughput(rows: Sequence[TimeseriesRow]) -> Figure:
 
 
 def ledger_events(rows: Sequence[TimeseriesRow]) -> Figure:
-    """Per-second delivery problems as stacked bars: lost, duplicated, out of order, leaves."""
+    """Per-second delivery problems as stacked bars: lost, duplicated, out of order, leaves,
+    and the connections the server ended (when there were any)."""
     fig, ax = new_figure("Delivery ledger events per second", TIME_LABEL, "Events (count)")
     times = [r.t for r in rows]
     bottom = [0.0] * len(rows)
-    for field, name, color in LEDGER:
+    ended = [e for e in ENDED if any(getattr(r, e[0]) for r in rows)]
+    for field, name, color in (*LEDGER, *ended):
         counts = [float(getattr(r, field)) for r in rows]
         label = f"{name} ({sum(counts):g} total)"
         ax.bar(times, counts, width=0.8, bottom=bottom, align="edge", label=label, color=color)

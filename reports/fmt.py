@@ -39,8 +39,8 @@ def latency_row(summary: LatencySummary) -> list[str]:
 
 
 def problems(results: LoadResults) -> dict[str, int]:
-    """The counters that should all be zero in a healthy run."""
-    d, c = results.deliveries, results.cleanup
+    """The counters that should all be zero in a healthy run (SLO metric names)."""
+    d, c, conns = results.deliveries, results.cleanup, results.connections
     return {
         "lost": d.lost,
         "duplicated": d.duplicated,
@@ -48,7 +48,37 @@ def problems(results: LoadResults) -> dict[str, int]:
         "leaked": d.leaked,
         "leave_missing": c.leave_missing,
         "online_mismatches": c.online_mismatches,
+        "server_closes": sum(conns.server_closes.values()),
+        "connections_lost": conns.lost,
+        "protocol_errors": sum(conns.protocol_errors.values()),
+        "unsent": results.sends.unsent,
     }
+
+
+def by_code(counts: dict[str, int]) -> str:
+    """Counts by close code: '12 (1011 x12)', or '0'."""
+    total = sum(counts.values())
+    if not total:
+        return "0"
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return f"{total:,} (" + ", ".join(f"{code} x{n:,}" for code, n in ranked) + ")"
+
+
+def connection_rows(results: LoadResults) -> list[list[str]]:
+    """How the connections went and what was sent, as (label, value) rows."""
+    c, s = results.connections, results.sends
+    return [
+        ["connections opened", count(c.opened)],
+        ["welcomed", count(c.welcomed)],
+        ["closed by the server", by_code(c.server_closes)],
+        ["lost (no close frame)", count(c.lost)],
+        ["protocol errors", by_code(c.protocol_errors)],
+        ["reconnects", count(c.reconnects)],
+        ["seconds under the planned connections", count(c.under_planned_s)],
+        ["messages scheduled", count(s.scheduled)],
+        ["messages sent", count(s.sent)],
+        ["unsent (sender had no connection)", count(s.unsent)],
+    ]
 
 
 def saturated_seconds(results: LoadResults) -> list[float]:

@@ -36,16 +36,13 @@ def load_summary(results: LoadResults, title: str = "chatbench load report") -> 
     """Headline, latency, deliveries, cleanup, SLO verdicts and per-room-size latency."""
     parts = [f"## {title}\n", headline(results) + "\n", latency_table(results)]
     d, c = results.deliveries, results.cleanup
-    counts = [d.expected, d.delivered, d.lost, d.duplicated, d.out_of_order, d.leaked]
-    parts.append(
-        table(
-            ["expected", "delivered", "lost", "duplicated", "out of order", "leaked"],
-            [[fmt.count(v) for v in counts]],
-        )
-    )
+    counts = [d.expected, d.delivered, d.lost, d.duplicated, d.out_of_order, d.leaked, d.replayed]
+    header = ["expected", "delivered", "lost", "duplicated", "out of order", "leaked", "replayed"]
+    parts.append(table(header, [[fmt.count(v) for v in counts]]))
     cleanup = [c.abrupt_disconnects, c.leave_missing, c.online_mismatches]
     header = ["abrupt disconnects", "leave missing", "online mismatches"]
     parts.append(table(header, [[fmt.count(v) for v in cleanup]]))
+    parts.append(table(["connections", "count"], fmt.connection_rows(results)))
     if results.slo:
         rows = [
             [f"`{s.expr}`", f"{s.value:g}", "✅ met" if s.ok else "❌ missed"] for s in results.slo
@@ -60,7 +57,7 @@ def load_summary(results: LoadResults, title: str = "chatbench load report") -> 
 
 def headline(results: LoadResults) -> str:
     """One line: SLO count, problem counters that are not zero, generator saturation."""
-    bits = []
+    bits = [f"❌ **broken run: {reason}**" for reason in results.broken]
     if results.slo:
         met = sum(s.ok for s in results.slo)
         mark = "✅" if met == len(results.slo) else "❌"

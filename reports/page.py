@@ -60,7 +60,9 @@ def load_page(run: LoadRun, charts: Sequence[Rendered]) -> str:
     """Badges, summary tables, SLO verdicts, charts, configuration and Locust stats."""
     r = run.results
     parts = [header("chatbench load report", str(run.source)), badges(r)]
-    parts += ["<h2>Summary</h2>", latency_table(r), deliveries_table(r), slo_table(r)]
+    parts += ["<h2>Summary</h2>", latency_table(r), deliveries_table(r)]
+    parts += ["<h2>Connections</h2>", table(["connections", "count"], fmt.connection_rows(r))]
+    parts.append(slo_table(r))
     parts += ["<h2>Charts</h2>", *(figure(c) for c in charts)]
     if r.by_room_size:
         rows = [[size, *fmt.latency_row(s)] for size, s in r.by_room_size.items()]
@@ -76,7 +78,7 @@ def load_page(run: LoadRun, charts: Sequence[Rendered]) -> str:
 
 def badges(r: LoadResults) -> str:
     """SLO verdict, delivery problems and generator saturation at a glance."""
-    items = []
+    items = [badge(f"broken run: {reason}", "bad") for reason in r.broken]
     if r.slo:
         met = sum(s.ok for s in r.slo)
         items.append(badge(f"SLO {met}/{len(r.slo)} met", "ok" if met == len(r.slo) else "bad"))
@@ -108,6 +110,7 @@ def deliveries_table(r: LoadResults) -> str:
         ["expected deliveries", fmt.count(d.expected)],
         ["delivered", fmt.count(d.delivered)],
         *([name.replace("_", " "), fmt.count(v)] for name, v in fmt.problems(r).items()),
+        ["replayed history (no deliveries)", fmt.count(d.replayed)],
         ["abrupt disconnects (churn)", fmt.count(c.abrupt_disconnects)],
         ["generator CPU max", f"{g.cpu_max:.0f}%"],
         ["generator saturated", "yes" if g.saturated else "no"],

@@ -3,7 +3,9 @@
 This module imports neither locust nor gevent: it checks the arguments, makes sure the server
 answers, starts `python -m locust -f scenarios/locustfile.py --headless ...` as a child process
 (progress lines stream through), then judges the SLO gates on DIR/results.json.
-Exit codes: 0 every gate held, 1 a gate was missed, 2 usage or connection error.
+Exit codes: 0 every gate held, 1 a gate was missed or the run is broken (nothing was
+delivered, the server broke the WebSocket protocol or ended every user's connection), 2 usage
+or connection error, 3 chatbench itself erred (never counted as the server's failure).
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ import orjson
 
 from harness import validate as validate_value
 from harness.errors import UnreachableError, UsageError
+from harness.load.frames import MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES
 from harness.load.plan import Fractions, process_plan
 from harness.load.slo import Slo, judge_all, parse_slo
+from harness.load.verdict import codes
 from harness.protocol import MAX_TEXT_CHARS
 
 SLACK_S = 60.0
@@ -54,6 +58,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--drain", type=float, default=2.0, help="seconds allowed for late messages")
     p.add_argument("--leave-deadline", type=float, default=5.0, help="seconds for `NAME left`")
     p.add_argument("--connect-timeout", type=float, default=10.0, help="seconds per connect")
+    p.add_argument(
+        "--max-message-bytes",
+        type=int,
+        default=MAX_MESSAGE_BYTES,
+        help="largest server message accepted (default 1 MiB); a larger one fails that "
+        "connection (1009) and counts as a protocol error",
+    )
     p.add_argument("--slo", action="append", default=[], help='gate, e.g. "p99<50ms", "lost==0"')
     p.add_argument("--processes", type=int, default=0, help="local Locust worker processes")
     p.add_argument("--master", action="store_true", help="be the master of a swarm")
@@ -92,6 +103,8 @@ def validate(args: argparse.Namespace) -> list[Slo]:
         raise UsageError(f"--payload-bytes must be between 0 and {MAX_TEXT_CHARS} (protocol limit)")
     if args.spawn_rate is not None:
         validate_value.positive("--spawn-rate", args.spawn_rate)
+    if args.max_message_bytes < MIN_MESSAGE_BYTES:
+        raise UsageError(f"--max-message-bytes must be at least {MIN_MESSAGE_BYTES}")
     Fractions(args.churn, args.slow, args.lurkers)
     process_plan(args.users, args.rooms, args.room_size, _process_count(args))
     return [parse_slo(expr) for expr in args.slo]
@@ -164,6 +177,7 @@ def locust_argv(args: argparse.Namespace) -> list[str]:
         "lurkers": args.lurkers,
         "timing": args.timing,
         "connect-timeout": args.connect_timeout,
+        "max-message-bytes": args.max_message_bytes,
         "out": str(args.out),
         "config": orjson.dumps(config(args, sizes)).decode(),
     }
@@ -192,6 +206,7 @@ def config(args: argparse.Namespace, sizes: list[int]) -> dict[str, Any]:
         "timing": args.timing,
         "drain_s": args.drain,
         "leave_deadline_s": args.leave_deadline,
+        "max_message_bytes": args.max_message_bytes,
         "slo": args.slo,
     }
 
@@ -227,13 +242,54 @@ def run(args: argparse.Namespace) -> int:
     if not results_path.exists():
         raise UnreachableError("the load run wrote no results (see the Locust output above)")
     doc = orjson.loads(results_path.read_bytes())
-    if doc["connections"]["errors"] and not doc["fanout_latency_us"]["count"]:
-        first = (doc["connections"]["first_errors"] or ["?"])[0]
+    connections = doc["connections"]
+    if connections["errors"] and not connections.get("opened"):
+        first = (connections["first_errors"] or ["?"])[0]
         raise UnreachableError(f"no connection got through: {first}")
     doc["slo"] = judge_all(slos, doc)
     results_path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
-    for verdict in doc["slo"]:
-        mark = "ok  " if verdict["ok"] else "MISS"
-        print(f"slo {mark} {verdict['expr']} (observed {verdict['value']:g})")
+    return verdict(doc, results_path)
+
+
+def verdict(doc: dict[str, Any], results_path: Path) -> int:
+    """Print the gates, the server's closes and why the run is broken; the exit code."""
+    for gate in doc["slo"]:
+        mark = "ok  " if gate["ok"] else "MISS"
+        why = f"; {gate['reason']}" if gate.get("reason") else ""
+        print(f"slo {mark} {gate['expr']} (observed {gate['value']:g}{why})")
+    ended = ended_by_server(doc)
+    if ended:
+        print(f"warning: {ended}")
     print(f"results: {results_path}")
+    harness_errors = doc["connections"].get("harness_errors", 0)
+    if harness_errors:
+        print(
+            f"harness error: chatbench ended {harness_errors} connections by a bug of its own "
+            "(see the log above); these results say nothing about the server"
+        )
+        return 3
+    if doc["broken"]:
+        print("broken run: " + "; ".join(doc["broken"]))
+        return 1
     return 0 if all(v["ok"] for v in doc["slo"]) else 1
+
+
+def ended_by_server(doc: dict[str, Any]) -> str:
+    """One line on the connections the server ended ("" when it ended none)."""
+    c, sends = doc["connections"], doc["sends"]
+    closes, lost = sum(c["server_closes"].values()), c["lost"]
+    failed = sum(c["protocol_errors"].values())
+    if not closes + lost + failed:
+        return ""
+    parts = [f"the server ended {closes + lost + failed} connections"]
+    if closes:
+        parts.append(f"closes {codes(c['server_closes'])}")
+    if lost:
+        parts.append(f"{lost} lost without a close frame")
+    if failed:
+        parts.append(f"protocol errors {codes(c['protocol_errors'])}")
+    parts.append(
+        f"{c['reconnects']} reconnects, {sends['unsent']} of {sends['scheduled']} messages "
+        f"unsent, {c['under_planned_s']} s under the planned connections"
+    )
+    return "; ".join(parts)

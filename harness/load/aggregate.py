@@ -19,6 +19,7 @@ from hdrh.log import HistogramLogWriter
 from harness.load import hist
 from harness.load.ledger import Totals
 from harness.load.recorder import COUNTERS
+from harness.load.verdict import broken_reasons
 from harness.results import LOAD_SCHEMA, LoadResults
 
 SATURATION_CPU = 90.0
@@ -33,6 +34,7 @@ class Second:
         self.rtt = hist.new_histogram()
         self.counts = dict.fromkeys(COUNTERS, 0)
         self.connections = 0
+        self.under_planned = 0
         self.cpu = 0.0
         self.saturated = False
 
@@ -46,6 +48,7 @@ class Second:
         for name, value in data.get("counts", {}).items():
             self.counts[name] = self.counts.get(name, 0) + int(value)
         self.connections += int(data.get("connections", 0))
+        self.under_planned += int(data.get("under_planned", 0))
         self.cpu = max(self.cpu, float(data.get("cpu", 0)))
         self.saturated = self.saturated or bool(data.get("saturated"))
 
@@ -64,6 +67,9 @@ class Aggregate:
         self.connect_errors: list[str] = []
         self.per_process: list[dict[str, int]] = []
         self.fanout_recorded = 0
+        self.server_closes: dict[str, int] = {}
+        self.protocol_errors: dict[str, int] = {}
+        self.protocol_reasons: list[str] = []
 
     def merge(self, report: dict[str, Any], shift_s: int = 0) -> None:
         """Add one report; `shift_s` moves its seconds onto the master's clock."""
@@ -75,6 +81,13 @@ class Aggregate:
             self.finals += 1
             self.per_process.append({k: int(v) for k, v in totals.items()})
             self.connect_errors += report.get("connect_errors", [])[:5]
+            self.protocol_reasons += report.get("first_protocol_errors", [])[:5]
+            for mine, theirs in (
+                (self.server_closes, report.get("server_closes", {})),
+                (self.protocol_errors, report.get("protocol_errors", {})),
+            ):
+                for code, n in theirs.items():
+                    mine[code] = mine.get(code, 0) + int(n)
             for f in fields(Totals):
                 setattr(
                     self.totals, f.name, getattr(self.totals, f.name) + int(totals.get(f.name, 0))
@@ -101,13 +114,16 @@ class Aggregate:
         fanout = hist.merged(list(by_size.values()))
         rtt = hist.merged([second.rtt for _, second in secs])
         t = self.totals
+        rows = [_row(offset, second) for offset, second in secs]
         doc = {
             "schema": LOAD_SCHEMA,
             "fanout_latency_us": hist.summary(fanout),
             "rtt_latency_us": hist.summary(rtt),
             "deliveries": {k: getattr(t, k) for k in _DELIVERY_KEYS},
             "cleanup": {k: getattr(t, k) for k in _CLEANUP_KEYS},
-            "timeseries": [_row(offset, second) for offset, second in secs],
+            "connections": self._connections(rows),
+            "sends": _sends(rows),
+            "timeseries": rows,
             "config": config,
             "generator": _generator(secs),
             "by_room_size": (
@@ -118,38 +134,57 @@ class Aggregate:
             "fanout_hdr": hist.encode(fanout),
             "rtt_hdr": hist.encode(rtt),
             "per_process": self.per_process,
-            "connections": {
-                "errors": sum(second.counts["connect_errors"] for _, second in secs),
-                "first_errors": self.connect_errors[:5],
-            },
         }
-        LoadResults.model_validate(doc)
+        doc["broken"] = broken_reasons(LoadResults.model_validate(doc))
         return doc
 
+    def _connections(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        t = self.totals
+        return {
+            "errors": sum(row["connect_errors"] for row in rows),
+            "first_errors": self.connect_errors[:5],
+            "opened": t.opened,
+            "welcomed": t.welcomes,
+            "server_closes": dict(sorted(self.server_closes.items())),
+            "lost": t.connections_lost,
+            "protocol_errors": dict(sorted(self.protocol_errors.items())),
+            "first_protocol_errors": self.protocol_reasons[:5],
+            "reconnects": t.reconnects,
+            "under_planned_s": sum(1 for row in rows if row["under_planned"]),
+            "harness_errors": t.harness_errors,
+            "users": t.users,
+            "users_ended_by_server": t.users_ended_by_server,
+        }
 
-_DELIVERY_KEYS = ("expected", "delivered", "lost", "duplicated", "out_of_order", "leaked")
+
+def _sends(rows: list[dict[str, Any]]) -> dict[str, int]:
+    sent, unsent = sum(row["sent"] for row in rows), sum(row["unsent"] for row in rows)
+    return {"scheduled": sent + unsent, "sent": sent, "unsent": unsent}
+
+
+_DELIVERY_KEYS = (
+    "expected",
+    "delivered",
+    "lost",
+    "duplicated",
+    "out_of_order",
+    "leaked",
+    "replayed",
+)
 _CLEANUP_KEYS = ("abrupt_disconnects", "leave_missing", "online_mismatches", "welcome_missing")
 
 
 def _row(offset: int, second: Second) -> dict[str, Any]:
     s = hist.summary(second.fanout_all())
-    c = second.counts
     return {
         "t": float(offset),
-        "sent": c["sent"],
-        "delivered": c["delivered"],
+        **second.counts,
         "connections": second.connections,
+        "under_planned": second.under_planned,
         "p50": s["p50"],
         "p90": s["p90"],
         "p99": s["p99"],
         "max": s["max"],
-        "lost": c["lost"],
-        "duplicated": c["duplicated"],
-        "out_of_order": c["out_of_order"],
-        "leaked": c["leaked"],
-        "leave_missing": c["leave_missing"],
-        "abrupt_disconnects": c["abrupt_disconnects"],
-        "online_mismatches": c["online_mismatches"],
         "cpu": round(second.cpu, 1),
         "saturated": second.saturated,
     }

@@ -21,6 +21,7 @@ from locust.runners import MasterRunner
 
 from harness.load.aggregate import Aggregate, write_outputs
 from harness.load.options import option
+from harness.load.verdict import codes
 
 log = logging.getLogger("chatbench")
 FINAL_MESSAGE = "chatbench_final"
@@ -111,15 +112,25 @@ def _config(environment: Environment, incomplete: bool) -> dict[str, Any]:
 
 def _print_summary(doc: dict[str, Any]) -> None:
     f, d, c = doc["fanout_latency_us"], doc["deliveries"], doc["cleanup"]
+    conns, sends = doc["connections"], doc["sends"]
+    closes = codes(conns["server_closes"]) or "none"
+    failed = codes(conns["protocol_errors"]) or "none"
     print(
         f"[chatbench] fan-out p50 {f['p50'] / 1000:.2f} ms p99 {f['p99'] / 1000:.2f} ms "
         f"({f['count']} deliveries); expected {d['expected']} lost {d['lost']} "
-        f"duplicated {d['duplicated']} out_of_order {d['out_of_order']} leaked {d['leaked']}; "
+        f"duplicated {d['duplicated']} out_of_order {d['out_of_order']} leaked {d['leaked']} "
+        f"replayed {d['replayed']}; "
         f"abrupt {c['abrupt_disconnects']} leave_missing {c['leave_missing']} "
-        f"online_mismatches {c['online_mismatches']} welcome_missing {c['welcome_missing']}",
+        f"online_mismatches {c['online_mismatches']} welcome_missing {c['welcome_missing']}\n"
+        f"[chatbench] connections opened {conns['opened']} welcomed {conns['welcomed']}; "
+        f"server closes {closes}; lost {conns['lost']}; protocol errors {failed}; "
+        f"reconnects {conns['reconnects']}; under plan {conns['under_planned_s']} s; "
+        f"sent {sends['sent']} of {sends['scheduled']} scheduled",
         file=sys.stderr,
         flush=True,
     )
+    for reason in doc["broken"]:
+        print(f"[chatbench] broken run: {reason}", file=sys.stderr, flush=True)
 
 
 def progress(environment: Environment) -> None:

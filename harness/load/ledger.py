@@ -11,7 +11,11 @@ Definitions (docs/load.md explains them at length):
   the server reads it).
 - lost = expected deliveries that never arrived; duplicated = a message received again by the
   same member; out_of_order = a message received after a later message of the same sender;
-  leaked = a probe received from a sender that is not in the receiver's room.
+  leaked = a probe received from a sender that is not in the receiver's room, or naming a
+  message its sender never sent.
+- replayed = a probe of a message sent before the receiver's connection started: history the
+  server replays to a joiner, owed to nobody. It is no delivery, no latency sample, no
+  duplicate and no out-of-order message, however often it comes.
 - Cleanup: after an abrupt drop, every remaining reading member that stays connected until the
   deadline must receive `NAME left` by then; leave_missing counts drops where one did not.
   A welcome's `online` must lie between the members certainly present and that number plus the
@@ -34,6 +38,7 @@ ECHO = 2  # the sender's own copy
 ECHO_LATE = 3
 DUPLICATE = 4
 LEAKED = 5
+REPLAYED = 6  # sent before the receiver's connection started
 
 
 @dataclass(eq=False)
@@ -74,6 +79,16 @@ class Totals:
     leave_missing: int = 0
     online_mismatches: int = 0
     welcome_missing: int = 0
+    replayed: int = 0
+    welcomes: int = 0
+    opened: int = 0
+    server_closes: int = 0
+    connections_lost: int = 0
+    protocol_errors: int = 0
+    reconnects: int = 0
+    harness_errors: int = 0
+    users: int = 0
+    users_ended_by_server: int = 0
 
 
 class Ledger:
@@ -103,6 +118,7 @@ class Ledger:
     def welcomed(self, member: Member, online: int, now: int) -> bool:
         """`member`'s welcome arrived saying `online`; False (and counted) when it is wrong."""
         member.since = now
+        self.totals.welcomes += 1
         low, high = self.online_bounds(member, now)
         if low <= online <= high:
             return True
@@ -202,6 +218,13 @@ class Ledger:
                 self.totals.leaked += 1
                 return LEAKED
             bits = member.seen[sender] = bytearray(64)
+        log = self.send_log[sender]
+        if not -1 < seq < len(log):  # never sent: forged or corrupted on the way
+            self.totals.leaked += 1
+            return LEAKED
+        if log[seq] < member.started:  # history: before this connection existed
+            self.totals.replayed += 1
+            return REPLAYED
         byte = seq >> 3
         if byte >= len(bits):
             bits.extend(bytes(byte - len(bits) + 64))

@@ -6,6 +6,8 @@ from typing import Any
 
 from locust.env import Environment
 
+from harness.load.frames import MAX_MESSAGE_BYTES
+
 
 def register(parser: Any) -> None:
     """Add the options to Locust's parser (an `init_command_line_parser` listener)."""
@@ -26,6 +28,12 @@ def register(parser: Any) -> None:
     add("--cb-lurkers", type=float, default=0.0, help="share of lurkers (read only)")
     add("--cb-timing", default="open", choices=["open", "closed"], help="open or closed loop")
     add("--cb-connect-timeout", type=float, default=10.0, help="seconds per connect")
+    add(
+        "--cb-max-message-bytes",
+        type=int,
+        default=MAX_MESSAGE_BYTES,
+        help="largest server message accepted; a larger one fails that connection (1009)",
+    )
     add("--cb-out", default="", help="directory for results.json and fanout.hlog")
     add("--cb-config", default="{}", help="JSON merged into results config (by chatbench)")
 

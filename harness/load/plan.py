@@ -131,6 +131,14 @@ class Schedule:
         self.next_ns += self.interval_ns
         return due
 
+    def skip_to(self, t_ns: int) -> int:
+        """Drop the messages due before `t_ns` (their sender had no connection); how many."""
+        if t_ns <= self.next_ns:
+            return 0
+        n = -(-(t_ns - self.next_ns) // self.interval_ns)
+        self.next_ns += n * self.interval_ns
+        return n
+
     def restart(self, now_ns: int) -> None:
         """Closed-loop: the next message is due one interval after `now_ns`."""
         self.next_ns = now_ns + self.interval_ns

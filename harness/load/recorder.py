@@ -22,6 +22,7 @@ import orjson
 from hdrh.histogram import HdrHistogram
 
 from harness.load import hist
+from harness.load.frames import CLOSED, HARNESS, PROTOCOL, Ending, invalid_utf8
 from harness.load.ledger import (
     DUPLICATE,
     ECHO_LATE,
@@ -42,10 +43,16 @@ COUNTERS = (
     "duplicated",
     "out_of_order",
     "leaked",
+    "replayed",
     "leave_missing",
     "abrupt_disconnects",
     "online_mismatches",
     "connect_errors",
+    "unsent",
+    "server_closes",
+    "connections_lost",
+    "protocol_errors",
+    "reconnects",
 )
 
 
@@ -56,13 +63,22 @@ class Bucket:
     round trips; `fanout` and `rtt` give them as HdrHistograms.
     """
 
-    __slots__ = ("connections", "counts", "cpu", "fanout_counts", "rtt_counts", "saturated")
+    __slots__ = (
+        "connections",
+        "counts",
+        "cpu",
+        "fanout_counts",
+        "rtt_counts",
+        "saturated",
+        "under_planned",
+    )
 
     def __init__(self) -> None:
         self.fanout_counts: dict[int, dict[int, int]] = {}  # room size -> latency counts
         self.rtt_counts = hist.new_counts()
         self.counts = dict.fromkeys(COUNTERS, 0)
         self.connections = 0
+        self.under_planned = 0  # users without the connection the plan gave them, at most
         self.cpu = 0.0
         self.saturated = False
 
@@ -91,6 +107,7 @@ class Bucket:
             "rtt": hist.encode(rtt) if rtt.get_total_count() else "",
             "counts": self.counts,
             "connections": self.connections,
+            "under_planned": self.under_planned,
             "cpu": self.cpu,
             "saturated": self.saturated,
         }
@@ -109,6 +126,11 @@ class Recorder:
         self.totals_sent = False
         self.connect_errors: list[str] = []
         self.fanout_recorded = 0
+        self.server_closes: dict[str, int] = {}  # close code -> connections
+        self.protocol_errors: dict[str, int] = {}  # the code chatbench failed them with
+        self.protocol_reasons: list[str] = []
+        self._users: set[str] = set()
+        self._users_ended: set[str] = set()
 
     def bucket(self, sec: int) -> Bucket:
         """The bucket of epoch second `sec`."""
@@ -131,6 +153,7 @@ class Recorder:
         try:
             event = orjson.loads(payload)
         except orjson.JSONDecodeError:
+            _check_utf8(payload)  # orjson rejects invalid UTF-8: only here can it be that
             return None
         if type(event) is not dict:
             return None
@@ -182,6 +205,8 @@ class Recorder:
             b.counts["duplicated"] += 1
         elif code == LEAKED:
             b.counts["leaked"] += 1
+        else:  # REPLAYED
+            b.counts["replayed"] += 1
 
     # -- membership and sends ----------------------------------------------------------------
 
@@ -196,6 +221,43 @@ class Recorder:
             self._current(now).counts["abrupt_disconnects"] += 1
         self.ledger.ended(member, now, abrupt)
 
+    def connected(self, member: Member, now: int, reconnect: bool) -> None:
+        """`member`'s handshake completed; `reconnect`: the server had ended its user's last."""
+        totals = self.ledger.totals
+        totals.opened += 1
+        if reconnect:
+            totals.reconnects += 1
+            self._current(now).counts["reconnects"] += 1
+        if member.reader:
+            self._users.add(member.uid)
+
+    def server_ended(self, member: Member, now: int, ending: Ending) -> None:
+        """`member`'s connection ended and the harness did not end it: count how."""
+        totals = self.ledger.totals
+        if ending.how == HARNESS:  # chatbench's own bug: never the server's
+            totals.harness_errors += 1
+            return
+        if member.reader:
+            self._users_ended.add(member.uid)
+        counts = self._current(now).counts
+        if ending.how == CLOSED:
+            totals.server_closes += 1
+            counts["server_closes"] += 1
+            _tally(self.server_closes, str(ending.code))
+        elif ending.how == PROTOCOL:
+            totals.protocol_errors += 1
+            counts["protocol_errors"] += 1
+            _tally(self.protocol_errors, str(ending.code))
+            if len(self.protocol_reasons) < 5:
+                self.protocol_reasons.append(ending.detail)
+        else:
+            totals.connections_lost += 1
+            counts["connections_lost"] += 1
+
+    def unsent(self, n: int, now: int) -> None:
+        """`n` messages were due while their sender had no connection."""
+        self._current(now).counts["unsent"] += n
+
     def welcome_missing(self, member: Member) -> None:
         """`member` connected but its welcome never came (it is nobody's recipient)."""
         self.ledger.totals.welcome_missing += 1
@@ -206,10 +268,19 @@ class Recorder:
         if len(self.connect_errors) < 5:
             self.connect_errors.append(reason)
 
-    def tick(self, sec: int, now: int, connections: int, cpu: float, saturated: bool) -> None:
+    def tick(
+        self,
+        sec: int,
+        now: int,
+        connections: int,
+        cpu: float,
+        saturated: bool,
+        under_planned: int = 0,
+    ) -> None:
         """Once a second, just before epoch second `sec` ends: its gauges; due leave checks."""
         b = self.bucket(sec)
         b.connections = connections
+        b.under_planned = max(b.under_planned, under_planned)
         b.cpu = max(b.cpu, cpu)
         b.saturated = b.saturated or saturated
         missing = self.ledger.check_leaves(now)
@@ -235,9 +306,25 @@ class Recorder:
         self._sec = -1
         if final and not self.totals_sent:
             self.totals_sent = True
-            report["totals"] = {
-                **asdict(self.ledger.totals),
-                "fanout_recorded": self.fanout_recorded,
-            }
+            totals = self.ledger.totals
+            totals.users, totals.users_ended_by_server = len(self._users), len(self._users_ended)
+            report["totals"] = {**asdict(totals), "fanout_recorded": self.fanout_recorded}
             report["connect_errors"] = self.connect_errors
+            report["server_closes"] = self.server_closes
+            report["protocol_errors"] = self.protocol_errors
+            report["first_protocol_errors"] = self.protocol_reasons
         return report
+
+
+def _tally(counts: dict[str, int], key: str) -> None:
+    counts[key] = counts.get(key, 0) + 1
+
+
+def _check_utf8(payload: bytes | str) -> None:
+    """ProtocolViolation (1007) unless `payload` is UTF-8 (RFC 6455 8.1)."""
+    if isinstance(payload, str):
+        return
+    try:
+        payload.decode()
+    except UnicodeDecodeError as exc:
+        raise invalid_utf8(exc) from None

@@ -32,6 +32,7 @@ from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 from harness.load import clock, collect, hist, options, webui
 from harness.load.aggregate import SATURATION_CPU
 from harness.load.collect import COLLECTED
+from harness.load.frames import MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES
 from harness.load.ledger import NS, Ledger
 from harness.load.options import option
 from harness.load.plan import Fractions, RoomPlan, process_plan
@@ -54,12 +55,15 @@ class Context:
     open_loop: bool
     churn_interval: float
     connect_timeout: float
+    max_message_bytes: int = MAX_MESSAGE_BYTES
     start_ns: int = 0
     send_end_ns: int | None = None
     drain_ns: int = 0
     finished: gevent.event.Event = field(default_factory=gevent.event.Event)
     next_slot: int = 0
     connections: int = 0
+    missing: int = 0  # users without the connection the plan gives them
+    missing_peak: int = 0  # the most of them since the last tick
 
     def room_name(self, index: int) -> str:
         """The id of this process's room `index` (unique to the process and run)."""
@@ -110,6 +114,9 @@ def _build_context(env: Environment) -> Context:
     urls = (option(env, "cb_urls", "") or env.host or "").split()
     if not urls:
         raise RuntimeError("chatbench: no server URL (--cb-urls or --host)")
+    max_message = int(option(env, "cb_max_message_bytes", MAX_MESSAGE_BYTES))
+    if max_message < MIN_MESSAGE_BYTES:
+        raise RuntimeError(f"chatbench: --cb-max-message-bytes must be >= {MIN_MESSAGE_BYTES}")
     return Context(
         env=env,
         plan=plan,
@@ -121,6 +128,7 @@ def _build_context(env: Environment) -> Context:
         open_loop=option(env, "cb_timing", "open") == "open",
         churn_interval=float(option(env, "cb_churn_interval", 3.0)),
         connect_timeout=float(option(env, "cb_connect_timeout", 10.0)),
+        max_message_bytes=max_message,
         drain_ns=int(drain * NS),
     )
 
@@ -191,7 +199,8 @@ def _ticker(ctx: Context) -> None:
             warned = True
             log.warning("chatbench: generator CPU at %.0f%%: latencies measure the generator", cpu)
         current = ctx.recorder.buckets.get(sec)
-        ctx.recorder.tick(sec, now, ctx.connections, cpu, saturated)
+        ctx.recorder.tick(sec, now, ctx.connections, cpu, saturated, ctx.missing_peak)
+        ctx.missing_peak = ctx.missing
         if current is not None:
             _second_event(ctx.env, current)
         if isinstance(ctx.env.runner, LocalRunner):
@@ -252,6 +261,9 @@ def _failure_events(env: Environment, totals: dict[str, int]) -> None:
         "leaked",
         "leave_missing",
         "online_mismatches",
+        "server_closes",
+        "connections_lost",
+        "protocol_errors",
     ):
         if totals.get(name):
             error = Exception(f"{totals[name]} {name}")

@@ -1,9 +1,15 @@
 """SLO gates: `--slo "p99<50ms"`, `--slo "lost==0"`, judged against results.json.
 
 An SLO is METRIC OP NUMBER[UNIT]. Latency metrics (fan-out unless prefixed `rtt_`): p50, p90,
-p99, p999, max, mean; they need a unit (us, ms, s). Counters: expected, delivered, lost,
-duplicated, out_of_order, leaked, abrupt_disconnects, leave_missing, online_mismatches,
-welcome_missing, and cpu_max (percent of one core). OP is one of < <= > >= == !=.
+p99, p999, max, mean; they need a unit (us, ms, s). Counters: the deliveries (expected,
+delivered, lost, duplicated, out_of_order, leaked, replayed), cleanup (abrupt_disconnects,
+leave_missing, online_mismatches, welcome_missing), connections (server_closes,
+connections_lost, protocol_errors, reconnects, under_planned_s, connect_errors), sends
+(scheduled, sent, unsent) and cpu_max (percent of one core). OP is one of < <= > >= == !=.
+
+A gate whose population is empty cannot be judged, and a gate that cannot be judged is not met
+(`ok` false, with a `reason`): p99 over no samples is not 0, and `lost==0` says nothing when
+no delivery was owed.
 """
 
 from __future__ import annotations
@@ -26,9 +32,64 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 }
 _UNITS_US = {"us": 1.0, "ms": 1000.0, "s": 1_000_000.0}
 _LATENCY = ("p50", "p90", "p99", "p999", "max", "mean")
-_DELIVERIES = ("expected", "delivered", "lost", "duplicated", "out_of_order", "leaked")
-_CLEANUP = ("abrupt_disconnects", "leave_missing", "online_mismatches", "welcome_missing")
 _PATTERN = re.compile(r"^\s*([a-z_0-9]+)\s*(<=|>=|==|!=|<|>)\s*([0-9.]+)\s*(us|ms|s)?\s*$")
+
+Doc = dict[str, Any]
+
+
+def _get(doc: Doc, section: str, key: str) -> float:
+    value = doc.get(section, {}).get(key, 0)
+    return float(sum(value.values()) if isinstance(value, dict) else value)
+
+
+@dataclass(frozen=True)
+class _Population:
+    """What a gate is judged over: its size in results.json, and what an empty one means."""
+
+    section: str
+    key: str
+    empty: str
+
+
+_EXPECTED = _Population("deliveries", "expected", "no delivery was expected")
+_WELCOMED = _Population("connections", "welcomed", "no member was welcomed")
+_OPENED = _Population("connections", "opened", "no connection was opened")
+_FANOUT = _Population(
+    "fanout_latency_us", "count", "no fan-out latency sample (nothing reached another member)"
+)
+_RTT = _Population(
+    "rtt_latency_us", "count", "no round-trip sample (no sender got its own message back)"
+)
+
+# counter -> (section, key in results.json, population; None: always judged)
+_COUNTERS: dict[str, tuple[str, str, _Population | None]] = {
+    "expected": ("deliveries", "expected", None),
+    "delivered": ("deliveries", "delivered", None),
+    **{k: ("deliveries", k, _EXPECTED) for k in ("lost", "duplicated", "out_of_order", "leaked")},
+    "replayed": ("deliveries", "replayed", _WELCOMED),
+    "abrupt_disconnects": ("cleanup", "abrupt_disconnects", None),
+    "leave_missing": (
+        "cleanup",
+        "leave_missing",
+        _Population("cleanup", "abrupt_disconnects", "no abrupt disconnect happened (--churn)"),
+    ),
+    "online_mismatches": ("cleanup", "online_mismatches", _WELCOMED),
+    "welcome_missing": ("cleanup", "welcome_missing", _OPENED),
+    "server_closes": ("connections", "server_closes", _OPENED),
+    "connections_lost": ("connections", "lost", _OPENED),
+    "protocol_errors": ("connections", "protocol_errors", _OPENED),
+    "reconnects": ("connections", "reconnects", _OPENED),
+    "under_planned_s": ("connections", "under_planned_s", _OPENED),
+    "connect_errors": ("connections", "errors", None),
+    "scheduled": ("sends", "scheduled", None),
+    "sent": ("sends", "sent", None),
+    "unsent": (
+        "sends",
+        "unsent",
+        _Population("sends", "scheduled", "no message was scheduled (no chatters)"),
+    ),
+    "cpu_max": ("generator", "cpu_max", None),
+}
 
 
 @dataclass(frozen=True)
@@ -41,23 +102,33 @@ class Slo:
     threshold: float
     unit: str | None
 
-    def observe(self, results: dict[str, Any]) -> float:
+    def observe(self, results: Doc) -> float:
         """The metric's value in `results`, in the gate's unit."""
         name = self.metric
         if name.startswith("rtt_"):
-            return float(results["rtt_latency_us"][name[4:]]) / _UNITS_US[self.unit or "us"]
+            return _get(results, "rtt_latency_us", name[4:]) / _UNITS_US[self.unit or "us"]
         if name in _LATENCY:
-            return float(results["fanout_latency_us"][name]) / _UNITS_US[self.unit or "us"]
-        if name in _DELIVERIES:
-            return float(results["deliveries"][name])
-        if name in _CLEANUP:
-            return float(results["cleanup"][name])
-        return float(results["generator"]["cpu_max"])
+            return _get(results, "fanout_latency_us", name) / _UNITS_US[self.unit or "us"]
+        section, key, _ = _COUNTERS[name]
+        return _get(results, section, key)
 
-    def judge(self, results: dict[str, Any]) -> dict[str, Any]:
-        """The verdict (harness.results.SloVerdict form)."""
+    def population(self) -> _Population | None:
+        """What the gate is judged over (None: the metric is its own population)."""
+        if self.metric.startswith("rtt_"):
+            return _RTT
+        if self.metric in _LATENCY:
+            return _FANOUT
+        return _COUNTERS[self.metric][2]
+
+    def judge(self, results: Doc) -> dict[str, Any]:
+        """The verdict (harness.results.SloVerdict form); not met when it cannot be judged."""
         value = self.observe(results)
-        return {"expr": self.expr, "value": value, "ok": _OPS[self.op](value, self.threshold)}
+        population = self.population()
+        if population is not None and not _get(results, population.section, population.key):
+            reason = f"not judged: {population.empty}"
+            return {"expr": self.expr, "value": value, "ok": False, "reason": reason}
+        ok = _OPS[self.op](value, self.threshold)
+        return {"expr": self.expr, "value": value, "ok": ok, "reason": ""}
 
 
 def parse_slo(expr: str) -> Slo:
@@ -68,7 +139,7 @@ def parse_slo(expr: str) -> Slo:
     metric, op, number, unit = match.groups()
     base = metric[4:] if metric.startswith("rtt_") else metric
     is_latency = base in _LATENCY
-    known = is_latency or (metric == base and metric in (*_DELIVERIES, *_CLEANUP, "cpu_max"))
+    known = is_latency or (metric == base and metric in _COUNTERS)
     if not known:
         raise UsageError(f"--slo {expr!r}: unknown metric {metric!r}")
     if is_latency and unit is None:

@@ -23,17 +23,27 @@ import gevent
 import orjson
 from locust import User, task
 
+from harness.load.frames import HARNESS
 from harness.load.ledger import NS, Member
 from harness.load.plan import Schedule
 from harness.load.runtime import Context, context
 from harness.load.wsclient import ConnectError, WsClient
 from harness.protocol.probe import encode_probe
 
-_TEXT_HEAD = b'{"text":'
+RECONNECT_FIRST_S = 0.25
+"""A user whose connection the server ended waits about this long before it rejoins..."""
+RECONNECT_MAX_S = 4.0
+"""...doubling with every failed attempt up to this (times 0.5 to 1.5, as chat clients do)."""
 
 
 class ChatbenchUser(User):
-    """Base of the chatbench users; `kind` None takes the kind from the room plan."""
+    """Base of the chatbench users; `kind` None takes the kind from the room plan.
+
+    A user keeps one connection (a member) for the whole run. When the server ends it (a close
+    frame, a lost stream, a protocol error) or an attempt fails, the user rejoins with backoff
+    under a new member name, as chat clients do; the messages it was due to send meanwhile are
+    counted as unsent, and the time it spends without a connection as under the plan.
+    """
 
     abstract = True
     kind: str | None = None
@@ -49,6 +59,10 @@ class ChatbenchUser(User):
         self.incarnation = 0
         self.client: WsClient | None = None
         self.member: Member | None = None
+        self.ended = gevent.event.Event()  # set when the current connection ended
+        self.down = False  # without the connection the plan gives it
+        self.server_ended = False  # the server ended its last connection
+        self.failures = 0  # attempts in a row that failed
 
     # -- one connection ----------------------------------------------------------------------
 
@@ -58,29 +72,65 @@ class ChatbenchUser(User):
         self.incarnation += 1
         name = f"{self.uid}.{self.incarnation}"
         member = rec.ledger.joining(self.uid, name, self.room, reader, time.time_ns())
-        welcomed = gevent.event.Event()
+        settled = gevent.event.Event()  # the welcome came, or the connection ended first
+        ended = self.ended = gevent.event.Event()
 
         def on_frame(payload: bytes, now: int) -> None:
             if rec.on_frame(member, payload, now) == "welcome":
                 client.on_frame = partial(rec.on_frame, member)  # from now on, no wrapper
-                welcomed.set()
+                settled.set()
 
-        def on_close(now: int) -> None:
+        def on_close(now: int) -> None:  # only for ends chatbench did not make
             ctx.connections -= 1
+            ending = client.ending()
             rec.ended(member, now)
+            rec.server_ended(member, now, ending)
+            self.server_ended = ending.how != HARNESS
+            self.failures += 1
+            self._set_down(True)
+            ended.set()
+            settled.set()
 
-        client = WsClient(ctx.url_for(self.slot, self.room, name), on_frame, on_close)
+        client = WsClient(
+            ctx.url_for(self.slot, self.room, name), on_frame, on_close, ctx.max_message_bytes
+        )
         try:
             client.connect(ctx.connect_timeout)
         except ConnectError as exc:
             rec.ended(member, time.time_ns())
             rec.connect_failed(str(exc))
+            self.failures += 1
+            self._set_down(True)
             return False
         ctx.connections += 1
+        rec.connected(member, time.time_ns(), reconnect=self.server_ended)
+        self.server_ended = False
+        self._set_down(False)
         self.client, self.member = client, member
-        if not welcomed.wait(ctx.connect_timeout):
+        if not settled.wait(ctx.connect_timeout) or member.since is None:
             rec.welcome_missing(member)
+        else:  # a connection the server ends before any welcome keeps backing off
+            self.failures = 0
         return True
+
+    def rejoin(self, reader: bool = True) -> bool:
+        """`connect`, after a backoff when the last connection was not ended by the plan."""
+        if self.down:
+            base = min(RECONNECT_MAX_S, RECONNECT_FIRST_S * 2 ** max(0, self.failures - 1))
+            gevent.sleep(base * random.uniform(0.5, 1.5))
+        return self.connect(reader)
+
+    def connected(self) -> bool:
+        """Whether the user has an open connection."""
+        return self.client is not None and self.client.open
+
+    def _set_down(self, down: bool) -> None:
+        if down == self.down:
+            return
+        self.down = down
+        ctx = self.ctx
+        ctx.missing += 1 if down else -1
+        ctx.missing_peak = max(ctx.missing_peak, ctx.missing)
 
     def disconnect(self, abrupt: bool = False) -> None:
         """Leave: a clean close, or an abrupt TCP drop (no close frame)."""
@@ -99,21 +149,26 @@ class ChatbenchUser(User):
 
     # -- behaviours --------------------------------------------------------------------------
 
-    def chat_until(self, until_ns: int | None) -> None:
-        """Send on the schedule while connected, until `until_ns` or the send phase ends."""
+    def chat_until(self, until_ns: int | None, sched: Schedule) -> None:
+        """Send on the schedule while connected, until `until_ns` or the send phase ends.
+
+        Messages that fell due while the user had no connection (the schedule's past when
+        this starts) are not sent late: they are counted unsent.
+        """
         ctx, rec = self.ctx, self.ctx.recorder
-        sched = Schedule(time.time_ns(), ctx.rate, random.random())
-        while self.client is not None and self.client.open:
-            due = sched.due()
+        self.count_unsent(sched, time.time_ns())
+        while self.connected():
+            due = sched.next_ns
             if until_ns is not None and due >= until_ns:
                 gevent.sleep(max(0.0, (until_ns - time.time_ns()) / NS))
                 return
             wait = (due - time.time_ns()) / NS
             if wait > 0:
                 gevent.sleep(wait)
-            now = time.time_ns()
-            if not ctx.sending(now) or self.client is None or not self.client.open:
+            now = time.time_ns()  # a message due in the send phase goes out, even if late
+            if ctx.finished.is_set() or self.client is None or not self.client.open:
                 return
+            sched.due()
             seq = rec.sent(self.uid, now)
             stamp = due if ctx.open_loop else now
             text = encode_probe(self.uid, seq, stamp, ctx.payload_bytes)
@@ -123,6 +178,29 @@ class ChatbenchUser(User):
                 return
             if not ctx.open_loop:
                 sched.restart(now)
+
+    def count_unsent(self, sched: Schedule, upto_ns: int) -> None:
+        """Count the messages due before `upto_ns` (and within the send phase) as unsent."""
+        end = self.send_phase_end()
+        n = sched.skip_to(upto_ns if end is None else min(upto_ns, end))
+        if n:
+            self.ctx.recorder.unsent(n, time.time_ns())
+
+    def stay(self, chat: bool) -> None:
+        """Be a member until the run is over, chatting in the send phase if `chat`; rejoin
+        whenever the server ends the connection (or an attempt fails)."""
+        ctx = self.ctx
+        sched: Schedule | None = None
+        while not ctx.finished.is_set():
+            if not self.connected() and not self.rejoin():
+                continue
+            if chat and ctx.sending(time.time_ns()):
+                sched = sched or Schedule(time.time_ns(), ctx.rate, random.random())
+                self.chat_until(self.send_phase_end(), sched)
+            if self.connected():  # the send phase is over (or not chatting): stay until the end
+                gevent.wait([ctx.finished, self.ended], count=1)
+        if sched is not None:
+            self.count_unsent(sched, time.time_ns())
 
     def idle(self) -> None:
         """Stay (reading, if a reader) until the run is over."""
@@ -141,24 +219,27 @@ class ChatbenchUser(User):
                 self.client.stop_reading()
         elif self.my_kind == "churner":
             self.churn()
-        elif self.connect() and self.my_kind == "chatter":
-            self.chat_until(self.send_phase_end())
+        else:
+            self.stay(chat=self.my_kind == "chatter")
         self.idle()
 
     def churn(self) -> None:
         """Chat, drop the TCP connection abruptly, rejoin; until the send phase ends."""
         ctx = self.ctx
         while ctx.sending(time.time_ns()):
-            if not self.connect():
-                gevent.sleep(1)
+            if not self.rejoin():
                 continue
             lifetime = random.uniform(0.5, 1.5) * ctx.churn_interval
             until = time.time_ns() + int(lifetime * NS)
             end = self.send_phase_end()
-            if end is not None and until >= end:
-                self.chat_until(end)
+            last = end is not None and until >= end
+            sched = Schedule(time.time_ns(), ctx.rate, random.random())
+            self.chat_until(end if last else until, sched)
+            if not self.connected():  # the server ended it before its time
+                self.count_unsent(sched, until)
+                continue
+            if last:
                 return
-            self.chat_until(until)
             self.disconnect(abrupt=True)
             gevent.sleep(random.uniform(0.3, 0.8))
 

@@ -21,6 +21,10 @@ _WEB_COLUMNS = (
     ("out_of_order", "out of order"),
     ("leaked", "leaked"),
     ("leave_missing", "leave missing"),
+    ("replayed", "replayed"),
+    ("server_closes", "server closes"),
+    ("connections_lost", "connections lost"),
+    ("under_planned", "users without connection"),
     ("cpu", "generator cpu %"),
 )
 
@@ -54,7 +58,9 @@ def _web_row(offset: int, second: Any) -> dict[str, Any]:
         "t": offset,
         "connections": second.connections,
         **{k: c[k] for k in ("sent", "delivered", "lost", "duplicated", "out_of_order")},
-        **{k: c[k] for k in ("leaked", "leave_missing")},
+        **{k: c[k] for k in ("leaked", "leave_missing", "replayed")},
+        **{k: c[k] for k in ("server_closes", "connections_lost")},
+        "under_planned": second.under_planned,
         "p50_ms": h.get_value_at_percentile(50) / 1000,
         "p99_ms": h.get_value_at_percentile(99) / 1000,
         "max_ms": h.get_max_value() / 1000,

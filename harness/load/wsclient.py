@@ -5,12 +5,19 @@ one greenlet. When the set is readable it takes each ready socket's bytes with o
 non-blocking `recv`, one `time.time_ns()` for each read (every frame in it had arrived by
 then), and once all are read, hands each text frame to a callback. Against a greenlet per
 connection this saves, per frame, two greenlet switches, an io watcher started and stopped
-and a `recv` that fails with EAGAIN. Data frames are parsed here (`WsClient._fast_frames`,
+and a `recv` that fails with EAGAIN. Data frames are parsed here (`frames.FrameParser`,
 about 1 us a frame against 7 us for websockets' generator-based parser); the handshake, pings
 and the closing handshake stay with websockets' protocol. No background thread per
 connection (unlike websockets' sync client), no Locust event per frame. TLS connections (and
 systems without epoll) keep a reader greenlet each over gevent's socket and websockets'
 parser.
+Neither parser trusts the server (`harness.load.frames`): a message over
+`max_message_bytes`, broken fragmentation or text that is not UTF-8 fails that connection
+(1009, 1002, 1007) and frees what it held.
+
+How a connection ended when chatbench did not end it is `WsClient.ending()`: a close frame
+from the server (its code), a stream that ended without one (lost), a protocol error, or a bug
+in chatbench itself (never the server's).
 
 Writing: the sender's greenlet sends directly; only when the socket buffer is full does it
 wait, cooperatively, for the socket to become writable.
@@ -25,144 +32,46 @@ import socket as _stdlib_socket
 import struct
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import gevent
 from gevent import socket
 from gevent.lock import Semaphore
-from gevent.monkey import get_original
 from websockets.client import ClientProtocol
 from websockets.frames import Opcode
 from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
+from harness.load.frames import (
+    CLOSED,
+    HARNESS,
+    LOST,
+    MAX_MESSAGE_BYTES,
+    PROTOCOL,
+    Ending,
+    FrameParser,
+    OnFrame,
+    ProtocolViolation,
+)
+from harness.load.reactor import READ_BYTES, Reactor, original, reactor
+
 try:  # websockets' C masking, as its own frames use; its pure-Python one otherwise
     from websockets.speedups import apply_mask
 except ImportError:  # pragma: no cover
     from websockets.utils import apply_mask
 
-OnFrame = Callable[[bytes, int], object]  # what it returns is ignored
 OnClose = Callable[[int], None]
-READ_BYTES = 262_144
-BATCH_BYTES = 4 * READ_BYTES  # the reactor's read buffer (see Reactor)
 MAX_HEAD = 65_536  # bytes of HTTP response head accepted in the handshake
-_FAST_OPCODES = frozenset((0, 1, 9, 10))  # continuation, text, ping, pong
 log = logging.getLogger(__name__)
 
 
-def _original(module: str, name: str) -> Any:
-    try:
-        return get_original(module, name)
-    except (AttributeError, ImportError):
-        return None
-
-
-# The unpatched originals (Locust monkey-patches socket and select, and gevent's select has no
-# epoll): the reactor waits for the epoll fd through gevent, never in a blocking call.
-_RawSocket: Any = _original("socket", "socket")
-_epoll: Any = _original("select", "epoll")
-_EPOLLIN: int = _original("select", "EPOLLIN") or 1
+# The unpatched socket (Locust monkey-patches socket): the reactor reads it without gevent.
+_RawSocket: Any = original("socket", "socket")
 
 
 class ConnectError(Exception):
     """The connection or the WebSocket handshake failed."""
-
-
-class Reader(Protocol):
-    """What the reactor reads for: a connection's two halves of one read."""
-
-    def read_into(self, view: memoryview) -> int:
-        """One non-blocking read into `view`: bytes read, 0 at end of stream, -1 for none."""
-
-    def on_bytes(self, data: memoryview, now: int) -> None:
-        """Handle what `read_into` read at `now` (empty at end of stream)."""
-
-
-class Reactor:
-    """One epoll set for the plain-TCP connections of this process, read by one greenlet.
-
-    `add(fd, reader)` reads `fd` each time it has data (level-triggered: one read per wake-up
-    is enough); `remove(fd)` stops it. The greenlet runs while any fd is registered.
-
-    Each wake-up first reads every ready connection into one buffer (each read stamped with
-    its own `time.time_ns()`), then hands the reads over in turn. Parsing and recording
-    right after a socket read runs with caches the kernel's network code has just evicted,
-    about half again slower; back to back, the frames of one wake-up mostly find them warm.
-    Readers must copy what they keep before they can yield (`_fast_frames` does).
-    """
-
-    def __init__(self) -> None:
-        self.epoll = _epoll()
-        self.readers: dict[int, Reader] = {}
-        self.greenlet: gevent.Greenlet | None = None
-
-    def add(self, fd: int, reader: Reader) -> None:
-        """Watch `fd`; start the reading greenlet if it is not running."""
-        self.epoll.register(fd, _EPOLLIN)
-        self.readers[fd] = reader
-        if self.greenlet is None or self.greenlet.dead:
-            self.greenlet = gevent.spawn(self._run)
-
-    def remove(self, fd: int) -> None:
-        """Stop watching `fd` (call before closing it); idempotent."""
-        if self.readers.pop(fd, None) is None:
-            return
-        with contextlib.suppress(OSError, ValueError):
-            self.epoll.unregister(fd)
-        if not self.readers and self.greenlet is not None:
-            greenlet, self.greenlet = self.greenlet, None
-            if greenlet is not gevent.getcurrent():
-                greenlet.kill(block=False)  # it waits on an empty set: nothing will wake it
-
-    def _run(self) -> None:
-        me, hub = gevent.getcurrent(), gevent.get_hub()
-        watcher = hub.loop.io(self.epoll.fileno(), 1)
-        buf = memoryview(bytearray(BATCH_BYTES))  # this greenlet's own
-        try:
-            while self.greenlet is me and self.readers:
-                hub.wait(watcher)
-                reads: list[tuple[Reader, int, int, int]] = []
-                pos = 0
-                for fd, _ in self.epoll.poll(0):
-                    reader = self.readers.get(fd)
-                    if reader is None:
-                        continue
-                    if pos > BATCH_BYTES - READ_BYTES:
-                        self._hand_over(buf, reads)
-                        reads, pos = [], 0
-                    try:
-                        n = reader.read_into(buf[pos : pos + READ_BYTES])
-                    except Exception:  # one connection's bug must not stop the others
-                        log.exception("reader of fd %d failed", fd)
-                        self.remove(fd)
-                        continue
-                    if n >= 0:
-                        reads.append((reader, pos, n, time.time_ns()))
-                        pos += n
-                self._hand_over(buf, reads)
-        finally:
-            watcher.close()
-
-    def _hand_over(self, buf: memoryview, reads: list[tuple[Reader, int, int, int]]) -> None:
-        for reader, start, n, now in reads:
-            try:
-                reader.on_bytes(buf[start : start + n], now)
-            except Exception:
-                log.exception("reader %r failed", reader)
-
-
-_reactor: tuple[int, Reactor] | None = None
-
-
-def reactor() -> Reactor | None:
-    """This process's reactor (None without epoll); a forked child gets its own."""
-    global _reactor
-    if _epoll is None:
-        return None
-    if _reactor is None or _reactor[0] != os.getpid():
-        _reactor = (os.getpid(), Reactor())
-    return _reactor[1]
 
 
 def masked_text_frame(data: bytes) -> bytes:
@@ -181,22 +90,32 @@ def masked_text_frame(data: bytes) -> bytes:
     return head + mask + apply_mask(data, mask)
 
 
-class WsClient:
-    """One WebSocket connection; frames go to `on_frame(payload, received_ns)`."""
+class WsClient(FrameParser):
+    """One WebSocket connection; text messages go to `on_frame(payload, received_ns)`.
 
-    def __init__(self, url: str, on_frame: OnFrame, on_close: OnClose) -> None:
+    `on_frame` may raise `ProtocolViolation` (invalid UTF-8) to fail the connection.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        on_frame: OnFrame,
+        on_close: OnClose,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+    ) -> None:
+        super().__init__(on_frame, max_message_bytes)
         self.url = url
-        self.on_frame = on_frame
         self.on_close = on_close
-        self.proto = ClientProtocol(parse_uri(url), max_size=None)
+        self.proto = ClientProtocol(parse_uri(url), max_size=max_message_bytes)
         self.sock: Any = None  # a non-blocking stdlib socket, or gevent's SSL socket for wss
         self.reader: gevent.Greenlet | None = None
         self.reactor: Reactor | None = None
         self.open = False
         self._lock = Semaphore()
-        self._partial: list[bytes] = []
-        self._fast = not self.proto.uri.secure  # our own frame parser (see _fast_frames)
-        self._buf = bytearray()
+        self._parts: list[bytes] = []  # a fragmented message on websockets' path
+        self.fast = not self.proto.uri.secure  # our own frame parser (FrameParser.feed)
+        self.violation: ProtocolViolation | None = None
+        self.harness_error: str | None = None
 
     def connect(self, timeout: float) -> None:
         """Open the TCP connection, do the handshake and start reading."""
@@ -250,7 +169,7 @@ class WsClient:
     def _handshake(self, timeout: float) -> None:
         assert self.sock is not None
         with gevent.Timeout(timeout):
-            if self._fast:  # the head alone: the frames after it are ours to parse
+            if self.fast:  # the head alone: the frames after it are ours to parse
                 self.proto.receive_data(self._read_head())
                 events = self.proto.events_received()
             else:
@@ -266,7 +185,7 @@ class WsClient:
         response = events[0] if events else None
         if not isinstance(response, Response) or self.proto.handshake_exc is not None:
             raise ConnectError(f"{self.url}: handshake refused ({self.proto.handshake_exc})")
-        if not self._fast:
+        if not self.fast:
             self._dispatch(events[1:], now)
 
     def _read_head(self) -> bytes:
@@ -297,8 +216,13 @@ class WsClient:
         try:
             while self._received(self._recv(), time.time_ns()):
                 pass
+        except ProtocolViolation as exc:
+            self._violated(exc)
         except OSError:
             pass
+        except Exception as exc:  # a callback's bug: chatbench's, not the server's
+            log.exception("reading %s", self.url)
+            self.harness_error = repr(exc)
         self._ended(time.time_ns())
 
     def read_into(self, view: memoryview) -> int:
@@ -316,104 +240,122 @@ class WsClient:
         the stream does."""
         n = len(data)
         try:
-            if n > 2 and data[0] == 0x81 and self._fast and not self._buf:
-                # The common case, in short: exactly one whole text frame under 64 KiB.
+            if n > 2 and data[0] == 0x81 and self.fast and not self._buf and self._fragment is None:
+                # The common case, in short: exactly one whole text frame under 64 KiB, no
+                # fragmented message open, under the limit (FrameParser.feed does the rest).
                 b1 = data[1]
                 if b1 < 126 and b1 + 2 == n:
                     self.on_frame(bytes(data[2:]), now)
                     return
-                if b1 == 126 and n > 4 and (data[2] << 8 | data[3]) + 4 == n:
+                size = n - 4
+                if (
+                    b1 == 126
+                    and 0 < size <= self.max_message_bytes
+                    and data[2] << 8 | data[3] == size
+                ):
                     self.on_frame(bytes(data[4:]), now)
                     return
             if self._received(data, now):
                 return
+        except ProtocolViolation as exc:
+            self._violated(exc)
         except OSError:
             pass
-        except Exception:  # a callback's bug must not stop the other connections' reading
+        except Exception as exc:  # a callback's bug must not stop the other connections' reading
             log.exception("reading %s", self.url)
+            self.harness_error = repr(exc)
         self._ended(now)
 
     def _received(self, data: bytes | memoryview, now: int) -> bool:
         """Parse and dispatch `data`; False when the connection is over."""
         if not data:
             return False
-        if self._fast:
-            data = self._fast_frames(data, now)
+        if self.fast:
+            data = self.feed(data, now)
             if not data:
                 return True
         proto = self.proto
         proto.receive_data(bytes(data))
         self._dispatch(proto.events_received(), now)
-        if proto.writes or proto.close_expected():
+        if proto.parser_exc is not None and self.violation is None:  # websockets failed it
+            close = proto.close_sent
+            code = close.code if close is not None else 1002
+            self.violation = ProtocolViolation(code, str(proto.parser_exc))
+        if proto.close_expected():
+            self._send_best_effort()  # our close frame, before the socket closes
+            return False
+        if proto.writes:
+            self._flush_soon()
+        return True
+
+    def on_control(self, frame: bytes) -> None:
+        """A ping or pong the fast path found: websockets' protocol answers pings."""
+        self.proto.receive_data(frame)
+        self.proto.events_received()
+        if self.proto.writes:
+            self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        """Send what websockets queued (a pong). The reactor reads every connection, so it
+        never waits on one: a sender may hold the lock on a socket the server stopped
+        reading. A greenlet of its own waits instead."""
+        if self.reader is not None:  # a reader greenlet of its own may wait
             self._flush()
-        return not proto.close_expected()
+        else:
+            gevent.spawn(self._flush_quietly)
 
-    def _fast_frames(self, data: bytes | memoryview, now: int) -> bytes:
-        """Parse the server's frames here (websockets' parser costs about 7 us a frame).
+    def _flush_quietly(self) -> None:
+        with contextlib.suppress(OSError):
+            if self.open:
+                self._flush()
 
-        Server frames are unmasked and, without extensions, have no RSV bits: text and
-        continuation frames go straight to `on_frame`, a complete ping or pong to websockets'
-        protocol (which answers pings). Anything else (close, binary, a protocol error) ends
-        the fast path: the bytes from that frame on, and all later ones, go to websockets.
-        Returns those bytes (b"" while on the fast path).
-        """
-        buf = self._buf
-        if buf:  # the start of a frame was left from the last read
-            data = bytes(buf) + bytes(data)
-            buf.clear()
-        size, pos = len(data), 0
-        while size - pos >= 2:
-            b0, b1 = data[pos], data[pos + 1]
-            length, head = b1 & 0x7F, 2
-            if length == 126:
-                if size - pos < 4:
-                    break
-                length, head = int.from_bytes(data[pos + 2 : pos + 4], "big"), 4
-            elif length == 127:
-                if size - pos < 10:
-                    break
-                length, head = int.from_bytes(data[pos + 2 : pos + 10], "big"), 10
-            opcode = b0 & 0x0F
-            if b1 & 0x80 or b0 & 0x70 or opcode not in _FAST_OPCODES:
-                self._fast = False
-                return bytes(data[pos:])
-            end = pos + head + length
-            if end > size:
-                break
-            if opcode == 1:  # text
-                if b0 & 0x80:
-                    self.on_frame(bytes(data[pos + head : end]), now)
-                else:
-                    self._partial = [bytes(data[pos + head : end])]
-            elif opcode == 0:  # continuation
-                if self._partial:
-                    self._partial.append(bytes(data[pos + head : end]))
-                    if b0 & 0x80:
-                        self.on_frame(b"".join(self._partial), now)
-                        self._partial = []
-            else:  # ping or pong: websockets answers
-                self.proto.receive_data(bytes(data[pos:end]))
-                self.proto.events_received()
-                if self.proto.writes:
-                    self._flush()
-            pos = end
-        if pos < size:
-            buf += data[pos:]
-        return b""
+    def _send_best_effort(self) -> None:
+        """Send what websockets queued (a close frame) with one try and no wait; nothing
+        while a sender holds the lock (its frame may be half sent)."""
+        data = b"".join(self.proto.data_to_send())
+        if not data or self.sock is None or self._lock.locked():
+            return
+        with contextlib.suppress(OSError, gevent.Timeout), gevent.Timeout(1):
+            if self.proto.uri.secure:
+                self.sock.sendall(data)
+            else:
+                self.sock.send(data)
+
+    def _violated(self, exc: ProtocolViolation) -> None:
+        """The server broke the protocol: free what we hold, send our close (best effort)."""
+        self.violation = exc
+        self.reset()
+        self._parts = []
+        if self.proto.state is State.OPEN:
+            with contextlib.suppress(Exception):  # the reason is cut to what a close frame holds
+                self.proto.fail(exc.code, exc.reason.encode()[:120].decode(errors="ignore"))
+        self._send_best_effort()
+
+    def ending(self) -> Ending:
+        """How the connection ended, when chatbench did not end it (see frames.Ending)."""
+        if self.harness_error is not None:
+            return Ending(HARNESS, None, self.harness_error)
+        if self.violation is not None:
+            return Ending(PROTOCOL, self.violation.code, self.violation.reason)
+        close = self.proto.close_rcvd
+        if close is not None:
+            return Ending(CLOSED, close.code, close.reason)
+        return Ending(LOST, None, "")
 
     def _dispatch(self, frames: Sequence[object], now: int) -> None:
         for frame in frames:
             opcode = frame.opcode  # type: ignore[attr-defined]
+            # websockets checked fragmentation and size (max_size) already
             if opcode is Opcode.TEXT:
                 if frame.fin:  # type: ignore[attr-defined]
                     self.on_frame(frame.data, now)  # type: ignore[attr-defined]
                 else:
-                    self._partial = [frame.data]  # type: ignore[attr-defined]
-            elif opcode is Opcode.CONT and self._partial:
-                self._partial.append(frame.data)  # type: ignore[attr-defined]
+                    self._parts = [frame.data]  # type: ignore[attr-defined]
+            elif opcode is Opcode.CONT and self._parts:
+                self._parts.append(frame.data)  # type: ignore[attr-defined]
                 if frame.fin:  # type: ignore[attr-defined]
-                    self.on_frame(b"".join(self._partial), now)
-                    self._partial = []
+                    self.on_frame(b"".join(self._parts), now)
+                    self._parts = []
 
     def _flush(self) -> None:
         assert self.sock is not None
@@ -424,7 +366,7 @@ class WsClient:
 
     def send_text(self, data: bytes) -> None:
         """Send one text frame (`data` is UTF-8)."""
-        if self._fast and self.proto.state is State.OPEN:
+        if self.fast and self.proto.state is State.OPEN:
             frame = masked_text_frame(data)
             with self._lock:
                 self._sendall(frame)
@@ -483,5 +425,6 @@ class WsClient:
         was_open, self.open = self.open, False
         self._stop_reader()
         self._close_socket()
+        self.reset()
         if was_open:
             self.on_close(now)

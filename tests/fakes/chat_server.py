@@ -14,6 +14,7 @@ plain `websockets` so it shares no code with the reference server.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import threading
 import urllib.parse
@@ -57,6 +58,7 @@ FAULTS = {
     "alter-text": "strips white space from texts",
     "case-fold-rooms": "room ids are lower-cased",
     "bad-schema": "online is sent as a string",
+    "history": "replays the room's last HISTORY_MESSAGES messages to each joiner after its welcome",
     # input and limits
     "crash-on-bad-json": "an invalid frame kills the connection's handler without cleanup",
     "no-error-event": "invalid frames are ignored silently",
@@ -76,6 +78,7 @@ FAULTS = {
     # misbehaving servers (the harness must not hang on them)
     "silent": "completes the handshake, then never sends anything",
     "close-at-once": "completes the handshake, then closes at once (1000)",
+    "close-after": "closes every member with 1011 CLOSE_AFTER_S seconds after it joined",
     "garbage": "completes the handshake, then sends garbage (non-JSON text and binary frames)",
 }
 
@@ -93,6 +96,8 @@ DROP_WINDOW_S = 2.0
 QUIRK_DELAY_S = 0.02
 SEQUENTIAL = frozenset({"sequential-send", "send-timeout-evict"})
 PATIENT = frozenset({"slow-inbound", "send-timeout-evict"})
+HISTORY_MESSAGES = 50
+CLOSE_AFTER_S = 1.5
 
 
 class _Crash(Exception):
@@ -126,6 +131,7 @@ class FakeChatServer:
         self.rooms: dict[str, dict[ServerConnection, _Member]] = {}
         self.dropping: dict[str, float] = {}  # drop-while-stuck: room -> end of its drop window
         self.tasks: set[asyncio.Task[None]] = set()  # evictions under way (kept referenced)
+        self.history: dict[str, collections.deque[str]] = {}
 
     def has(self, fault: str) -> bool:
         return fault in self.faults
@@ -289,6 +295,8 @@ class FakeChatServer:
         members[ws] = member
         member.writer = asyncio.get_running_loop().create_task(self._writer(member))
         await self._join(member, len(members))
+        if self.has("close-after"):
+            asyncio.get_running_loop().call_later(CLOSE_AFTER_S, self._close_later, ws)
         leave = True
         try:
             async for frame in ws:
@@ -326,6 +334,9 @@ class FakeChatServer:
                 if self.has("garbage"):
                     await ws.send(f"<html>{len(frame)}</html>")
 
+    def _close_later(self, ws: ServerConnection) -> None:
+        asyncio.get_running_loop().create_task(ws.close(1011, "internal error"))
+
     async def _join(self, member: _Member, online: int) -> None:
         if self.has("welcome-miscount"):
             online += 1
@@ -338,6 +349,8 @@ class FakeChatServer:
             await member.ws.send(orjson.dumps(welcome).decode())
         else:
             self._deliver(member, orjson.dumps(welcome).decode())
+        for old in self.history.get(member.room, ()):
+            self._deliver(member, old)
         joined = orjson.dumps({"type": "system", "message": f"{member.name} joined"}).decode()
         if not self.has("no-join-announce"):
             skip = None if self.has("announce-self") else member
@@ -372,6 +385,9 @@ class FakeChatServer:
             spoofed = orjson.loads(frame).get("user")
             event["user"] = spoofed if isinstance(spoofed, str) else member.name
         frame_out = orjson.dumps(event).decode()
+        if self.has("history"):
+            room = self.history.setdefault(member.room, collections.deque(maxlen=HISTORY_MESSAGES))
+            room.append(frame_out)
         if self.sequential:
             await self._broadcast(member.room, frame_out)
         else:

@@ -7,6 +7,7 @@ from harness.load.ledger import (
     FANOUT_LATE,
     LEAKED,
     NS,
+    REPLAYED,
     Ledger,
 )
 
@@ -186,3 +187,42 @@ def test_announced_leaves_are_no_longer_counted():
     ledger.saw_left(b, "slow.1", t(2))  # the server evicted it
     j = ledger.joining("j", "j.1", "r", True, t(3))
     assert ledger.online_bounds(j, t(3.1)) == (2, 2)
+
+
+def test_history_sent_before_a_member_connected_is_replayed_not_delivered():
+    ledger = new_ledger()
+    [a] = room(ledger, "a")
+    old = [ledger.sent("a", t(1 + k / 10)) for k in range(3)]
+    for seq in old:
+        assert ledger.received(a, "a", seq) == ECHO
+    j = ledger.joining("j", "j.1", "r", True, t(2))  # the server replays a's last messages
+    assert ledger.received(j, "a", old[0]) == REPLAYED  # even before the welcome
+    ledger.welcomed(j, 2, t(2.1))
+    assert [ledger.received(j, "a", seq) for seq in old] == [REPLAYED] * 3
+    live = ledger.sent("a", t(3))
+    assert ledger.received(a, "a", live) == ECHO
+    assert ledger.received(j, "a", live) == FANOUT
+    assert ledger.received(j, "a", old[2]) == REPLAYED  # neither a duplicate nor out of order
+    ledger.finalize(t(10))
+    totals = ledger.totals
+    assert (totals.replayed, totals.duplicated, totals.out_of_order) == (5, 0, 0)
+    assert (totals.expected, totals.lost) == (5, 0)  # a's four own copies and j's live one
+
+
+def test_a_rejoined_users_own_old_messages_are_replayed_not_echoes():
+    ledger = new_ledger()
+    [a1] = room(ledger, "a")
+    seq = ledger.sent("a", t(1))
+    ledger.ended(a1, t(2))
+    a2 = ledger.joining("a", "a.2", "r", True, t(3))
+    assert ledger.received(a2, "a", seq) == REPLAYED
+
+
+def test_a_probe_of_a_message_never_sent_is_leaked():
+    ledger = new_ledger()
+    _a, b = room(ledger, "a", "b")
+    ledger.sent("a", t(1))
+    assert ledger.received(b, "a", 5) == LEAKED  # a sent only message 0
+    assert ledger.received(b, "a", -1) == LEAKED
+    assert ledger.received(b, "a", 10**12) == LEAKED  # and no bitmap of 125 GB for it
+    assert ledger.totals.leaked == 3 and len(b.seen.get("a", b"")) < 100

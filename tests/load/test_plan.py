@@ -60,3 +60,12 @@ def test_open_loop_schedule_does_not_slide():
     assert [sched.due() for _ in range(3)] == [1_000, 100_001_000, 200_001_000]
     sched.restart(now_ns=5_000_000_000)  # closed loop slides with the sender
     assert sched.due() == 5_100_000_000
+
+
+def test_skipping_the_messages_due_while_disconnected():
+    sched = Schedule(0, 10.0, 0.0)  # due at 0, 0.1 s, 0.2 s, ...
+    assert sched.due() == 0
+    assert sched.skip_to(50_000_000) == 0  # the next is due at 0.1 s
+    assert sched.skip_to(350_000_000) == 3  # 0.1, 0.2 and 0.3 s passed unsent
+    assert sched.due() == 400_000_000
+    assert sched.skip_to(500_000_000) == 0  # 0.5 s is not before 0.5 s

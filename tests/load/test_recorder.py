@@ -5,6 +5,7 @@ from hdrh.log import HistogramLogReader
 
 from harness.load import hist
 from harness.load.aggregate import Aggregate, write_outputs
+from harness.load.frames import CLOSED, HARNESS, LOST, PROTOCOL, Ending
 from harness.load.ledger import NS, Ledger
 from harness.load.recorder import Recorder
 from harness.protocol import encode_probe
@@ -117,6 +118,7 @@ def test_merging_reports_is_exact():
         "duplicated": 0,
         "out_of_order": 0,
         "leaked": 0,
+        "replayed": 0,
     }
     assert [p["lost"] for p in doc["per_process"]] == [1, 1]
     assert sum(row["delivered"] for row in doc["timeseries"]) == 298  # own copies included
@@ -163,3 +165,54 @@ def test_latency_by_room_size_when_sizes_differ():
     agg.merge(rec.take(final=True))
     doc = agg.results(BASE // NS, {})
     assert {k: v["count"] for k, v in doc["by_room_size"].items()} == {"2": 1, "3": 2}
+
+
+def test_replayed_history_is_no_delivery_and_no_latency_sample():
+    rec, (_a, b) = recorder_with_room("a", "b")
+    old = rec.sent("a", BASE - 5 * NS)  # sent five seconds before anyone here connected
+    joiner = rec.ledger.joining("j", "j.1", "r", True, BASE + NS)
+    rec.on_frame(joiner, frame(type="welcome", room="r", online=3), BASE + NS)
+    rec.on_frame(joiner, message("a", old, BASE - 5 * NS), BASE + NS + 1000)
+    rec.on_frame(b, message("a", old, BASE - 5 * NS), BASE + NS + 1000)
+    bucket = rec.buckets[BASE // NS + 1]
+    assert bucket.counts["replayed"] == 2 and bucket.counts["delivered"] == 0
+    assert bucket.fanout == {} and bucket.rtt.get_total_count() == 0
+    assert rec.fanout_recorded == 0
+    assert rec.ledger.totals.replayed == 2
+
+
+def test_connection_endings_are_counted_by_how_and_code():
+    rec, (a, b) = recorder_with_room("a", "b")
+    for m in (a, b):
+        rec.connected(m, BASE, reconnect=False)
+    rec.server_ended(a, BASE + NS, Ending(CLOSED, 1011, "internal error"))
+    a2 = rec.ledger.joining("a", "a.2", "r", True, BASE + NS)
+    rec.connected(a2, BASE + NS, reconnect=True)
+    rec.server_ended(a2, BASE + NS, Ending(CLOSED, 1011, ""))
+    rec.server_ended(b, BASE + NS, Ending(LOST, None, ""))
+    x = rec.ledger.joining("x", "x.1", "r", True, BASE)
+    rec.connected(x, BASE, reconnect=False)
+    rec.server_ended(x, BASE + NS, Ending(PROTOCOL, 1009, "message of 2000000 bytes"))
+    rec.server_ended(x, BASE + NS, Ending(HARNESS, None, "RuntimeError()"))
+    rec.unsent(4, BASE + NS)
+    rec.tick(BASE // NS + 1, BASE + NS, 2, 5.0, False, under_planned=2)
+    rec.finalize(BASE + 5 * NS)
+    agg = Aggregate()
+    agg.merge(rec.take(final=True))
+    doc = agg.results(BASE // NS, {})
+    LoadResults.model_validate(doc)
+    c = doc["connections"]
+    assert c["server_closes"] == {"1011": 2} and c["lost"] == 1
+    assert c["protocol_errors"] == {"1009": 1}
+    assert c["first_protocol_errors"] == ["message of 2000000 bytes"]
+    assert (c["opened"], c["reconnects"], c["harness_errors"]) == (4, 1, 1)
+    assert (c["users"], c["users_ended_by_server"], c["under_planned_s"]) == (3, 3, 1)
+    assert doc["sends"] == {"scheduled": 4, "sent": 0, "unsent": 4}
+    row = doc["timeseries"][1]
+    assert (row["server_closes"], row["connections_lost"], row["protocol_errors"]) == (2, 1, 1)
+    assert (row["reconnects"], row["unsent"], row["under_planned"]) == (1, 4, 2)
+    assert doc["broken"] == [
+        "no message was sent; nothing was delivered",
+        "the server broke the WebSocket protocol on 1 connection (1009 x1)",
+        "the server ended the connection of every user (3 of 3; closes 1011 x2; 1 lost)",
+    ]

@@ -6,10 +6,10 @@ from harness.errors import UsageError
 from harness.load.slo import judge_all, parse_slo
 
 RESULTS = {
-    "fanout_latency_us": {"p50": 1000, "p99": 40_000, "max": 90_000},
-    "rtt_latency_us": {"p99": 25_000},
-    "deliveries": {"lost": 0, "duplicated": 2},
-    "cleanup": {"leave_missing": 1},
+    "fanout_latency_us": {"count": 100, "p50": 1000, "p99": 40_000, "max": 90_000},
+    "rtt_latency_us": {"count": 10, "p99": 25_000},
+    "deliveries": {"expected": 110, "lost": 0, "duplicated": 2},
+    "cleanup": {"abrupt_disconnects": 3, "leave_missing": 1},
     "generator": {"cpu_max": 95.0},
 }
 
@@ -30,10 +30,53 @@ RESULTS = {
 )
 def test_gates(expr, ok, value):
     [verdict] = judge_all([parse_slo(expr)], RESULTS)
-    assert verdict == {"expr": expr.strip(), "value": pytest.approx(value), "ok": ok}
+    assert verdict == {"expr": expr.strip(), "value": pytest.approx(value), "ok": ok, "reason": ""}
 
 
 @pytest.mark.parametrize("expr", ["p99<50", "lost==0ms", "p42<1ms", "p99 about 5ms", "x"])
 def test_bad_gates_are_usage_errors(expr):
     with pytest.raises(UsageError):
         parse_slo(expr)
+
+
+EMPTY = {  # a server that accepted every connection and never spoke
+    "fanout_latency_us": {"count": 0, "p50": 0, "p99": 0, "max": 0},
+    "rtt_latency_us": {"count": 0, "p99": 0},
+    "deliveries": {"expected": 0, "delivered": 0, "lost": 0, "duplicated": 0, "leaked": 0},
+    "cleanup": {"abrupt_disconnects": 0, "leave_missing": 0, "welcome_missing": 6},
+    "connections": {"opened": 6, "welcomed": 0},
+    "generator": {"cpu_max": 3.0},
+}
+
+
+@pytest.mark.parametrize(
+    ("expr", "why"),
+    [
+        ("p99<50ms", "no fan-out latency sample"),
+        ("max<1s", "no fan-out latency sample"),
+        ("rtt_p99<20ms", "no round-trip sample"),
+        ("lost==0", "no delivery was expected"),
+        ("duplicated==0", "no delivery was expected"),
+        ("leaked==0", "no delivery was expected"),
+        ("leave_missing==0", "no abrupt disconnect"),
+        ("online_mismatches==0", "no member was welcomed"),
+    ],
+)
+def test_a_gate_over_an_empty_population_is_not_met(expr, why):
+    [verdict] = judge_all([parse_slo(expr)], EMPTY)
+    assert verdict["ok"] is False
+    assert why in verdict["reason"]
+
+
+@pytest.mark.parametrize("expr", ["expected>0", "delivered>=1", "cpu_max<90", "welcome_missing>0"])
+def test_gates_on_the_population_itself_are_judged(expr):
+    [verdict] = judge_all([parse_slo(expr)], EMPTY)
+    assert verdict["reason"] == ""
+    assert verdict["ok"] is ("cpu_max" in expr or "welcome_missing" in expr)
+
+
+def test_a_judged_gate_has_no_reason():
+    [verdict] = judge_all(
+        [parse_slo("p99<50ms")], {**RESULTS, "fanout_latency_us": {"count": 9, "p99": 1}}
+    )
+    assert verdict == {"expr": "p99<50ms", "value": 0.001, "ok": True, "reason": ""}

@@ -7,6 +7,7 @@ runs on gevent in the test's thread.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -18,6 +19,9 @@ import pytest
 from websockets.frames import Frame, Opcode
 from websockets.server import ServerProtocol
 
+from harness.load.frames import CLOSED, HARNESS, LOST, PROTOCOL, Ending
+from harness.load.ledger import Ledger
+from harness.load.recorder import Recorder
 from harness.load.wsclient import WsClient
 
 WAIT = 5.0
@@ -85,15 +89,23 @@ def frames() -> Iterator[tuple[list[bytes], gevent.event.Event, list[int]]]:
     yield got, closed, ends
 
 
-def client_for(server: ScriptedServer, got: list[bytes], closed: gevent.event.Event, ends):
+def client_for(
+    server: ScriptedServer,
+    got: list[bytes],
+    closed: gevent.event.Event,
+    ends,
+    on_frame: Callable[[bytes, int], object] | None = None,
+    **options: int,
+) -> WsClient:
     def on_close(now: int) -> None:
         ends.append(now)
         closed.set()
 
     client = WsClient(
         f"ws://127.0.0.1:{server.port}/ws/chat/r?username=u",
-        lambda payload, now: got.append(payload),
+        on_frame or (lambda payload, now: got.append(payload)),
         on_close,
+        **options,
     )
     client.connect(WAIT)
     return client
@@ -142,7 +154,8 @@ def test_an_unexpected_frame_hands_the_stream_to_websockets(frames):
     assert closed.wait(WAIT)
     server.close()
     assert got == [b"first", b"after binary"]
-    assert not client._fast
+    assert not client.fast
+    assert client.ending() == Ending(CLOSED, 1001, "")
 
 
 def test_abrupt_end_of_stream_ends_the_client(frames):
@@ -156,6 +169,7 @@ def test_abrupt_end_of_stream_ends_the_client(frames):
     assert closed.wait(WAIT)
     server.close()
     assert got == [] and not client.open
+    assert client.ending() == Ending(LOST, None, "")  # no close frame: the connection was lost
 
 
 def test_stop_reading_leaves_frames_unread(frames):
@@ -198,3 +212,135 @@ def test_sent_text_frames_are_valid_for_a_server(frames):
     assert [f.data for f in server.received[:-1]] == texts
     assert all(f.opcode is Opcode.TEXT and f.fin for f in server.received[:-1])
     assert server.received[-1].opcode is Opcode.CLOSE
+
+
+def test_a_server_close_frame_is_told_from_a_lost_stream(frames):
+    got, closed, ends = frames
+
+    def script(conn: socket.socket, proto: ServerProtocol) -> None:
+        conn.sendall(frame(8, (1011).to_bytes(2, "big") + b"internal error"))
+        server.read_frames(conn, proto, 1)  # the client answers the close
+
+    server = ScriptedServer(frame(1, b"hi"), script)
+    client = client_for(server, got, closed, ends)
+    assert closed.wait(WAIT)
+    server.close()
+    assert client.ending() == Ending(CLOSED, 1011, "internal error")
+    assert server.received[0].opcode is Opcode.CLOSE
+
+
+def test_an_endless_fragmented_message_is_cut_at_the_limit(frames):
+    """A hostile server streams one message forever: the client's memory stays bounded."""
+    got, closed, ends = frames
+    limit, chunk = 256 * 1024, b"z" * 16 * 1024
+    sent = [0]
+
+    def script(conn: socket.socket, proto: ServerProtocol) -> None:
+        conn.sendall(frame(1, b"{", fin=False))
+        try:
+            for _ in range(4096):  # 64 MiB at most, far past the limit
+                conn.sendall(frame(0, chunk, fin=False))
+                sent[0] += len(chunk)
+        except OSError:  # the client gave up on us
+            pass
+        with contextlib.suppress(OSError):
+            server.read_frames(conn, proto, 1)
+
+    server = ScriptedServer(b"", script)
+    client = client_for(server, got, closed, ends, max_message_bytes=limit)
+    held: list[int] = []
+    on_bytes = client.on_bytes
+
+    def watched(data: memoryview, now: int) -> None:
+        on_bytes(data, now)
+        held.append(len(client._buf) + len(client._fragment or b""))
+
+    client.on_bytes = watched  # type: ignore[method-assign]
+    assert closed.wait(WAIT)
+    server.close()
+    how, code, detail = client.ending()
+    assert (how, code) == (PROTOCOL, 1009) and str(limit) in detail
+    assert held and max(held) <= limit + 14  # one frame header over, never more
+    assert sent[0] >= limit  # the limit was reached, not the end of the stream
+    assert got == [] and client._fragment is None and not client._buf
+    assert server.received and server.received[0].opcode is Opcode.CLOSE
+    assert server.received[0].data[:2] == (1009).to_bytes(2, "big")
+
+
+@pytest.mark.parametrize(
+    ("tail", "code"),
+    [
+        (frame(1, b"{", fin=False) + frame(1, b"}"), 1002),  # text inside a fragmented message
+        (frame(0, b"orphan"), 1002),  # a continuation without a start
+        (frame(2, b"\x00") + frame(0, b"orphan"), 1002),  # the same, on websockets' path
+        (frame(2, b"\x00") + frame(1, b"y" * 2000), 1009),  # over the limit there too
+    ],
+)
+def test_framing_violations_fail_the_connection(frames, tail, code):
+    got, closed, ends = frames
+
+    def script(conn: socket.socket, proto: ServerProtocol) -> None:
+        conn.sendall(tail)
+        with contextlib.suppress(OSError):
+            server.read_frames(conn, proto, 1)
+
+    server = ScriptedServer(frame(1, b"ok"), script)
+    client = client_for(server, got, closed, ends, max_message_bytes=1024)
+    assert closed.wait(WAIT)
+    server.close()
+    assert client.ending()[:2] == (PROTOCOL, code)
+    assert got == [b"ok"]
+    assert server.received and server.received[0].opcode is Opcode.CLOSE
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_invalid_utf8_is_a_protocol_error_of_that_connection(frames, fast):
+    got, closed, ends = frames
+    rec = Recorder(Ledger(drain_ns=10**9, leave_deadline_ns=10**9), {"r": 1})
+    member = rec.ledger.joining("u", "u.1", "r", True, 0)
+    tail = b"" if fast else frame(2, b"\x00")  # a binary frame: websockets parses the rest
+    bad = tail + frame(1, b'{"type":"message","text":"\xff\xfe"}') + frame(1, b"unseen")
+
+    def script(conn: socket.socket, proto: ServerProtocol) -> None:
+        conn.sendall(bad)
+        with contextlib.suppress(OSError):
+            server.read_frames(conn, proto, 1)
+
+    def on_frame(payload: bytes, now: int) -> None:
+        got.append(payload)
+        rec.on_frame(member, payload, now)
+
+    server = ScriptedServer(frame(1, b"not json but UTF-8"), script)
+    client = client_for(server, got, closed, ends, on_frame=on_frame)
+    assert closed.wait(WAIT)
+    server.close()
+    assert client.ending()[:2] == (PROTOCOL, 1007)
+    assert got[0] == b"not json but UTF-8" and b"unseen" not in got
+    assert server.received[0].data[:2] == (1007).to_bytes(2, "big")
+
+
+def test_a_callback_bug_is_the_harness_not_the_server(frames):
+    got, closed, ends = frames
+
+    def script(conn: socket.socket, proto: ServerProtocol) -> None:
+        with contextlib.suppress(OSError):
+            server.read_frames(conn, proto, 1)
+
+    def on_frame(payload: bytes, now: int) -> None:
+        raise RuntimeError("a bug in chatbench")
+
+    server = ScriptedServer(frame(1, b"boom"), script)
+    client = client_for(server, got, closed, ends, on_frame=on_frame)
+    assert closed.wait(WAIT)
+    client.close()
+    server.close()
+    assert client.ending().how == HARNESS
+
+
+def test_a_whole_text_frame_inside_an_empty_started_message_is_refused():
+    """The one-frame shortcut must not skip the check: the open message holds no byte yet."""
+    got: list[bytes] = []
+    client = WsClient("ws://127.0.0.1:9/ws/chat/r", lambda p, now: got.append(p), lambda now: None)
+    client.on_bytes(memoryview(frame(1, b"", fin=False)), 0)
+    client.on_bytes(memoryview(frame(1, b"whole")), 0)
+    assert got == [] and client.ending()[:2] == (PROTOCOL, 1002)

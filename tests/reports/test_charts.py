@@ -138,6 +138,15 @@ def test_ledger_stacks_each_kind_of_event_per_second(base_run):
     assert_time_events_marked(ax, rows)
 
 
+def test_connections_the_server_ended_are_stacked_when_there_were_any():
+    rows = [TimeseriesRow(t=float(t), server_closes=3 if t == 2 else 0) for t in range(5)]
+    ax = charts.ledger_events(rows).axes[0]
+    bars = {c.get_label().split(" (")[0]: c for c in ax.containers if isinstance(c, BarContainer)}
+    assert "server closes" in bars and "connections lost" not in bars
+    assert [b.get_height() for b in bars["server closes"]] == [0, 0, 3, 0, 0]
+    assert len(ax.texts) == 0  # no "No delivery problems recorded"
+
+
 def test_a_clean_ledger_says_so():
     rows = [TimeseriesRow(t=float(t), sent=5, delivered=50) for t in range(5)]
     ax = charts.ledger_events(rows).axes[0]

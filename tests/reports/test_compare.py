@@ -73,3 +73,70 @@ def test_parse_threshold(text, pct):
 def test_parse_threshold_rejects(text):
     with pytest.raises(ValueError):
         parse_threshold(text)
+
+
+def delivered_nothing(run):
+    """The run's results as if the server had accepted every connection and never relayed."""
+    r = run.results
+    empty = type(r.fanout_latency_us)()
+    deliveries = r.deliveries.model_copy(update={"expected": 0, "delivered": 0, "lost": 0})
+    return r.model_copy(
+        update={"fanout_latency_us": empty, "rtt_latency_us": empty, "deliveries": deliveries}
+    )
+
+
+def test_a_new_run_that_delivered_nothing_fails(base_run):
+    result = compare(base_run.results, delivered_nothing(base_run), 10)
+    assert result.regressed
+    sent = sum(row.sent for row in base_run.results.timeseries)
+    assert result.verdict().startswith(
+        f"FAIL: NEW is broken: no delivery was expected ({sent:,} messages sent); "
+        "nothing was delivered"
+    )
+
+
+def test_a_base_run_that_delivered_nothing_is_nothing_to_compare_with(base_run):
+    result = compare(delivered_nothing(base_run), base_run.results, 10)
+    assert result.regressed
+    assert result.verdict().startswith("FAIL: BASE is broken: no delivery was expected")
+
+
+def with_connections(run, sends=None, replayed=None, **connections):
+    r = run.results
+    update = {"connections": r.connections.model_copy(update=connections)}
+    if sends is not None:
+        update["sends"] = r.sends.model_copy(update=sends)
+    if replayed is not None:
+        update["deliveries"] = r.deliveries.model_copy(update={"replayed": replayed})
+    return r.model_copy(update=update)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"server_closes": {"1011": 12}}, "server_closes 0 -> 12"),
+        ({"lost": 3}, "connections_lost 0 -> 3"),
+        ({"sends": {"unsent": 40}}, "unsent 0 -> 40"),
+    ],
+)
+def test_more_connections_ended_by_the_server_regress(base_run, change, reason):
+    result = compare(base_run.results, with_connections(base_run, **change), 10)
+    assert result.regressed and result.reasons == [reason]
+    assert result.verdict() == f"REGRESSION: {reason}"
+
+
+def test_more_replayed_history_or_reconnects_alone_is_not_a_regression(base_run):
+    new = with_connections(base_run, replayed=500, reconnects=4)
+    result = compare(base_run.results, new, 10)
+    assert not result.regressed
+    cells = {d.name: d.cells() for d in result.deltas}
+    assert cells["replayed"][:3] == ["replayed", "0", "500"]
+    assert cells["reconnects"][:3] == ["reconnects", "0", "4"]
+
+
+def test_a_new_run_whose_server_broke_the_protocol_fails(base_run):
+    result = compare(base_run.results, with_connections(base_run, protocol_errors={"1009": 1}), 10)
+    assert result.verdict() == (
+        "FAIL: NEW is broken: the server broke the WebSocket protocol on 1 connection "
+        "(1009 x1); protocol_errors 0 -> 1"
+    )

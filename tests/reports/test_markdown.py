@@ -44,3 +44,32 @@ def test_compare_summary_carries_the_verdict_and_deltas(base_run, worse_run):
     text = markdown.compare_summary(result, "a", "b")
     assert "❌ **REGRESSION: p99 +45.6% (threshold 10%); lost 7 -> 22**" in text
     assert table_rows(text, "lost") == [["lost", "7", "22", "+15", "+214.3%", "❌"]]
+
+
+def closed_by_server(run):
+    r = run.results
+    connections = r.connections.model_copy(
+        update={"opened": 40, "welcomed": 40, "server_closes": {"1011": 12}, "reconnects": 12}
+    )
+    sends = r.sends.model_copy(update={"scheduled": 900, "sent": 860, "unsent": 40})
+    deliveries = r.deliveries.model_copy(update={"replayed": 77})
+    return r.model_copy(
+        update={"connections": connections, "sends": sends, "deliveries": deliveries}
+    )
+
+
+def test_load_summary_shows_server_closes_replays_and_unsent(base_run):
+    text = markdown.load_summary(closed_by_server(base_run))
+    assert "**server closes 12**" in text and "**unsent 40**" in text
+    assert table_rows(text, "closed by the server") == [["closed by the server", "12 (1011 x12)"]]
+    assert table_rows(text, "reconnects") == [["reconnects", "12"]]
+    assert table_rows(text, "unsent (sender had no connection)") == [
+        ["unsent (sender had no connection)", "40"]
+    ]
+    assert "| replayed |" in text and "| 77 |" in text
+
+
+def test_load_summary_says_a_broken_run_is_broken(base_run):
+    broken = base_run.results.model_copy(update={"broken": ["no member was welcomed"]})
+    text = markdown.load_summary(broken)
+    assert "❌ **broken run: no member was welcomed**" in text

@@ -136,3 +136,38 @@ def test_a_run_without_timeseries_or_histograms_still_reports(tmp_path):
     page = (tmp_path / "out" / "index.html").read_text()
     assert "<svg" not in page and "No configuration recorded." in page
     assert "no lost, duplicated" in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_compare_fails_a_new_run_that_delivered_nothing(tmp_path, capsys):
+    doc = json.loads((DATA / "run_base" / "results.json").read_text())
+    doc["deliveries"] = dict.fromkeys(doc["deliveries"], 0)
+    doc["fanout_latency_us"] = doc["rtt_latency_us"] = {"count": 0}
+    doc["fanout_hdr"] = doc["rtt_hdr"] = ""
+    doc["timeseries"] = []
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps(doc))
+    argv = ["report", "--compare", str(DATA / "run_base"), str(empty), "-o", str(tmp_path / "c")]
+    assert main(argv) == 1
+    verdict = capsys.readouterr().out.splitlines()[0]
+    assert verdict == "FAIL: NEW is broken: no message was sent; nothing was delivered"
+
+
+def test_load_report_shows_how_the_server_ended_connections(tmp_path):
+    doc = json.loads((DATA / "run_base" / "results.json").read_text())
+    doc["connections"] = {"opened": 30, "welcomed": 30, "server_closes": {"1011": 9}, "lost": 2}
+    doc["deliveries"]["replayed"] = 55
+    doc["broken"] = ["the server ended the connection of every user (6 of 6)"]
+    run = tmp_path / "run"
+    shutil.copytree(DATA / "run_base", run)
+    (run / "results.json").write_text(json.dumps(doc))
+    assert main(["report", str(run), "-o", str(tmp_path / "out")]) == 0
+    page = (tmp_path / "out" / "index.html").read_text()
+    for expected in (
+        "server closes: 9",
+        "connections lost: 2",
+        "closed by the server",
+        "9 (1011 x9)",
+        "replayed",
+        "broken run: the server ended the connection of every user (6 of 6)",
+    ):
+        assert escape(expected) in page, expected
