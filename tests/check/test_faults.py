@@ -123,6 +123,11 @@ def _run_row(row, tmp_path):
         rc, results = check_json([url], tmp_path, "--strict", *globs, *extra)
     errors = {c.id: c.reason for c in results.cases if c.verdict == "error"}
     blocked = {c.id: c.blocked_by for c in results.cases if c.verdict == "blocked"}
+    for case, blocker in OR_BLOCKED.get(frozenset(faults), {}).items():
+        if blocked.get(case) == blocker:  # the other honest verdict: counted as the fail
+            del blocked[case]
+            must_fail = must_fail - {case}
+            must_block = {k: v for k, v in must_block.items() if k != case}
     problems = []
     if failed(results) != must_fail or blocked != must_block or errors or rc != 1:
         problems.append(
@@ -143,6 +148,14 @@ BLOCKED: dict[frozenset[str], dict[str, str]] = {
     },
     frozenset({"bad-schema"}): {"join.welcome": "schema.events"},
     frozenset({"no-relay"}): {"room.isolation": "message.broadcast"},
+}
+
+
+# faults -> {case: clause}: a fail of that case may instead be `blocked` by that clause
+OR_BLOCKED: dict[frozenset[str], dict[str, str]] = {
+    # its 100-frame queue also overflows for a reader that merely lags (a busy CI machine):
+    # then the baseline burst loses messages too and the case is blocked by message.order
+    frozenset({"drop-while-stuck"}): {"flow.slow-consumer": "message.order"},
 }
 
 
