@@ -188,6 +188,10 @@ def run(args: argparse.Namespace) -> int:
         print(list_cases(cases))
         return 0
     config = config_from(args)
+    if all(c.run is None for c in cases):  # an empty run is never green
+        raise UsageError(
+            f"nothing to judge: {', '.join(c.id for c in cases)} cannot be checked remotely"
+        )
     results = asyncio.run(check(cases, config))
     print(console_table(results))
     write_outputs(results, args)

@@ -135,3 +135,10 @@ def _doc(cases, strict):
 
     config = CheckConfig(urls=("ws://x",), strict=strict)
     return summarize(cases, config, datetime.now(UTC), 1.0)
+
+
+def test_a_run_that_judges_nothing_is_a_usage_error_not_green(capsys):
+    from harness.cli import main
+
+    assert main(["check", "ws://127.0.0.1:1", "--only", "shutdown.*"]) == 2
+    assert "nothing to judge" in capsys.readouterr().err
