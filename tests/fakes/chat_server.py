@@ -316,7 +316,9 @@ class FakeChatServer:
         """Whether a ghost fault keeps this member whose connection ended without a close."""
         if ws.protocol.close_rcvd is not None or ws.protocol.close_sent is not None:
             return False
-        reset = isinstance(ws.connection_exc, ConnectionResetError)
+        # why the TCP connection ended (websockets 15 calls it recv_exc, 16 connection_exc)
+        cause = getattr(ws, "connection_exc", getattr(ws, "recv_exc", None))
+        reset = isinstance(cause, ConnectionResetError)
         return self.has("ghost-on-abrupt") or self.has(
             "ghost-on-reset" if reset else "ghost-on-fin"
         )
