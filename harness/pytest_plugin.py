@@ -84,7 +84,7 @@ class CaseItem(pytest.Item):
         r = self.result
         strict = bool(self.config.getoption("chat_strict"))
         counted_block = r.verdict == "blocked" and (r.level == "MUST" or strict)
-        if r.verdict not in ("pass", "fail", "skip", "blocked") or counted_block:
+        if r.verdict not in ("pass", "fail", "skip", "n/a", "blocked") or counted_block:
             # not judged: a harness error, or blocked by another clause (named in the reason)
             pytest.fail(
                 f"not judged ({r.verdict}): {r.reason}\n{r.observed}".strip(), pytrace=False
@@ -95,7 +95,7 @@ class CaseItem(pytest.Item):
         from harness.check.output import failure_text
 
         result = self.result
-        if result.verdict == "skip":
+        if result.verdict in ("skip", "n/a"):
             pytest.skip(result.reason)
         if result.verdict in ("fail", "blocked"):
             if result.level == "SHOULD" and not self.config.getoption("chat_strict"):

@@ -158,8 +158,9 @@ class LoadResults(_Model):
     """The whole run's round-trip histogram, same encoding."""
 
 
-Verdict = Literal["pass", "fail", "blocked", "error", "skip"]
-"""`blocked`: a precondition (another clause) failed before the case could judge its own."""
+Verdict = Literal["pass", "fail", "blocked", "error", "skip", "n/a"]
+"""`blocked`: a precondition (another clause) failed before the case could judge its own;
+`n/a`: the profile's server does not claim what the clause rests on (no welcome, no rooms)."""
 
 
 class TranscriptEntry(_Model):
@@ -198,6 +199,7 @@ class CheckSummary(_Model):
     blocked: int = 0
     errors: int = 0
     skipped: int = 0
+    not_applicable: int = 0
 
 
 class CheckResults(_Model):

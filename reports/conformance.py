@@ -17,7 +17,7 @@ td,th{padding:.3em .6em;border-bottom:1px solid #ddd;text-align:left;vertical-al
 code,pre{font:12px/1.4 ui-monospace,monospace}
 pre{white-space:pre-wrap;word-break:break-all;background:#f8f8f8;padding:.6em}
 .pass{color:#17692d}.fail{color:#b3261e;font-weight:bold}.error{color:#8a4b00;font-weight:bold}
-.skip{color:#666}.should{color:#8a6d00}.blocked{color:#6b3fa0;font-weight:bold}
+.skip,.na{color:#666}.should{color:#8a6d00}.blocked{color:#6b3fa0;font-weight:bold}
 .warn{color:#8a6d00}details{margin:.8em 0;border:1px solid #ddd;padding:.5em}
 .send{color:#1a4d8f}.recv{color:#222}.close{color:#b3261e}.note{color:#666;font-style:italic}
 """
@@ -57,6 +57,7 @@ def title(results: CheckResults) -> str:
     counts += [f"{s.blocked} blocked"] if s.blocked else []
     counts += [f"{s.errors} harness errors"] if s.errors else []
     counts += [f"{s.skipped} skipped"] if s.skipped else []
+    counts += [f"{s.not_applicable} n/a"] if s.not_applicable else []
     return f"{word} ({', '.join(counts)})"
 
 
@@ -85,7 +86,7 @@ def _verdict_label(c: CaseResult, strict: bool) -> tuple[str, str]:
     """CSS class and text: a SHOULD miss that does not count is a warning, not a failure."""
     if c.verdict in ("fail", "blocked") and c.level == "SHOULD" and not strict:
         return "warn", f"warning ({c.verdict})"
-    return c.verdict, c.verdict
+    return ("na" if c.verdict == "n/a" else c.verdict), c.verdict
 
 
 def _details(case: CaseResult, strict: bool) -> str:

@@ -14,6 +14,7 @@ VERDICT_MARK = {
     "blocked": "🚧 blocked",
     "error": "💥 error",
     "skip": "⏭️ skip",
+    "n/a": "➖ n/a",
 }
 
 
@@ -90,7 +91,7 @@ def check_summary(results: CheckResults) -> str:
     s = results.summary
     counts = (
         f"{s.passed} passed, {s.failed} failed, {s.blocked} blocked, {s.errors} errors, "
-        f"{s.skipped} skipped"
+        f"{s.skipped} skipped, {s.not_applicable} n/a"
     )
     mark = "✅" if results.exit_code == 0 else "❌"
     urls = ", ".join(f"`{u}`" for u in results.urls)

@@ -5,7 +5,7 @@
 `output` writes the console table, JSON and JUnit.
 """
 
-from harness.check.client import Client, is_message, is_system
+from harness.check.client import Client, is_joined, is_left, is_message, is_system, show
 from harness.check.context import DEFAULT_TEMPLATE, WAIT, CaseContext, CheckConfig
 from harness.check.registry import Case, load_cases, scenario, select, unjudgeable
 from harness.check.verdicts import CaseSkipped, ServerViolation
@@ -19,10 +19,13 @@ __all__ = [
     "CheckConfig",
     "Client",
     "ServerViolation",
+    "is_joined",
+    "is_left",
     "is_message",
     "is_system",
     "load_cases",
     "scenario",
     "select",
+    "show",
     "unjudgeable",
 ]

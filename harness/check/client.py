@@ -1,7 +1,9 @@
 """A recording WebSocket client: every frame into the transcript, every event validated.
 
-Each received frame goes through `harness.protocol.parse_server_event`; a frame that is not a
-valid protocol v1 event is a `schema.events` violation raised by the next wait on that client.
+Each received frame is validated by the profile (`ChatProtocol.validate`: protocol v1's event
+schema for v1) and read by the connection's `Session` into an `Event`; a frame that breaks
+the profile's format is a `schema.events` violation raised by the next wait on that client.
+Frames the protocol answers itself (a Socket.IO ping) are answered here.
 """
 
 from __future__ import annotations
@@ -20,10 +22,9 @@ from websockets.exceptions import ConnectionClosed
 
 from harness.check.transcript import Transcript, shorten
 from harness.check.verdicts import ServerViolation
-from harness.protocol import FrameError, Message, ServerEvent, System, parse_server_event
-from harness.protocol import encode_client_message as _encode
+from harness.profile import JOINED, LEFT, MESSAGE, ChatProtocol, Event, Session
 
-Match = Callable[[ServerEvent], bool]
+Match = Callable[[Event], bool]
 Drop = Literal["rst", "fin"]
 UNDERLYING_CLOSE_TIMEOUT = 2.0
 """Seconds a browser waits, after the closing handshake, for the server to end TCP (Chromium's
@@ -56,11 +57,20 @@ class Client:
     """One harness member: its connection, the events it received and how it was closed."""
 
     def __init__(
-        self, ws: ClientConnection, label: str, room: str, name: str, log: Transcript, waits: Waits
+        self,
+        ws: ClientConnection,
+        label: str,
+        room: str,
+        name: str,
+        log: Transcript,
+        waits: Waits,
+        protocol: ChatProtocol,
+        session: Session,
     ) -> None:
         self.ws, self.label, self.room, self.name = ws, label, room, name
         self.log, self.waits = log, waits
-        self.history: list[ServerEvent] = []
+        self.protocol, self.session = protocol, session
+        self.history: list[Event] = []
         self.arrivals: list[float] = []
         """`time.monotonic()` when each event of `history` arrived."""
         self.trim_texts: int | None = None
@@ -78,45 +88,72 @@ class Client:
 
     # -- receiving ---------------------------------------------------------------------------
 
+    async def start(self, timeout: float) -> None:
+        """Send what the profile sends right after the handshake (its join frames)."""
+        for frame in self.session.start():
+            await self.send(frame, timeout, act=False)
+
+    async def until_ready(self, timeout: float) -> None:
+        """Wait (bounded) until the session has sent its join frames (Socket.IO: after the
+        server acknowledged the connect)."""
+        deadline = time.monotonic() + timeout
+        while not self.session.ready and not self.closed.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or (not await self.news(left) and time.monotonic() >= deadline):
+                return
+
     async def _read(self) -> None:
         try:
             async for frame in self.ws:
                 self._on_frame(frame)
+                if self.session.replies:
+                    await self._reply()
         except ConnectionClosed:
             pass
         finally:
             self._on_closed()
 
+    async def _reply(self) -> None:
+        replies, self.session.replies = self.session.replies, []
+        for frame in replies:
+            self.log.add(self.label, "send", frame)
+            await asyncio.wait_for(self.ws.send(frame), 5)
+
     def _on_frame(self, frame: str | bytes) -> None:
         data = frame if isinstance(frame, str) else f"<binary {len(frame)} bytes> {frame[:64]!r}"
         self.log.add(self.label, "recv", data)
-        try:
-            event = parse_server_event(frame)
-        except FrameError as exc:
-            if self.violation is None:
-                self.violation = ServerViolation(
-                    f"{self.label} received an invalid event: {exc.detail}",
-                    expected="a text frame holding a protocol v1 event (section 12)",
-                    observed=shorten(data, 200),
-                    clause="schema.events",
-                )
-                self.log.add(self.label, "note", f"schema.events violated: {exc.detail}")
-        else:
+        problem = self.protocol.validate(frame)
+        if problem is not None and self.violation is None:
+            self.violation = ServerViolation(
+                f"{self.label} received an invalid event: {problem}",
+                expected=f"a frame of the {self.protocol.name} protocol (schema.events)",
+                observed=shorten(data, 200),
+                clause="schema.events",
+            )
+            self.log.add(self.label, "note", f"schema.events violated: {problem}")
+        event = self.session.receive(frame)
+        if event is not None and problem is None:
             keep = self.trim_texts
-            if keep is not None and isinstance(event, Message) and len(event.text) > keep:
-                event = event.model_copy(update={"text": event.text[:keep]})
+            if keep is not None and event.text is not None and len(event.text) > keep:
+                event = event._replace(text=event.text[:keep], raw=shorten(data, keep))
             self.history.append(event)
             self.arrivals.append(time.monotonic())
             self._check_room(event)
         self._news.set()
 
-    def _check_room(self, event: ServerEvent) -> None:
+    def _check_room(self, event: Event) -> None:
         """5. room.isolation holds in every case: a message of another room is a violation."""
-        if isinstance(event, Message) and event.room != self.room and self.violation is None:
+        if (
+            event.kind == MESSAGE
+            and event.room is not None
+            and self.protocol.rooms
+            and event.room != self.room
+            and self.violation is None
+        ):
             self.violation = ServerViolation(
                 f"{self.label} (room {self.room!r}) got a message of room {event.room!r}",
                 expected=f"messages of room {self.room!r} only",
-                observed=event.model_dump_json(),
+                observed=show(event),
                 clause="room.isolation",
             )
 
@@ -175,7 +212,7 @@ class Client:
                     await asyncio.wait_for(self._news.wait(), remaining)
 
     def _missing(self, what: str, timeout: float, start: int) -> ServerViolation:
-        recent = [_show(e) for e in self.history[start:][-3:]] or ["no event"]
+        recent = [show(e) for e in self.history[start:][-3:]] or ["no event"]
         if self.closed.is_set():
             how = f"the connection closed ({self.describe_close()})"
         else:
@@ -186,15 +223,13 @@ class Client:
             observed="; ".join(recent) + ("" if not self.closed.is_set() else "; then closed"),
         )
 
-    async def expect(self, match: Match, what: str, timeout: float) -> ServerEvent:
+    async def expect(self, match: Match, what: str, timeout: float) -> Event:
         """Consume events until one matches `match` (others are passed over) and return it."""
         i = await self._wait_for(match, what, timeout, self.cursor)
         self.cursor = i + 1
         return self.history[i]
 
-    async def await_seen(
-        self, match: Match, what: str, timeout: float, since: int = 0
-    ) -> ServerEvent:
+    async def await_seen(self, match: Match, what: str, timeout: float, since: int = 0) -> Event:
         """Wait until an event (from index `since`) matches, without consuming anything."""
         return self.history[await self._wait_for(match, what, timeout, since)]
 
@@ -211,7 +246,7 @@ class Client:
             raise self.violation
         return self._news.is_set()
 
-    def seen(self, match: Match) -> list[ServerEvent]:
+    def seen(self, match: Match) -> list[Event]:
         """Every event received so far that matches."""
         return [e for e in self.history if match(e)]
 
@@ -227,11 +262,13 @@ class Client:
 
     # -- sending -----------------------------------------------------------------------------
 
-    async def send(self, frame: str | bytes, timeout: float) -> bool:
-        """Send one frame; False when the connection is already closed."""
+    async def send(self, frame: str | bytes, timeout: float, act: bool = True) -> bool:
+        """Send one frame; False when the connection is already closed. `act=False`: part of
+        joining (the profile's join frames), not an action of the case on the server."""
         data = frame if isinstance(frame, str) else f"<binary {len(frame)} bytes> {frame[:64]!r}"
         self.log.add(self.label, "send", data)
-        self.on_act()
+        if act:
+            self.on_act()
         try:
             with self.waits.on(f"{self.label}: send accepted by the server"):
                 await asyncio.wait_for(self.ws.send(frame), timeout)
@@ -248,8 +285,11 @@ class Client:
         return True
 
     async def say(self, text: str, timeout: float, **extra: Any) -> bool:
-        """Send a chat message `{"text": text}` (plus any extra fields)."""
-        frame = orjson.dumps({"text": text, **extra}).decode() if extra else _encode(text)
+        """Say `text` as the profile sends texts; `extra` fields make a protocol v1 frame
+        `{"text": text, ...}` (message.extra-fields)."""
+        frame = (
+            orjson.dumps({"text": text, **extra}).decode() if extra else self.protocol.encode(text)
+        )
         return await self.send(frame, timeout)
 
     # -- ending ------------------------------------------------------------------------------
@@ -303,19 +343,30 @@ class Client:
             await asyncio.wait_for(self._reader, 1)
 
 
-def _show(event: ServerEvent) -> str:
-    return shorten(event.model_dump_json(), 160)
+def show(event: Event, limit: int = 160) -> str:
+    """The frame an event came in, for expected/observed (shortened)."""
+    raw = event.raw
+    text = raw if isinstance(raw, str) else f"<binary {len(raw)} bytes> {raw[:64]!r}"
+    return shorten(text, limit)
 
 
 def is_message(text: str | None = None, user: str | None = None) -> Match:
     """Matches message events, optionally with this exact text / user."""
     return lambda e: (
-        isinstance(e, Message)
-        and (text is None or e.text == text)
-        and (user is None or e.user == user)
+        e.kind == MESSAGE and (text is None or e.text == text) and (user is None or e.user == user)
     )
 
 
+def is_joined(name: str) -> Match:
+    """Matches the announcement that `name` joined."""
+    return lambda e: e.kind == JOINED and e.user == name
+
+
+def is_left(name: str) -> Match:
+    """Matches the announcement that `name` left."""
+    return lambda e: e.kind == LEFT and e.user == name
+
+
 def is_system(name: str, kind: str) -> Match:
-    """Matches `NAME joined` / `NAME left`."""
-    return lambda e: isinstance(e, System) and e.message == f"{name} {kind}"
+    """Matches `NAME joined` / `NAME left` (kind "joined" or "left")."""
+    return is_joined(name) if kind == "joined" else is_left(name)

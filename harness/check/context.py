@@ -4,30 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import secrets
 import socket
-import string
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 
-from harness.check.client import Client, Waits, is_system
+from harness.check.client import Client, Waits, is_joined, show
 from harness.check.transcript import Transcript
 from harness.check.verdicts import ServerViolation
 from harness.errors import UsageError
-from harness.protocol import Welcome, sanitize_username
+from harness.profile import WELCOME, ChatProtocol, Profile, load_profile, templates
+from harness.profile.declarative import DeclarativeProtocol
 
 DEFAULT_TEMPLATE = "/ws/chat/{room}?username={username}"
-PLACEHOLDERS = ("room", "username")
-"""The only placeholders a path template may hold (render_path fills exactly these)."""
 WAIT = 2.0
 """The base wait for one expected event, in seconds, before --timeout-factor."""
 MAX_RECV = 16 * 2**20
 
 _MISSING = object()
+_MEMBERS = itertools.count(random.randrange(10**6, 10**9, 1000))
+"""`{member}` numbers: unique per connection, from a random base (runs may share a server)."""
+
+
+def _default_protocol() -> ChatProtocol:
+    return load_profile()
 
 
 @dataclass(frozen=True)
@@ -35,58 +41,79 @@ class CheckConfig:
     """Everything about the server under test and how patient to be with it."""
 
     urls: tuple[str, ...]
-    path_template: str = DEFAULT_TEMPLATE
+    path_template: str | None = None
+    """Overrides the profile's `connect.url` (--path-template)."""
     headers: tuple[tuple[str, str], ...] = ()
     timeout_factor: float = 1.0
     strict: bool = False
     deadline: float = 100.0
     concurrency: int = 8
+    protocol: ChatProtocol = field(default_factory=_default_protocol)
+    """How the server speaks (--profile; protocol v1 by default)."""
+
+    def __post_init__(self) -> None:
+        if self.path_template is not None:
+            object.__setattr__(self, "protocol", with_url(self.protocol, self.path_template))
 
     def t(self, seconds: float = WAIT) -> float:
         """`seconds` scaled by --timeout-factor."""
         return seconds * self.timeout_factor
 
-    def url(self, index: int, room: str, username: str | None) -> str:
-        """The WebSocket URL of client number `index` (round-robin over the URLs)."""
-        base = self.urls[index % len(self.urls)].rstrip("/")
-        return base + render_path(self.path_template, room, username)
+    def base(self, index: int) -> str:
+        """The base URL of client number `index` (round-robin over the URLs)."""
+        return self.urls[index % len(self.urls)].rstrip("/")
+
+    def url(self, index: int, room: str, username: str | None, member: int = 0) -> str:
+        """The WebSocket URL of client number `index`."""
+        return self.base(index) + self.protocol.path(room, username, member)
 
 
-def render_path(template: str, room: str, username: str | None) -> str:
+def with_url(
+    protocol: ChatProtocol, template: str, option: str = "--path-template"
+) -> ChatProtocol:
+    """`protocol` with another URL template; UsageError naming `option` when it cannot be."""
+    if not isinstance(protocol, DeclarativeProtocol):
+        raise UsageError(f"{option} cannot change the URL of adapter profile {protocol.name}")
+    check_template(template, option)
+    connect = protocol.profile.connect.model_copy(update={"url": template})
+    try:
+        profile = Profile.model_validate(
+            {**protocol.profile.model_dump(by_alias=True), "connect": connect.model_dump()}
+        )
+    except ValidationError as exc:
+        problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise UsageError(f"{option} {template!r}: {problems}") from None
+    return DeclarativeProtocol(profile)
+
+
+def render_path(template: str, room: str, username: str | None, member: int = 0) -> str:
     """The path for `room` and `username`, percent-encoded; None drops the username parameter."""
-    path, _, query = template.partition("?")
-    params = [p for p in query.split("&") if p and (username is not None or "{username}" not in p)]
-    out = path + ("?" + "&".join(params) if params else "")
-    return out.format(room=quote(room), username=quote(username or ""))
+    values = {"room": room, "username": username or "", "member": str(member)}
+    return templates.render_url(template, values, None if username is not None else "username")
 
 
 def check_template(template: str, option: str = "--path-template") -> str:
-    """`template` when render_path can fill it: starts with /, {room}, maybe {username}, no other.
+    """`template` when it is a URL path the profile machinery can fill; UsageError otherwise.
 
-    UsageError otherwise, naming what is wrong: `{}`, `{nope}`, `{room!r}`, an unbalanced brace.
+    Placeholders: {room}, {username}, {member}, {env:NAME}; any other brace is an error
+    (`{}`, `{nope}`, `{room`), as braces have no other business in a URL.
     """
     if not template.startswith("/"):
         raise UsageError(f"{option} must start with /: {template!r}")
     try:
-        fields = [f for f in string.Formatter().parse(template) if f[1] is not None]
-    except ValueError as exc:  # a lone { or }
-        raise UsageError(f"{option} {template!r}: {exc} (write {{{{ or }}}} for one)") from None
-    for _, name, spec, conversion in fields:
-        if name not in PLACEHOLDERS or spec or conversion:
-            shown = "{" + (name or "") + (f"!{conversion}" if conversion else "")
-            shown += (f":{spec}" if spec else "") + "}"
-            raise UsageError(
-                f"{option} {template!r}: unknown placeholder {shown} "
-                "(only {room} and {username})"
-            )
-    if not any(name == "room" for _, name, _, _ in fields):
-        raise UsageError(f"{option} {template!r} must contain {{room}}")
+        templates.check(template, templates.BUILTIN, option)
+    except templates.TemplateError as exc:
+        raise UsageError(f"{exc} in {template!r}") from None
+    stray = templates.PLACEHOLDER.sub("", template)
+    if "{" in stray or "}" in stray:
+        raise UsageError(
+            f"{option} {template!r}: a brace that is not a placeholder "
+            "({room}, {username}, {member} or {env:NAME})"
+        )
     return template
 
 
-def quote(value: str) -> str:
-    """Percent-encode every byte but unreserved ASCII."""
-    return urllib.parse.quote(value, safe="")
+quote = templates.quote
 
 
 @dataclass
@@ -131,33 +158,42 @@ class CaseContext:
         path: str | None = None,
         rcvbuf: int | None = None,
     ) -> Client:
-        """Open a connection (no welcome awaited); handshake failures are `connect.endpoint`."""
-        index = next(self._index)
+        """Open a connection and send the profile's first frames (no welcome awaited);
+        handshake failures are `connect.endpoint`."""
+        index, member = next(self._index), next(_MEMBERS)
         label = label or f"c{index + 1}"
         if any(c.label == label for c in self.clients):
             label = f"{label}{index + 1}"  # transcripts tell every client apart
         requested = f"{label}-{secrets.token_hex(2)}" if username is _MISSING else username
-        url = self.config.url(index, room, requested)
-        if path is not None:
-            url = self.config.urls[index % len(self.config.urls)].rstrip("/") + path
+        protocol = self.config.protocol
+        url = self.config.base(index) + (
+            path if path is not None else protocol.path(room, requested, member)
+        )
         self.log.add(label, "open", url)
+        extra = dict(protocol.headers(room, requested or "", member))
+        extra.update(headers or {})
         with self.waits.on(f"{label}: WebSocket handshake"):
-            ws = await self._handshake(url, label, headers, rcvbuf)
-        client = Client(ws, label, room, sanitize_username(requested), self.log, self.waits)
+            ws = await self._handshake(url, label, extra, rcvbuf)
+        name = protocol.member_name(requested or "", member)
+        session = protocol.session(room, requested or "", member)
+        client = Client(ws, label, room, name, self.log, self.waits, protocol, session)
         client.on_act = self.act
         self.clients.append(client)
+        await client.start(self.t())
         return client
 
     async def _handshake(
-        self, url: str, label: str, headers: dict[str, str] | None, rcvbuf: int | None
+        self, url: str, label: str, headers: dict[str, str], rcvbuf: int | None
     ) -> Any:
         merged = dict(self.config.headers)
-        merged.update(headers or {})
+        merged.update(headers)
+        subprotocols = self.config.protocol.subprotocols()
         try:
             sock = await _small_socket(url, rcvbuf, self.t()) if rcvbuf else None
             return await connect(
                 url,
                 additional_headers=merged,
+                subprotocols=subprotocols or None,  # type: ignore[arg-type]
                 open_timeout=self.t(),
                 compression=None,
                 proxy=None,
@@ -179,38 +215,53 @@ class CaseContext:
     async def join(
         self, room: str, username: Any = _MISSING, *, exact_room: bool = True, **kwargs: Any
     ) -> Client:
-        """Connect and wait for the welcome (`join.welcome`: first frame, right room).
+        """Connect and wait until the server has the member: its welcome (`join.welcome`:
+        the first event, right room), or, from a server that sends none, its announcement to
+        another member, or else the profile's settle time.
 
         `exact_room=False` leaves the welcome's room to the caller (`room.exact-name` judges a
         wrong one as its own failure, not as a precondition).
         """
         client = await self.connect(room, username, **kwargs)
+        if self.config.protocol.behaviour.welcome:
+            await self._welcomed(client, room, exact_room)
+            await self._settle(client, len(self.config.urls) > 1)
+        else:
+            await client.until_ready(self.t())
+            if not await self._settle(client, True):
+                await asyncio.sleep(self.t(self.config.protocol.profile.connect.settle))
+        return client
+
+    async def _welcomed(self, client: Client, room: str, exact_room: bool) -> None:
         try:
             first = await client.expect(lambda e: True, "a welcome event", self.t())
         except ServerViolation as v:
             v.clause = v.clause or "join.welcome"
             raise
-        if not isinstance(first, Welcome) or (exact_room and first.room != room):
+        judged_room = exact_room and self.config.protocol.rooms and first.room is not None
+        if first.kind != WELCOME or (judged_room and first.room != room):
             raise ServerViolation(
                 f"{client.label}: the first event is not the welcome to room {room!r}",
-                expected=f'{{"type": "welcome", "room": {room!r}, "online": N}}',
-                observed=first.model_dump_json(),
+                expected=f"a welcome to room {room!r}",
+                observed=show(first),
                 clause="join.welcome",
             )
-        await self._settle(client)
-        return client
 
-    async def _settle(self, joiner: Client) -> None:
-        """With several URLs, let the other members hear of the joiner before going on."""
-        if len(self.config.urls) < 2:
-            return
+    async def _settle(self, joiner: Client, wanted: bool) -> bool:
+        """Let the other members hear of the joiner (a courtesy wait, judged elsewhere);
+        True when one did. Used with several URLs, and without a welcome."""
+        if not wanted or not self.config.protocol.behaviour.announces_join:
+            return False
         others = [c for c in self.clients if c is not joiner and c.room == joiner.room]
+        heard = False
         for other in others:
             if not other.closed.is_set():
                 try:
-                    await other.await_seen(is_system(joiner.name, "joined"), "joined", self.t())
+                    await other.await_seen(is_joined(joiner.name), "joined", self.t())
                 except ServerViolation:
-                    return  # judged by join.announce; here only a courtesy wait
+                    return heard
+                heard = True
+        return heard
 
     async def quiet(self, seconds: float = 0.5) -> None:
         """Let late (unwanted) events arrive before checking they did not."""

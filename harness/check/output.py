@@ -74,7 +74,8 @@ def _summary_line(r: CheckResults) -> str:
     s = r.summary
     return (
         f"{len(r.cases)} cases: {s.passed} passed, {s.failed} failed, {s.blocked} blocked, "
-        f"{s.errors} harness errors, {s.skipped} skipped in {r.duration_s:.1f} s "
+        f"{s.errors} harness errors, {s.skipped} skipped, {s.not_applicable} n/a "
+        f"in {r.duration_s:.1f} s "
         f"-> exit {r.exit_code} ({EXIT_MEANING.get(r.exit_code, '')})"
     )
 
@@ -157,7 +158,7 @@ def _junit_case(suite: ET.Element, case: CaseResult, strict: bool) -> str | None
     if case.verdict == "error":
         ET.SubElement(node, "error", message=message, type="harness-error").text = body
         return "errors"
-    if case.verdict == "skip":
+    if case.verdict in ("skip", "n/a"):
         ET.SubElement(node, "skipped", message=message)
         return "skipped"
     return None

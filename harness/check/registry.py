@@ -11,6 +11,7 @@ import importlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
+from harness.check.claims import CLAIMS
 from harness.check.context import CaseContext
 from harness.errors import UsageError
 from harness.protocol import CLAUSES, Clause, clause
@@ -35,6 +36,8 @@ class Case:
     """Mostly idle and long: starts first and overlaps everything else."""
     skip: str = ""
     """When set, the case is never run and reported as skip with this reason."""
+    needs: tuple[str, ...] = ()
+    """What the server must claim for the clause to apply (harness.check.claims): else n/a."""
 
     @property
     def id(self) -> str:
@@ -53,11 +56,16 @@ def scenario(
     budget: float = 20.0,
     alone: bool = False,
     background: bool = False,
+    needs: tuple[str, ...] = (),
 ) -> Callable[[CaseFn], CaseFn]:
-    """Register the decorated function as the case of `clause_id`."""
+    """Register the decorated function as the case of `clause_id`; `needs` names the claims
+    (harness.check.claims) without which it is n/a."""
+    unknown = set(needs) - CLAIMS.keys()
+    if unknown:
+        raise ValueError(f"{clause_id}: unknown claims {sorted(unknown)}")
 
     def register(fn: CaseFn) -> CaseFn:
-        _add(Case(clause(clause_id), sends, expects, fn, budget, alone, background))
+        _add(Case(clause(clause_id), sends, expects, fn, budget, alone, background, "", needs))
         return fn
 
     return register

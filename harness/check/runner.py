@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidURI
 
+from harness.check.claims import not_applicable
 from harness.check.context import CaseContext, CheckConfig, describe_handshake_error
 from harness.check.registry import Case
 from harness.check.verdicts import CaseSkipped, ServerViolation
@@ -117,6 +118,9 @@ async def _judge(case: Case, config: CheckConfig, budget: float | None) -> CaseR
     t0 = time.monotonic()
     if case.run is None:
         return _result(case, "skip", t0, case.skip)
+    na = not_applicable(case.needs, config.protocol)
+    if na:
+        return _result(case, "n/a", t0, na)
     ctx = CaseContext(config)
     limit = config.t(case.budget) if budget is None else min(budget, config.t(case.budget))
     try:
@@ -166,8 +170,14 @@ def _harness_error(case: Case, ctx: CaseContext, exc: BaseException, t0: float) 
 
 
 async def run_cases(cases: Sequence[Case], config: CheckConfig) -> list[CaseResult]:
-    """Run the cases: background ones first, lone ones one by one, the rest concurrently."""
+    """Run the cases: background ones first, lone ones one by one, the rest concurrently.
+
+    A server with one room for everybody (a profile with rooms = false) gets every case one
+    at a time, the background ones last: the whole server is each case's room.
+    """
     deadline = time.monotonic() + config.deadline
+    if not config.protocol.rooms:
+        return await _one_by_one(cases, config, deadline)
     gate = asyncio.Semaphore(config.concurrency)
     results: dict[str, CaseResult] = {}
 
@@ -184,6 +194,18 @@ async def run_cases(cases: Sequence[Case], config: CheckConfig) -> list[CaseResu
         await one(case, False)
     await asyncio.gather(*(one(c, True) for c in cases if not (c.alone or c.background)))
     await asyncio.gather(*background)
+    return [results[c.id] for c in cases]
+
+
+async def _one_by_one(
+    cases: Sequence[Case], config: CheckConfig, deadline: float
+) -> list[CaseResult]:
+    results: dict[str, CaseResult] = {}
+    for case in sorted(cases, key=lambda c: c.background):
+        left = deadline - time.monotonic()
+        results[case.id] = (
+            await run_case(case, config, left) if left > 0 else _not_run(case, config.deadline)
+        )
     return [results[c.id] for c in cases]
 
 
@@ -218,6 +240,7 @@ def summarize(
         blocked=sum(c.verdict == "blocked" for c in cases),
         errors=sum(c.verdict == "error" for c in cases),
         skipped=sum(c.verdict == "skip" for c in cases),
+        not_applicable=sum(c.verdict == "n/a" for c in cases),
     )
     return CheckResults(
         schema=CHECK_SCHEMA,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from harness.check import CaseContext, Client, is_message, is_system, scenario
-from harness.protocol import DEFAULT_USERNAME, Message, System
+from harness.profile import JOINED, LEFT, MESSAGE, OTHER, Event
+from harness.protocol import DEFAULT_USERNAME
 from scenarios.conformance._steps import maybe, refused, require
 
 INVALID_ROOMS = ["r" * 65, "two words", "<script>", "semi;colon", "a+b", "tab\tid"]
@@ -52,6 +53,7 @@ async def endpoint(ctx: CaseContext) -> None:
     "connect.default-username",
     sends="one member joins without the username parameter, another with username=",
     expects="both are named Anonymous in `joined` and in their messages",
+    needs=("v1_rules",),
 )
 async def default_username(ctx: CaseContext) -> None:
     # 2. "a missing or empty `username` means `Anonymous`"
@@ -70,13 +72,11 @@ async def _named_member(
     text = ctx.token()
     await member.say(text, ctx.t())
     got = await watcher.expect(is_message(text=text), f"the message {text!r}", ctx.t())
-    require(
-        isinstance(got, Message) and got.user == name, f"name for username={requested!r}", name, got
-    )
+    require(got.kind == MESSAGE and got.user == name, f"name for username={requested!r}", name, got)
     await member.close(ctx.t())
     await maybe(ctx, watcher, is_system(name, "left"), since=start)
-    about = [e for e in watcher.history[start:] if isinstance(e, System) and e.kind]
-    wrong = [e for e in about if e.name != name]
+    about = [e for e in watcher.history[start:] if e.kind in (JOINED, LEFT)]
+    wrong = [e for e in about if e.user != name]
     require(
         not wrong,
         f"joined/left name for username={requested!r}",
@@ -89,6 +89,7 @@ async def _named_member(
     "room.invalid",
     sends=f"handshakes for invalid room ids: {', '.join(map(repr, INVALID_ROOMS))}",
     expects="each refused: HTTP 4xx before the upgrade, or close 1008 before any event",
+    needs=("v1_rules", "rooms"),
 )
 async def invalid_room(ctx: CaseContext) -> None:
     # 2. "a handshake for an invalid room id is refused: HTTP 403 before the upgrade, or close
@@ -101,6 +102,7 @@ async def invalid_room(ctx: CaseContext) -> None:
     "username.no-html",
     sends=f"members named {', '.join(map(repr, XSS_NAMES))} join, say a message, leave",
     expects="no < or > in any system message or message `user` any client receives",
+    needs=("usernames",),
 )
 async def no_html(ctx: CaseContext) -> None:
     # 2. "no `<` or `>` from a requested username ever reaches any client: not in `system`
@@ -116,7 +118,7 @@ async def no_html(ctx: CaseContext) -> None:
     await ctx.quiet()
     for client in ctx.clients:
         for event in client.history:
-            shown = event.message if isinstance(event, System) else getattr(event, "user", "")
+            shown = _about_members(event)
             require(
                 not set(shown) & {"<", ">"},
                 f"{client.label} got HTML from a username",
@@ -125,11 +127,19 @@ async def no_html(ctx: CaseContext) -> None:
             )
 
 
+def _about_members(event: Event) -> str:
+    """What an event says about members: the user of joined/left/message, else the frame."""
+    if event.kind == OTHER:
+        return event.raw if isinstance(event.raw, str) else ""
+    return event.user or ""
+
+
 @scenario(
     "username.sanitized",
     sends=f"members named {', '.join(repr(r) for r, _ in SANITIZED)} join, say a message, leave",
     expects="`joined`, message `user` and `left` carry exactly the name of the spec's table",
     budget=45,  # each leave is awaited up to 2 s: a server that never announces one is slow
+    needs=("v1_rules",),
 )
 async def sanitized(ctx: CaseContext) -> None:
     # 2. "The server sanitizes the requested name before anyone sees it ... The sanitized name

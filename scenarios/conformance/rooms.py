@@ -3,40 +3,43 @@
 from __future__ import annotations
 
 from harness.check import CaseContext, Client, ServerViolation, is_message, scenario
-from harness.check.context import quote, render_path
-from harness.protocol import Message, System, Welcome
-from scenarios.conformance._steps import expect_message, maybe, require
+from harness.check.context import quote
+from harness.profile import JOINED, LEFT, MESSAGE, WELCOME
+from scenarios.conformance._steps import expect_message, maybe, receivers, require
 
 BURST = 20
 
 
 @scenario(
     "room.isolation",
-    sends=f"two members in room A and one in room B; A1 and B1 each send {BURST} messages; "
+    sends=f"two members in room A and two in room B; A1 and B1 each send {BURST} messages; "
     "A2 leaves",
     expects="every member gets its own room's messages (else the case is blocked by "
     "message.broadcast); nobody receives a message, joined or left of the other room",
+    needs=("rooms",),
 )
 async def isolation(ctx: CaseContext) -> None:
     # 5. "members receive events of their own room only"
     room_a, room_b = ctx.room(), ctx.room()
     a1, a2 = await ctx.join(room_a), await ctx.join(room_a)
-    b1 = await ctx.join(room_b)
+    b1, b2 = await ctx.join(room_b), await ctx.join(room_b)
     for n in range(BURST):
         for sender in (a1, b1):
             await sender.say(f"{sender.room}:{n}", ctx.t())
-    for client in (a1, a2, b1):
-        await _own_room_delivered(ctx, client, b1 if client is b1 else a1)
+    for sender, room in ((a1, [a1, a2]), (b1, [b1, b2])):
+        for client in receivers(ctx, room, sender):
+            await _own_room_delivered(ctx, client, sender)
     await a2.close(ctx.t())
     await ctx.quiet()
-    _only_own_room(b1, foreign=room_a, names={a1.name, a2.name})
-    _only_own_room(a1, foreign=room_b, names={b1.name})
+    for client in (b1, b2):
+        _only_own_room(client, foreign=room_a, names={a1.name, a2.name})
+    _only_own_room(a1, foreign=room_b, names={b1.name, b2.name})
 
 
 async def _own_room_delivered(ctx: CaseContext, client: Client, sender: Client) -> None:
     """Isolation means something only if the room's own messages arrive: else it is blocked."""
     await maybe(ctx, client, is_message(text=f"{sender.room}:{BURST - 1}"), 5)
-    texts = {e.text for e in client.history if isinstance(e, Message)}
+    texts = {e.text for e in client.history if e.kind == MESSAGE}
     missing = [n for n in range(BURST) if f"{sender.room}:{n}" not in texts]
     if missing:
         raise ServerViolation(
@@ -49,9 +52,11 @@ async def _own_room_delivered(ctx: CaseContext, client: Client, sender: Client) 
 
 def _only_own_room(client: Client, foreign: str, names: set[str]) -> None:
     for e in client.history:
+        text = e.text or ""
         leaked = (
-            isinstance(e, Message) and (e.room != client.room or e.text.startswith(foreign))
-        ) or (isinstance(e, System) and e.name in names)
+            e.kind == MESSAGE
+            and ((e.room is not None and e.room != client.room) or text.startswith(foreign))
+        ) or (e.kind in (JOINED, LEFT) and e.user in names)
         require(
             not leaked,
             f"{client.label} (room {client.room}) got an event of room {foreign}",
@@ -66,6 +71,7 @@ def _only_own_room(client: Client, foreign: str, names: set[str]) -> None:
     "one more joins ROOM-Lobby spelled with %2D for '-'",
     expects="five separate rooms (welcome room exact, online 1, no cross-talk); "
     "the %2D spelling is the same room as ROOM-Lobby",
+    needs=("rooms", "v1_rules"),
 )
 async def exact_name(ctx: CaseContext) -> None:
     # 5. "room ids that differ only in letter case or Unicode form are different rooms";
@@ -76,7 +82,7 @@ async def exact_name(ctx: CaseContext) -> None:
     for client in clients:
         welcome = client.history[0]
         require(
-            isinstance(welcome, Welcome) and welcome.room == client.room,
+            welcome.kind == WELCOME and welcome.room == client.room,
             "the welcome names another room",
             client.room,
             welcome,
@@ -84,14 +90,14 @@ async def exact_name(ctx: CaseContext) -> None:
     for client in clients:
         await client.say(f"{client.room}|{ctx.token()}", ctx.t())
     spelled = quote(rooms[0]).replace("-", "%2D")  # same id, another percent-encoding
-    path = render_path(ctx.config.path_template, "ROOM", "twin").replace("ROOM", spelled)
+    path = ctx.config.protocol.path("ROOM", "twin", 0).replace("ROOM", spelled)
     twin = await ctx.join(rooms[0], "twin", path=path, label="twin")
     text = ctx.token()
     await twin.say(text, ctx.t())
     await expect_message(ctx, clients[0], twin, text)
     await ctx.quiet()
     for client in clients:
-        texts = [e.text for e in client.history if isinstance(e, Message)]
+        texts = [e.text or "" for e in client.history if e.kind == MESSAGE]
         foreign = [t for t in texts if not t.startswith(f"{client.room}|")]
         foreign = [t for t in foreign if client is not clients[0] or t != text]
         require(

@@ -1,0 +1,157 @@
+"""The ChatProtocol a TOML profile describes: templates rendered, matchers compiled. Pure.
+
+Formats: `json` (one JSON value per text frame), `text` (plain-text lines matched by regex)
+and `socketio` (Engine.IO v4 / Socket.IO v4 packets over WebSocket, `harness.profile.socketio`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from harness.profile import templates
+from harness.profile.interface import OTHER, ChatProtocol, Event, Session
+from harness.profile.matchers import Matcher
+from harness.profile.model import Profile
+
+# Matchers are tried in this order: the most frequent kind first (the load receive path).
+ORDER = ("message", "welcome", "joined", "left", "error")
+
+
+class DeclarativeProtocol(ChatProtocol):
+    """A ChatProtocol read from a Profile's tables."""
+
+    def __init__(self, profile: Profile) -> None:
+        super().__init__(profile)
+        receive = profile.receive
+        self.matchers = [
+            Matcher(kind, spec) for kind in ORDER if (spec := getattr(receive, kind)) is not None
+        ]
+        self.format = receive.format
+        self.v1_schema = receive.schema_ == "v1"
+
+    # -- connecting ------------------------------------------------------------------------
+
+    def values(self, room: str, username: str, member: int) -> dict[str, str]:
+        """Every placeholder's value for one connection."""
+        return {
+            **self.profile.connect.vars,
+            "room": room,
+            "username": username,
+            "member": str(member),
+        }
+
+    def path(self, room: str, username: str | None, member: int) -> str:
+        """See ChatProtocol.path."""
+        values = self.values(room, username or "", member)
+        drop = "username" if username is None else None
+        return templates.render_url(self.profile.connect.url, values, drop)
+
+    def headers(self, room: str, username: str, member: int) -> list[tuple[str, str]]:
+        """See ChatProtocol.headers."""
+        values = self.values(room, username, member)
+        return [
+            (key, templates.render(value, values, "plain"))
+            for key, value in self.profile.connect.headers.items()
+        ]
+
+    def subprotocols(self) -> list[str]:
+        """See ChatProtocol.subprotocols."""
+        return list(self.profile.connect.subprotocols)
+
+    def member_name(self, username: str, member: int) -> str:
+        """See ChatProtocol.member_name."""
+        return templates.render(
+            self.profile.connect.name, self.values("", username, member), "plain"
+        )
+
+    def join_frames(self, room: str, username: str, member: int) -> list[str]:
+        """The `connect.join` frames of one connection."""
+        values = self.values(room, username, member)
+        return [templates.render(f, values, "frame") for f in self.profile.connect.join]
+
+    # -- messages --------------------------------------------------------------------------
+
+    def encode(self, text: str) -> str:
+        """See ChatProtocol.encode."""
+        return templates.render(self.profile.send.frame, {"text": text}, "frame")
+
+    def session(self, room: str, username: str, member: int) -> Session:
+        """See ChatProtocol.session."""
+        join = self.join_frames(room, username, member)
+        if self.format == "socketio":
+            from harness.profile.socketio import SocketIOSession
+
+            return SocketIOSession(self, join)
+        return PlainSession(self, join)
+
+    def classify(self, frame: str | bytes) -> Event:
+        """The event of one frame of format json or text (OTHER when nothing matches)."""
+        if self.format == "text":
+            return self.classify_text(frame)
+        try:
+            obj = orjson.loads(frame)
+        except orjson.JSONDecodeError:
+            return Event(OTHER, raw=frame)
+        return self.classify_object(obj, frame)
+
+    def classify_object(self, obj: Any, frame: str | bytes) -> Event:
+        """The event of one parsed JSON value."""
+        for matcher in self.matchers:
+            found = matcher.read(obj, frame)
+            if found is not None:
+                return found
+        return Event(OTHER, raw=frame)
+
+    def classify_text(self, frame: str | bytes) -> Event:
+        """The event of one plain-text frame."""
+        if type(frame) is not str:
+            return Event(OTHER, raw=frame)
+        for matcher in self.matchers:
+            found = matcher.read_text(frame, frame)
+            if found is not None:
+                return found
+        return Event(OTHER, raw=frame)
+
+    def validate(self, frame: str | bytes) -> str | None:
+        """See ChatProtocol.validate: the format, and protocol v1's schema when asked."""
+        if self.format == "socketio":
+            from harness.profile.socketio import validate
+
+            return validate(frame)
+        if self.format == "json" or self.v1_schema:
+            if isinstance(frame, bytes):
+                return "a binary frame; this protocol sends text frames"
+            try:
+                orjson.loads(frame)
+            except orjson.JSONDecodeError as exc:
+                return f"not JSON: {exc}"
+        if self.format == "text" and isinstance(frame, bytes):
+            return "a binary frame; this protocol sends text frames"
+        if self.v1_schema:
+            from harness.protocol import FrameError, parse_server_event
+
+            try:
+                parse_server_event(frame)
+            except FrameError as exc:
+                return exc.detail
+        return None
+
+
+class PlainSession(Session):
+    """A connection of a json or text profile: join frames first, then classify each frame."""
+
+    def __init__(self, protocol: DeclarativeProtocol, join: list[str]) -> None:
+        super().__init__()
+        self.join = join
+        self.receive = protocol.classify  # type: ignore[method-assign]  # no wrapper per frame
+
+    def start(self) -> list[str]:
+        """The join frames, right after the handshake."""
+        self.ready = True
+        return self.join
+
+    def receive(self, frame: str | bytes) -> Event | None:  # replaced in __init__
+        """See Session.receive."""
+        raise NotImplementedError
