@@ -42,6 +42,9 @@ class Deliveries(_Model):
     replayed: int = 0
     """Probes a member received that were sent before its connection started (history a
     server replays to a joiner): no delivery, no latency sample, no duplicate."""
+    foreign: int = 0
+    """On a server with one room for everybody: probes of senders of other processes or
+    runs, which this run does not account (no delivery, no leak)."""
 
 
 class Cleanup(_Model):
@@ -108,6 +111,7 @@ class TimeseriesRow(_Model):
     leave_missing: int = 0
     abrupt_disconnects: int = 0
     replayed: int = 0
+    foreign: int = 0
     unsent: int = 0
     server_closes: int = 0
     connections_lost: int = 0

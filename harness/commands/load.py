@@ -1,8 +1,9 @@
 """`chatbench load URL [URL ...]`: run Locust headless with chatbench's users and write results.
 
-This module imports neither locust nor gevent: it checks the arguments, makes sure the server
-answers, starts `python -m locust -f scenarios/locustfile.py --headless ...` as a child process
-(progress lines stream through), then judges the SLO gates on DIR/results.json.
+This module imports neither locust nor gevent: it checks the arguments (the protocol profile
+among them), makes sure the server answers, starts `python -m locust -f scenarios/locustfile.py
+--headless ...` (or the user's own `--locustfile`) as a child process (progress lines stream
+through), then judges the SLO gates on DIR/results.json.
 Exit codes: 0 every gate held, 1 a gate was missed or the run is broken (nothing was
 delivered, the server broke the WebSocket protocol or ended every user's connection), 2 usage
 or connection error, 3 chatbench itself erred (never counted as the server's failure).
@@ -16,6 +17,7 @@ import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +25,12 @@ import orjson
 
 from harness import validate as validate_value
 from harness.errors import UnreachableError, UsageError
+from harness.load import profiles
 from harness.load.frames import MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES
 from harness.load.plan import Fractions, process_plan
 from harness.load.slo import Slo, judge_all, parse_slo
 from harness.load.verdict import codes
+from harness.profile import ChatProtocol, builtin_names
 from harness.protocol import MAX_TEXT_CHARS
 
 SLACK_S = 60.0
@@ -40,6 +44,27 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         description=__doc__,
     )
     p.add_argument("urls", nargs="*", metavar="URL", help="server base URL(s), ws://HOST:PORT")
+    p.add_argument(
+        "--profile",
+        default="v1",
+        metavar="NAME|FILE",
+        help="how the server speaks: a built-in profile (v1, fastapi-docs, socketio) or a TOML "
+        "file (default v1; docs/profiles.md)",
+    )
+    p.add_argument("--path-template", help="URL path template, overrides the profile's")
+    p.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="extra handshake header (auth, Origin); repeatable",
+    )
+    p.add_argument(
+        "--locustfile",
+        type=Path,
+        help="your own locustfile (users subclassing harness.load.users) instead of "
+        "scenarios/locustfile.py; the ledger, gates and results.json stay chatbench's",
+    )
     p.add_argument("--users", type=int, help="simulated members (required)")
     p.add_argument("--rooms", type=int, default=10, help="rooms (default 10)")
     p.add_argument("--rate", type=float, default=1.0, help="messages per chatter per second")
@@ -77,9 +102,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def validate(args: argparse.Namespace) -> list[Slo]:
     """UsageError for anything wrong; the parsed SLO gates."""
+    if args.locustfile is not None and not args.locustfile.is_file():
+        raise UsageError(f"--locustfile {args.locustfile}: no such file")
     if args.worker:
         validate_value.port("--master-port", args.master_port)
         return []
+    args.protocol = profiles.load_protocol(args.profile, args.path_template)
+    profiles.parse_headers(args.header, "--header")
     if not args.urls:
         raise UsageError("give at least one server URL (ws://HOST:PORT)")
     for url in args.urls:
@@ -106,8 +135,16 @@ def validate(args: argparse.Namespace) -> list[Slo]:
     if args.max_message_bytes < MIN_MESSAGE_BYTES:
         raise UsageError(f"--max-message-bytes must be at least {MIN_MESSAGE_BYTES}")
     Fractions(args.churn, args.slow, args.lurkers)
-    process_plan(args.users, args.rooms, args.room_size, _process_count(args))
+    _sizes(args)
     return [parse_slo(expr) for expr in args.slo]
+
+
+def _sizes(args: argparse.Namespace) -> list[int]:
+    """Each process's room sizes: one room for everybody when the profile's server has no
+    rooms."""
+    protocol: ChatProtocol | None = getattr(args, "protocol", None)
+    rooms = args.rooms if protocol is None or protocol.rooms else 1
+    return process_plan(args.users, rooms, args.room_size, _process_count(args))
 
 
 def _process_count(args: argparse.Namespace) -> int:
@@ -116,17 +153,27 @@ def _process_count(args: argparse.Namespace) -> int:
     return int(args.expect_workers) if args.master else 1
 
 
-def preflight(url: str, timeout: float) -> None:
-    """UnreachableError unless `url` accepts a WebSocket chat connection."""
+def preflight(
+    url: str, timeout: float, protocol: ChatProtocol, headers: Sequence[tuple[str, str]] = ()
+) -> None:
+    """UnreachableError unless `url` accepts a WebSocket handshake where the profile says."""
     from websockets.exceptions import WebSocketException
     from websockets.sync.client import connect
+    from websockets.typing import Subprotocol
 
-    room = f"cbpreflight{secrets.token_hex(3)}"
+    room, member = f"cbpreflight{secrets.token_hex(3)}", secrets.randbelow(10**9)
+    target = url.rstrip("/") + protocol.path(room, "preflight", member)
     try:
-        with connect(f"{url.rstrip('/')}/ws/chat/{room}?username=preflight", open_timeout=timeout):
+        with connect(
+            target,
+            open_timeout=timeout,
+            additional_headers=[*protocol.headers(room, "preflight", member), *headers],
+            subprotocols=[Subprotocol(s) for s in protocol.subprotocols()] or None,
+            proxy=None,
+        ):
             pass
     except (OSError, TimeoutError, WebSocketException) as exc:
-        raise UnreachableError(f"{url}: {exc}") from exc
+        raise UnreachableError(f"{target}: {exc}") from exc
 
 
 def locustfile() -> str:
@@ -139,7 +186,8 @@ def locustfile() -> str:
 
 def locust_argv(args: argparse.Namespace) -> list[str]:
     """The command line of the Locust child process."""
-    argv = [sys.executable, "-m", "locust", "-f", locustfile(), "--headless", "--only-summary"]
+    users_file = str(args.locustfile.resolve()) if args.locustfile else locustfile()
+    argv = [sys.executable, "-m", "locust", "-f", users_file, "--headless", "--only-summary"]
     argv += ["--exit-code-on-error", "0"]  # ledger failures are judged by --slo, not Locust
     if args.worker:
         return [
@@ -150,8 +198,7 @@ def locust_argv(args: argparse.Namespace) -> list[str]:
             "--master-port",
             str(args.master_port),
         ]
-    processes = _process_count(args)
-    sizes = process_plan(args.users, args.rooms, args.room_size, processes)
+    sizes = _sizes(args)
     spawn = args.spawn_rate or float(args.users)
     run_time = int(args.duration + args.users / spawn + args.drain + args.leave_deadline + 30)
     argv += ["-u", str(args.users), "-r", str(spawn), "-t", f"{run_time}s"]
@@ -180,10 +227,21 @@ def locust_argv(args: argparse.Namespace) -> list[str]:
         "max-message-bytes": args.max_message_bytes,
         "out": str(args.out),
         "config": orjson.dumps(config(args, sizes)).decode(),
+        "profile": _profile_argument(args.profile),
+        "path-template": args.path_template or "",
     }
     for name, value in options.items():
         argv += [f"--cb-{name}", str(value)]
+    for header in args.header:
+        argv += ["--cb-header", header]
     return argv
+
+
+def _profile_argument(name: str) -> str:
+    """A profile file as an absolute path (the child may resolve it elsewhere); a built-in
+    name as it is."""
+    path = Path(name)
+    return str(path.resolve()) if name not in builtin_names() and path.is_file() else name
 
 
 def config(args: argparse.Namespace, sizes: list[int]) -> dict[str, Any]:
@@ -208,6 +266,8 @@ def config(args: argparse.Namespace, sizes: list[int]) -> dict[str, Any]:
         "leave_deadline_s": args.leave_deadline,
         "max_message_bytes": args.max_message_bytes,
         "slo": args.slo,
+        "headers": [name for name, _ in profiles.parse_headers(args.header, "--header")],
+        "locustfile": str(args.locustfile) if args.locustfile else "",
     }
 
 
@@ -232,20 +292,31 @@ def run(args: argparse.Namespace) -> int:
     slos = validate(args)
     if args.worker:
         return run_locust(locust_argv(args), timeout=24 * 3600)
+    headers = profiles.parse_headers(args.header, "--header")
     for url in args.urls:
-        preflight(url, args.connect_timeout)
+        preflight(url, args.connect_timeout, args.protocol, headers)
     args.out.mkdir(parents=True, exist_ok=True)
     results_path = args.out / "results.json"
     results_path.unlink(missing_ok=True)
     ramp = args.users / (args.spawn_rate or args.users)
     run_locust(locust_argv(args), args.duration + ramp + args.drain + args.leave_deadline + SLACK_S)
     if not results_path.exists():
+        if args.locustfile:
+            raise UsageError(
+                f"the load run wrote no results (see the Locust output above); does "
+                f"--locustfile {args.locustfile} import its users from harness.load.users?"
+            )
         raise UnreachableError("the load run wrote no results (see the Locust output above)")
     doc = orjson.loads(results_path.read_bytes())
     connections = doc["connections"]
     if connections["errors"] and not connections.get("opened"):
         first = (connections["first_errors"] or ["?"])[0]
         raise UnreachableError(f"no connection got through: {first}")
+    if args.locustfile and not connections["errors"] and not connections.get("opened"):
+        raise UsageError(
+            f"--locustfile {args.locustfile}: no chatbench user ran (its users must subclass "
+            "harness.load.users classes: ChatterUser, LurkerUser, MixedChatUser, ...)"
+        )
     doc["slo"] = judge_all(slos, doc)
     results_path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
     return verdict(doc, results_path)

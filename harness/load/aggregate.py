@@ -170,6 +170,7 @@ _DELIVERY_KEYS = (
     "out_of_order",
     "leaked",
     "replayed",
+    "foreign",
 )
 _CLEANUP_KEYS = ("abrupt_disconnects", "leave_missing", "online_mismatches", "welcome_missing")
 

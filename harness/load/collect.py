@@ -19,6 +19,7 @@ import orjson
 from locust.env import Environment
 from locust.runners import MasterRunner
 
+from harness.load import profiles
 from harness.load.aggregate import Aggregate, write_outputs
 from harness.load.options import option
 from harness.load.verdict import codes
@@ -99,6 +100,10 @@ def write_results(environment: Environment, incomplete: bool = False) -> None:
 
 def _config(environment: Environment, incomplete: bool) -> dict[str, Any]:
     config: dict[str, Any] = orjson.loads(option(environment, "cb_config", "{}") or "{}")
+    from harness.load.runtime import protocol_for  # imports this module
+
+    profile = option(environment, "cb_profile", "") or ""
+    config["profile"] = profiles.facts(protocol_for(environment), profile)
     config.update(
         processes=COLLECTED.workers if isinstance(environment.runner, MasterRunner) else 1,
         processes_reported=COLLECTED.aggregate.finals,
@@ -119,7 +124,7 @@ def _print_summary(doc: dict[str, Any]) -> None:
         f"[chatbench] fan-out p50 {f['p50'] / 1000:.2f} ms p99 {f['p99'] / 1000:.2f} ms "
         f"({f['count']} deliveries); expected {d['expected']} lost {d['lost']} "
         f"duplicated {d['duplicated']} out_of_order {d['out_of_order']} leaked {d['leaked']} "
-        f"replayed {d['replayed']}; "
+        f"replayed {d['replayed']}{_foreign(d)}; "
         f"abrupt {c['abrupt_disconnects']} leave_missing {c['leave_missing']} "
         f"online_mismatches {c['online_mismatches']} welcome_missing {c['welcome_missing']}\n"
         f"[chatbench] connections opened {conns['opened']} welcomed {conns['welcomed']}; "
@@ -131,6 +136,11 @@ def _print_summary(doc: dict[str, Any]) -> None:
     )
     for reason in doc["broken"]:
         print(f"[chatbench] broken run: {reason}", file=sys.stderr, flush=True)
+
+
+def _foreign(deliveries: dict[str, int]) -> str:
+    n = deliveries.get("foreign", 0)
+    return f" foreign {n}" if n else ""
 
 
 def progress(environment: Environment) -> None:

@@ -16,6 +16,10 @@ Definitions (docs/load.md explains them at length):
 - replayed = a probe of a message sent before the receiver's connection started: history the
   server replays to a joiner, owed to nobody. It is no delivery, no latency sample, no
   duplicate and no out-of-order message, however often it comes.
+- The profile shapes what is owed: without echo (`echo=False`) a sender is owed none of its
+  own messages; on a server with one room for everybody (`one_room=True`) the members of other
+  processes (or other runs) are in the room too, so their probes are `foreign`: not this
+  process's to account, and no leak (a probe naming this process's `prefix` still is one).
 - Cleanup: after an abrupt drop, every remaining reading member that stays connected until the
   deadline must receive `NAME left` by then; leave_missing counts drops where one did not.
   A welcome's `online` must lie between the members certainly present and that number plus the
@@ -39,6 +43,7 @@ ECHO_LATE = 3
 DUPLICATE = 4
 LEAKED = 5
 REPLAYED = 6  # sent before the receiver's connection started
+FOREIGN = 7  # one room for everybody: a sender of another process or run
 
 
 @dataclass(eq=False)
@@ -80,6 +85,7 @@ class Totals:
     online_mismatches: int = 0
     welcome_missing: int = 0
     replayed: int = 0
+    foreign: int = 0
     welcomes: int = 0
     opened: int = 0
     server_closes: int = 0
@@ -94,9 +100,25 @@ class Totals:
 class Ledger:
     """Membership, send logs and receipts of every room of one process."""
 
-    def __init__(self, drain_ns: int, leave_deadline_ns: int) -> None:
+    def __init__(
+        self,
+        drain_ns: int,
+        leave_deadline_ns: int,
+        *,
+        echo: bool = True,
+        leaves: bool = True,
+        one_room: bool = False,
+        prefix: str = "",
+    ) -> None:
         self.drain_ns = drain_ns
         self.leave_deadline_ns = leave_deadline_ns
+        self.echo = echo
+        """The server relays a sender's own messages back to it (their copies are owed)."""
+        self.leaves = leaves
+        """The server announces leaves (abrupt drops get leave checks)."""
+        self.one_room = one_room and bool(prefix)
+        self.prefix = prefix
+        """This process's sender ids start with it (with `one_room`, others are foreign)."""
         self.totals = Totals()
         self.rooms: dict[str, dict[str, Member]] = {}  # room -> name -> member (every one)
         self.uid_room: dict[str, str] = {}
@@ -115,15 +137,23 @@ class Ledger:
         self.send_log.setdefault(uid, array("q"))
         return member
 
-    def welcomed(self, member: Member, online: int, now: int) -> bool:
-        """`member`'s welcome arrived saying `online`; False (and counted) when it is wrong."""
-        member.since = now
-        self.totals.welcomes += 1
+    def welcomed(self, member: Member, online: int | None, now: int) -> bool:
+        """`member`'s welcome arrived saying `online` (None: not judged); False (and counted)
+        when it is wrong."""
+        self.admitted(member, now)
+        if online is None:
+            return True
         low, high = self.online_bounds(member, now)
         if low <= online <= high:
             return True
         self.totals.online_mismatches += 1
         return False
+
+    def admitted(self, member: Member, now: int) -> None:
+        """`member`'s window opens at `now`: its welcome, or (from a server that sends none)
+        its join plus the profile's settle time. Counted with the welcomes."""
+        member.since = now
+        self.totals.welcomes += 1
 
     def online_bounds(self, joiner: Member, now: int) -> tuple[int, int]:
         """The least and most members a correct server can count in `joiner`'s welcome.
@@ -154,6 +184,8 @@ class Ledger:
         self._exclude_tail(member.uid, now)
         if abrupt:
             self.totals.abrupt_disconnects += 1
+            if not self.leaves:  # nothing to wait for: no leave checks
+                return
             waiting = {
                 m
                 for m in self.rooms.get(member.room, {}).values()
@@ -214,7 +246,11 @@ class Ledger:
         """`member` received message `seq` of `sender`: FANOUT, FANOUT_LATE, DUPLICATE, ..."""
         bits = member.seen.get(sender)
         if bits is None:  # a sender's room never changes: checking its first probe is enough
-            if self.uid_room.get(sender) != member.room:
+            room = self.uid_room.get(sender)
+            if room != member.room:
+                if room is None and self.one_room and not sender.startswith(self.prefix):
+                    self.totals.foreign += 1
+                    return FOREIGN
                 self.totals.leaked += 1
                 return LEAKED
             bits = member.seen[sender] = bytearray(64)
@@ -261,7 +297,8 @@ class Ledger:
             for r in members.values():
                 if r.reader and r.since is not None:
                     for uid in senders:
-                        self._settle(r, uid, lost_by_second)
+                        if self.echo or uid != r.uid:
+                            self._settle(r, uid, lost_by_second)
         self.totals.delivered = self.totals.expected - self.totals.lost
         return lost_by_second
 

@@ -14,6 +14,15 @@ def register(parser: Any) -> None:
     group = parser.add_argument_group("chatbench")
     add = group.add_argument
     add("--cb-urls", default="", help="server base URLs (space separated; default --host)")
+    add("--cb-profile", default="v1", help="protocol profile: a built-in name or a TOML file")
+    add("--cb-path-template", default="", help="URL path template (overrides the profile's)")
+    add(
+        "--cb-header",
+        action="append",
+        default=[],
+        help="extra handshake header 'Name: value' (repeatable)",
+        include_in_web_ui=False,  # may hold a secret; the web UI shows no list options anyway
+    )
     add("--cb-rooms", type=int, default=0, help="rooms over all processes (0: one per 20 users)")
     add("--cb-room-size", default="even", help="room sizes: even, zipf or weights 1,1,10")
     add("--cb-rooms-plan", default="", help="room sizes of each process (set by chatbench)")

@@ -1,10 +1,11 @@
 """The receive path of one process: frames in, histograms and per-second counters out.
 
-`Recorder.on_frame` runs once per received frame, so it stays lean: one orjson parse, a prefix
-check, the probe decoded (`decode_probe` inlined), one ledger lookup and one count in
-HdrHistogram's layout (`hist.index`, inlined). No Locust event and no pydantic per frame.
-Latencies are integer microseconds from `time.time_ns()`, the one clock every process of a
-machine shares.
+`Recorder.on_frame` runs once per received frame with the `Event` the protocol profile made of
+it (`harness.profile`: for JSON, one orjson parse and precompiled matchers), so it stays lean:
+the event's kind, a prefix check, the probe decoded (`decode_probe` inlined), one ledger lookup
+and one count in HdrHistogram's layout (`hist.index`, inlined). No Locust event and no pydantic
+per frame. Latencies are integer microseconds from `time.time_ns()`, the one clock every process
+of a machine shares.
 
 Everything is kept per wall-clock second (epoch seconds) in `Bucket`s; `take()` hands the
 buckets filled since the last call to whoever reports them (a Locust worker to its master, or
@@ -18,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-import orjson
 from hdrh.histogram import HdrHistogram
 
 from harness.load import hist
@@ -27,11 +27,13 @@ from harness.load.ledger import (
     DUPLICATE,
     ECHO_LATE,
     FANOUT_LATE,
+    FOREIGN,
     LEAKED,
     NS,
     Ledger,
     Member,
 )
+from harness.profile import LEFT, MESSAGE, OTHER, WELCOME, Event
 from harness.protocol.probe import PREFIX
 
 _SUB_MASK, _SHIFT_BASE, _HALF_BITS = hist.SUB_MASK, hist.SHIFT_BASE, hist.HALF_BITS
@@ -44,6 +46,7 @@ COUNTERS = (
     "out_of_order",
     "leaked",
     "replayed",
+    "foreign",
     "leave_missing",
     "abrupt_disconnects",
     "online_mismatches",
@@ -116,9 +119,14 @@ class Bucket:
 class Recorder:
     """Ledger plus per-second buckets of one process."""
 
-    def __init__(self, ledger: Ledger, room_sizes: dict[str, int]) -> None:
+    def __init__(
+        self, ledger: Ledger, room_sizes: dict[str, int], check_online: bool = True
+    ) -> None:
         self.ledger = ledger
         self.room_sizes = room_sizes
+        self.check_online = check_online
+        """Judge the welcomes' `online` (the profile's welcome carries it, and this process
+        knows every member of its rooms)."""
         self.buckets: dict[int, Bucket] = {}
         self.on_rtt: Callable[[int], None] | None = None
         self._sec = -1
@@ -148,29 +156,36 @@ class Recorder:
 
     # -- hot path ----------------------------------------------------------------------------
 
-    def on_frame(self, member: Member, payload: bytes | str, now: int) -> str | None:
-        """Account for one frame `member` received at `now` (ns); returns the event type."""
-        try:
-            event = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            _check_utf8(payload)  # orjson rejects invalid UTF-8: only here can it be that
+    def on_frame(self, member: Member, event: Event | None, now: int) -> str | None:
+        """Account for the event of one frame `member` received at `now` (ns); its kind.
+
+        `event` is what the profile's session made of the frame (None: a frame of the
+        protocol's own, a Socket.IO ping). An event's text is a str (the matchers see to it).
+        """
+        if event is None:
             return None
-        if type(event) is not dict:
-            return None
-        kind = event.get("type")
-        if kind == "message":
-            text = event.get("text")
-            if type(text) is str and text.startswith(PREFIX):
+        kind = event.kind
+        if kind == MESSAGE:  # == not `is`: an adapter may build its kinds at run time
+            text = event.text
+            if text is not None and text.startswith(PREFIX):
                 self._probe(member, text, now)
-        elif kind == "system":
-            text = event.get("message")
-            if type(text) is str and text.endswith(" left"):
-                self.ledger.saw_left(member, text[:-5], now)
-        elif kind == "welcome" and member.since is None:
-            online = event.get("online")
-            if not self.ledger.welcomed(member, online if type(online) is int else -1, now):
-                self._current(now).counts["online_mismatches"] += 1
-        return kind if type(kind) is str else None
+        elif kind == WELCOME:
+            if member.since is None:
+                self._welcomed(member, event.online, now)
+        elif kind == LEFT:
+            if event.user is not None:
+                self.ledger.saw_left(member, event.user, now)
+        elif kind == OTHER and type(event.raw) is bytes:
+            _check_utf8(event.raw)  # orjson rejects invalid UTF-8: only here can it be that
+        return kind
+
+    def _welcomed(self, member: Member, online: int | None, now: int) -> None:
+        if not self.check_online:
+            online = None
+        elif online is None:  # the profile's welcome carries a count, this one did not
+            online = -1
+        if not self.ledger.welcomed(member, online, now):
+            self._current(now).counts["online_mismatches"] += 1
 
     def _probe(self, member: Member, text: str, now: int) -> None:
         # decode_probe, inlined (this runs for every delivery): PREFIX SENDER:SEQ:SENT_NS:...
@@ -205,6 +220,8 @@ class Recorder:
             b.counts["duplicated"] += 1
         elif code == LEAKED:
             b.counts["leaked"] += 1
+        elif code == FOREIGN:
+            b.counts["foreign"] += 1
         else:  # REPLAYED
             b.counts["replayed"] += 1
 

@@ -16,7 +16,9 @@ Importing this module (users.py does) registers chatbench's listeners on `locust
 from __future__ import annotations
 
 import gc
+import itertools
 import logging
+import random
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -29,7 +31,8 @@ from locust import events
 from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
-from harness.load import clock, collect, hist, options, webui
+from harness.errors import UsageError
+from harness.load import clock, collect, hist, options, profiles, webui
 from harness.load.aggregate import SATURATION_CPU
 from harness.load.collect import COLLECTED
 from harness.load.frames import MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES
@@ -37,8 +40,12 @@ from harness.load.ledger import NS, Ledger
 from harness.load.options import option
 from harness.load.plan import Fractions, RoomPlan, process_plan
 from harness.load.recorder import Recorder
+from harness.profile import ChatProtocol
 
 log = logging.getLogger("chatbench")
+MEMBER_BLOCK = 10**9
+"""`{member}` numbers of a process start at a random multiple of this (unique across
+processes and runs that share a server, below 2**53 for servers that parse them as doubles)."""
 
 
 @dataclass
@@ -50,12 +57,18 @@ class Context:
     urls: list[str]
     prefix: str
     recorder: Recorder
+    protocol: ChatProtocol
     rate: float
     payload_bytes: int
     open_loop: bool
     churn_interval: float
     connect_timeout: float
     max_message_bytes: int = MAX_MESSAGE_BYTES
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    """--cb-header: handshake headers on top of the profile's."""
+    members: itertools.count[int] = field(
+        default_factory=lambda: itertools.count(random.randrange(1, 9_000_000) * MEMBER_BLOCK)
+    )
     start_ns: int = 0
     send_end_ns: int | None = None
     drain_ns: int = 0
@@ -69,10 +82,15 @@ class Context:
         """The id of this process's room `index` (unique to the process and run)."""
         return f"cb{self.prefix}r{index}"
 
-    def url_for(self, slot: int, room: str, name: str) -> str:
-        """The WebSocket URL slot `slot` joins `room` at (slots spread over the URLs)."""
+    def url_for(self, slot: int, room: str, username: str, member: int) -> str:
+        """The WebSocket URL slot `slot` joins `room` at as connection `member` (the
+        profile's URL template; slots spread over the URLs)."""
         base = self.urls[slot % len(self.urls)].rstrip("/")
-        return f"{base}/ws/chat/{room}?username={name}"
+        return base + self.protocol.path(room, username, member)
+
+    def handshake_headers(self, room: str, username: str, member: int) -> list[tuple[str, str]]:
+        """The profile's handshake headers, then --cb-header's."""
+        return [*self.protocol.headers(room, username, member), *self.headers]
 
     def sending(self, now: int) -> bool:
         """Whether the send phase is still on."""
@@ -105,12 +123,23 @@ def _build_context(env: Environment) -> Context:
     fractions = Fractions(
         option(env, "cb_churn", 0.0), option(env, "cb_slow", 0.0), option(env, "cb_lurkers", 0.0)
     )
+    protocol = protocol_for(env)
+    if not protocol.rooms:  # one room for everybody: every user of the process is in it
+        sizes = [sum(sizes)]
     prefix = secrets.token_hex(3)
     plan = RoomPlan(sizes, fractions)
     room_sizes = {f"cb{prefix}r{k}": size for k, size in enumerate(sizes)}
     drain = float(option(env, "cb_drain", 2.0))
     deadline = float(option(env, "cb_leave_deadline", 5.0))
-    recorder = Recorder(Ledger(int(drain * NS), int(deadline * NS)), room_sizes)
+    ledger = Ledger(
+        int(drain * NS),
+        int(deadline * NS),
+        echo=protocol.behaviour.echo,
+        leaves=protocol.behaviour.announces_leave,
+        one_room=not protocol.rooms,
+        prefix=prefix,
+    )
+    recorder = Recorder(ledger, room_sizes, check_online=profiles.welcome_counts(protocol))
     urls = (option(env, "cb_urls", "") or env.host or "").split()
     if not urls:
         raise RuntimeError("chatbench: no server URL (--cb-urls or --host)")
@@ -123,6 +152,8 @@ def _build_context(env: Environment) -> Context:
         urls=urls,
         prefix=prefix,
         recorder=recorder,
+        protocol=protocol,
+        headers=_headers(env),
         rate=float(option(env, "cb_rate", 1.0)),
         payload_bytes=int(option(env, "cb_payload_bytes", 0)),
         open_loop=option(env, "cb_timing", "open") == "open",
@@ -131,6 +162,29 @@ def _build_context(env: Environment) -> Context:
         max_message_bytes=max_message,
         drain_ns=int(drain * NS),
     )
+
+
+_protocol: tuple[tuple[str, str], ChatProtocol] | None = None
+
+
+def protocol_for(env: Environment) -> ChatProtocol:
+    """The run's protocol profile (--cb-profile, --cb-path-template), loaded once."""
+    global _protocol
+    key = (str(option(env, "cb_profile", "") or ""), str(option(env, "cb_path_template", "")))
+    if _protocol is None or _protocol[0] != key:
+        try:
+            protocol = profiles.load_protocol(key[0], key[1] or None, "--cb-path-template")
+        except UsageError as exc:
+            raise RuntimeError(f"chatbench: {exc}") from None
+        _protocol = key, protocol
+    return _protocol[1]
+
+
+def _headers(env: Environment) -> list[tuple[str, str]]:
+    try:
+        return profiles.parse_headers(option(env, "cb_header", None) or [], "--cb-header")
+    except UsageError as exc:
+        raise RuntimeError(f"chatbench: {exc}") from None
 
 
 # -- processes that run users ---------------------------------------------------------------

@@ -9,7 +9,9 @@ connections_lost, protocol_errors, reconnects, under_planned_s, connect_errors),
 
 A gate whose population is empty cannot be judged, and a gate that cannot be judged is not met
 (`ok` false, with a `reason`): p99 over no samples is not 0, and `lost==0` says nothing when
-no delivery was owed.
+no delivery was owed. Nor is a gate on what the run's protocol profile does not claim
+(`config.profile.not_judged`: `leave_missing` on a server that announces no leaves, `rtt_*`
+on one that does not echo, `welcome_missing` on one that sends no welcome).
 """
 
 from __future__ import annotations
@@ -123,6 +125,17 @@ class Slo:
     def judge(self, results: Doc) -> dict[str, Any]:
         """The verdict (harness.results.SloVerdict form); not met when it cannot be judged."""
         value = self.observe(results)
+        profile = results.get("config", {}).get("profile") or {}
+        unclaimed = (profile.get("not_judged") or {}).get(
+            "rtt" if self.metric.startswith("rtt_") else self.metric
+        )
+        if unclaimed:
+            return {
+                "expr": self.expr,
+                "value": value,
+                "ok": False,
+                "reason": f"not judged: {unclaimed}",
+            }
         population = self.population()
         if population is not None and not _get(results, population.section, population.key):
             reason = f"not judged: {population.empty}"

@@ -8,19 +8,19 @@ Use them from your own locustfile:
         weight = 3
 
 Every user takes the next slot of its process's room plan (room and, for `MixedChatUser`, kind),
-joins `/ws/chat/{room}?username={name}` and records what it receives through the process's
-`Recorder` (no Locust event per frame). Options are the `--cb-*` flags (see `locust --help`).
+joins it as the protocol profile says (`--cb-profile`, protocol v1 by default: URL, headers,
+join frames; `harness.profile`) and records what it receives through the process's `Recorder`
+(no Locust event per frame). Options are the `--cb-*` flags (see `locust --help`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
-from functools import partial
 from typing import Any
 
 import gevent
-import orjson
 from locust import User, task
 
 from harness.load.frames import HARNESS
@@ -28,6 +28,7 @@ from harness.load.ledger import NS, Member
 from harness.load.plan import Schedule
 from harness.load.runtime import Context, context
 from harness.load.wsclient import ConnectError, WsClient
+from harness.profile import WELCOME, Session
 from harness.protocol.probe import encode_probe
 
 RECONNECT_FIRST_S = 0.25
@@ -68,16 +69,28 @@ class ChatbenchUser(User):
 
     def connect(self, reader: bool = True) -> bool:
         """Join the room as a new member; False when the connection failed."""
-        ctx, rec = self.ctx, self.ctx.recorder
+        ctx, rec, protocol = self.ctx, self.ctx.recorder, self.ctx.protocol
         self.incarnation += 1
-        name = f"{self.uid}.{self.incarnation}"
+        username, number = f"{self.uid}.{self.incarnation}", next(ctx.members)
+        name = protocol.member_name(username, number)
         member = rec.ledger.joining(self.uid, name, self.room, reader, time.time_ns())
-        settled = gevent.event.Event()  # the welcome came, or the connection ended first
+        session = protocol.session(self.room, username, number)
+        welcome = protocol.behaviour.welcome
+        settled = gevent.event.Event()  # the welcome came (or the join is out), or it ended
         ended = self.ended = gevent.event.Event()
+        receive, on_event = session.receive_utf8, rec.on_frame
 
-        def on_frame(payload: bytes, now: int) -> None:
-            if rec.on_frame(member, payload, now) == "welcome":
-                client.on_frame = partial(rec.on_frame, member)  # from now on, no wrapper
+        def on_frame(payload: bytes, now: int) -> None:  # once settled: no more than this
+            on_event(member, receive(payload), now)
+            if session.replies:
+                _reply(client, session)
+
+        def settling(payload: bytes, now: int) -> None:
+            kind = on_event(member, receive(payload), now)
+            if session.replies:
+                _reply(client, session)
+            if (kind == WELCOME) if welcome else session.ready:
+                client.on_frame = on_frame
                 settled.set()
 
         def on_close(now: int) -> None:  # only for ends chatbench did not make
@@ -92,7 +105,12 @@ class ChatbenchUser(User):
             settled.set()
 
         client = WsClient(
-            ctx.url_for(self.slot, self.room, name), on_frame, on_close, ctx.max_message_bytes
+            ctx.url_for(self.slot, self.room, username, number),
+            settling,
+            on_close,
+            ctx.max_message_bytes,
+            ctx.handshake_headers(self.room, username, number),
+            protocol.subprotocols(),
         )
         try:
             client.connect(ctx.connect_timeout)
@@ -107,10 +125,30 @@ class ChatbenchUser(User):
         self.server_ended = False
         self._set_down(False)
         self.client, self.member = client, member
-        if not settled.wait(ctx.connect_timeout) or member.since is None:
-            rec.welcome_missing(member)
-        else:  # a connection the server ends before any welcome keeps backing off
-            self.failures = 0
+        with contextlib.suppress(OSError):  # a failed send ends the connection: seen there
+            _send_all(client, session.start())
+        if session.ready and not welcome:
+            settled.set()
+        if self._settle(member, settled, ended):
+            self.failures = 0  # a connection the server ends before that keeps backing off
+        return True
+
+    def _settle(self, member: Member, settled: gevent.event.Event, ended: Any) -> bool:
+        """Wait (bounded) until `member` is in the room: its welcome, or, from a server that
+        sends none, its join frames sent plus the profile's settle time (the server gives no
+        sign that it registered the member). True once its ledger window is open."""
+        ctx, rec = self.ctx, self.ctx.recorder
+        arrived = settled.wait(ctx.connect_timeout)
+        if ctx.protocol.behaviour.welcome:
+            if not arrived or member.since is None:  # no welcome, or the server ended it first
+                rec.welcome_missing(member)
+                return False
+            return True
+        if not arrived or ended.is_set():
+            return False
+        if ended.wait(ctx.protocol.profile.connect.settle):
+            return False
+        rec.ledger.admitted(member, time.time_ns())
         return True
 
     def rejoin(self, reader: bool = True) -> bool:
@@ -173,7 +211,7 @@ class ChatbenchUser(User):
             stamp = due if ctx.open_loop else now
             text = encode_probe(self.uid, seq, stamp, ctx.payload_bytes)
             try:
-                self.client.send_text(orjson.dumps({"text": text}))
+                self.client.send_text(ctx.protocol.encode(text).encode())
             except OSError:
                 return
             if not ctx.open_loop:
@@ -246,6 +284,24 @@ class ChatbenchUser(User):
     def on_stop(self) -> None:
         """Locust stops the user: close cleanly."""
         self.disconnect()
+
+
+def _send_all(client: WsClient, frames: list[str]) -> None:
+    for frame in frames:
+        client.send_text(frame.encode())
+
+
+def _reply(client: WsClient, session: Session) -> None:
+    """Send what the session must answer (a Socket.IO pong, its join frames once connected)
+    from a greenlet of its own: the reactor that called us never waits on one connection."""
+    frames, session.replies = session.replies, []
+    gevent.spawn(_send_quietly, client, frames)
+
+
+def _send_quietly(client: WsClient, frames: list[str]) -> None:
+    if client.open:  # a failed send: the connection is going, its end is counted where seen
+        with contextlib.suppress(OSError):
+            _send_all(client, frames)
 
 
 class MixedChatUser(ChatbenchUser):

@@ -42,9 +42,14 @@ def empty_reason(r: LoadResults) -> str | None:
     """Why nothing was delivered (None when something was)."""
     c, d = r.connections, r.deliveries
     if c.opened and not c.welcomed:
+        if (r.config.get("profile") or {}).get("welcome", True):
+            return (
+                f"no member was welcomed ({plural(c.opened, 'connection')}, 0 welcomes); "
+                "nothing was delivered"
+            )
         return (
-            f"no member was welcomed ({plural(c.opened, 'connection')}, 0 welcomes); "
-            "nothing was delivered"
+            f"no member got into the room ({plural(c.opened, 'connection')}, none sent its "
+            "join); nothing was delivered"
         )
     sent = max(r.sends.sent, sum(row.sent for row in r.timeseries))
     if d.expected == 0 and sent == 0:

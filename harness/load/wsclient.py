@@ -41,6 +41,7 @@ from websockets.client import ClientProtocol
 from websockets.frames import Opcode
 from websockets.http11 import Response
 from websockets.protocol import State
+from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
 from harness.load.frames import (
@@ -102,11 +103,18 @@ class WsClient(FrameParser):
         on_frame: OnFrame,
         on_close: OnClose,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        headers: Sequence[tuple[str, str]] = (),
+        subprotocols: Sequence[str] = (),
     ) -> None:
         super().__init__(on_frame, max_message_bytes)
         self.url = url
         self.on_close = on_close
-        self.proto = ClientProtocol(parse_uri(url), max_size=max_message_bytes)
+        self.proto = ClientProtocol(
+            parse_uri(url),
+            max_size=max_message_bytes,
+            subprotocols=[Subprotocol(p) for p in subprotocols] or None,
+        )
+        self.headers = list(headers)  # extra handshake headers (the profile's, --header)
         self.sock: Any = None  # a non-blocking stdlib socket, or gevent's SSL socket for wss
         self.reader: gevent.Greenlet | None = None
         self.reactor: Reactor | None = None
@@ -131,7 +139,10 @@ class WsClient(FrameParser):
             else:
                 self.sock = _RawSocket(fileno=gsock.detach())
                 self.sock.setblocking(False)
-            self.proto.send_request(self.proto.connect())
+            request = self.proto.connect()
+            for name, value in self.headers:
+                request.headers[name] = value
+            self.proto.send_request(request)
             self._flush()
             self._handshake(timeout)
         except (OSError, gevent.Timeout) as exc:
@@ -348,7 +359,8 @@ class WsClient(FrameParser):
             # websockets checked fragmentation and size (max_size) already
             if opcode is Opcode.TEXT:
                 if frame.fin:  # type: ignore[attr-defined]
-                    self.on_frame(frame.data, now)  # type: ignore[attr-defined]
+                    # bytes: the parser's payload may be a bytearray, and on_frame takes bytes
+                    self.on_frame(bytes(frame.data), now)  # type: ignore[attr-defined]
                 else:
                     self._parts = [frame.data]  # type: ignore[attr-defined]
             elif opcode is Opcode.CONT and self._parts:

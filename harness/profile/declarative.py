@@ -6,17 +6,19 @@ and `socketio` (Engine.IO v4 / Socket.IO v4 packets over WebSocket, `harness.pro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from harness.profile import templates
 from harness.profile.interface import OTHER, ChatProtocol, Event, Session
-from harness.profile.matchers import Matcher
+from harness.profile.matchers import Matcher, pointer, top_key
 from harness.profile.model import Profile
 
 # Matchers are tried in this order: the most frequent kind first (the load receive path).
 ORDER = ("message", "welcome", "joined", "left", "error")
+Classify = Callable[[str | bytes], Event]
 
 
 class DeclarativeProtocol(ChatProtocol):
@@ -30,6 +32,10 @@ class DeclarativeProtocol(ChatProtocol):
         ]
         self.format = receive.format
         self.v1_schema = receive.schema_ == "v1"
+        self.dispatch_key, self.by_value = dispatch(self.matchers)
+        self._dispatch_get = pointer(self.dispatch_key) if self.dispatch_key else None
+        fast: Classify = self.classify_text if self.format == "text" else json_classifier(self)
+        self.classify = fast  # type: ignore[method-assign,assignment]  # one call per frame
 
     # -- connecting ------------------------------------------------------------------------
 
@@ -98,14 +104,26 @@ class DeclarativeProtocol(ChatProtocol):
 
     def classify_object(self, obj: Any, frame: str | bytes) -> Event:
         """The event of one parsed JSON value."""
-        for matcher in self.matchers:
+        candidates = self.matchers
+        if self._dispatch_get is not None:
+            try:
+                candidates = self.by_value.get(self._dispatch_get(obj), [])
+            except TypeError:  # an array or object there: no matcher's value
+                candidates = []
+        for matcher in candidates:
             found = matcher.read(obj, frame)
             if found is not None:
                 return found
         return Event(OTHER, raw=frame)
 
     def classify_text(self, frame: str | bytes) -> Event:
-        """The event of one plain-text frame."""
+        """The event of one plain-text frame (UTF-8 bytes are decoded; OTHER if they are not
+        UTF-8)."""
+        if type(frame) is bytes:
+            try:
+                frame = frame.decode()
+            except UnicodeDecodeError:
+                return Event(OTHER, raw=frame)
         if type(frame) is not str:
             return Event(OTHER, raw=frame)
         for matcher in self.matchers:
@@ -139,6 +157,57 @@ class DeclarativeProtocol(ChatProtocol):
         return None
 
 
+def dispatch(matchers: list[Matcher]) -> tuple[str | None, dict[Any, list[Matcher]]]:
+    """The `match` key every matcher tests (`/type`, `/0`), with the matchers by the value
+    they want there, in order; (None, {}) when the matchers share no such key.
+
+    Then one lookup finds the candidates of a frame instead of trying each matcher in turn.
+    Values equal across types (1 and true) share a list: each matcher still checks its type.
+    """
+    if not matchers:
+        return None, {}
+    shared = set.intersection(*(set(m.match) for m in matchers))
+    if not shared:
+        return None, {}
+    key = min(shared)
+    table: dict[Any, list[Matcher]] = {}
+    for m in matchers:
+        table.setdefault(m.match[key], []).append(m)
+    return key, table
+
+
+def json_classifier(protocol: DeclarativeProtocol) -> Classify:
+    """`classify` for JSON frames: one parse, then the candidates for the dispatch key's value.
+
+    The load generator calls this once per received frame (bench/experiments/receive_cost.py).
+    """
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    table = protocol.by_value
+    key = top_key(protocol.dispatch_key) if protocol.dispatch_key else None
+    classify_object = protocol.classify_object
+
+    def classify(frame: str | bytes) -> Event:
+        try:
+            obj = loads(frame)
+        except decode_error:
+            return Event(OTHER, raw=frame)
+        if key is None:
+            return classify_object(obj, frame)
+        if type(obj) is not dict:  # every matcher tests a key of an object
+            return Event(OTHER, raw=frame)
+        try:
+            candidates = table.get(obj.get(key), ())
+        except TypeError:  # an array or object there: no matcher's value
+            candidates = ()
+        for matcher in candidates:
+            found = matcher.read(obj, frame)
+            if found is not None:
+                return found
+        return Event(OTHER, raw=frame)
+
+    return classify
+
+
 class PlainSession(Session):
     """A connection of a json or text profile: join frames first, then classify each frame."""
 
@@ -146,6 +215,8 @@ class PlainSession(Session):
         super().__init__()
         self.join = join
         self.receive = protocol.classify  # type: ignore[method-assign]  # no wrapper per frame
+        # orjson parses UTF-8 bytes (and rejects invalid UTF-8), classify_text decodes them
+        self.receive_utf8 = protocol.classify  # type: ignore[method-assign,assignment]
 
     def start(self) -> list[str]:
         """The join frames, right after the handshake."""

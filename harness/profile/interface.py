@@ -62,6 +62,16 @@ class Session(abc.ABC):
     def receive(self, frame: str | bytes) -> Event | None:
         """The event `frame` carries (None for a frame of the protocol's own)."""
 
+    def receive_utf8(self, payload: bytes) -> Event | None:
+        """`receive` for a text frame given as its UTF-8 bytes (the load generator's reads);
+        an OTHER event whose `raw` is `payload` when it is not UTF-8 (the caller fails the
+        connection for it). A session may replace this with something faster."""
+        try:
+            text = payload.decode()
+        except UnicodeDecodeError:
+            return Event(OTHER, raw=payload)
+        return self.receive(text)
+
 
 class ChatProtocol(abc.ABC):
     """How chatbench speaks to one kind of chat server (see the module docstring)."""

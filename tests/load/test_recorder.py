@@ -8,10 +8,17 @@ from harness.load.aggregate import Aggregate, write_outputs
 from harness.load.frames import CLOSED, HARNESS, LOST, PROTOCOL, Ending
 from harness.load.ledger import NS, Ledger
 from harness.load.recorder import Recorder
+from harness.profile import load_profile
 from harness.protocol import encode_probe
 from harness.results import LoadResults
 
 BASE = 1_800_000_000 * NS  # an epoch second boundary
+V1 = load_profile("v1").session("r", "u", 1)
+
+
+def deliver(rec: Recorder, member, payload: bytes, now: int) -> str | None:
+    """What the load users do with each frame: the profile's event, then the recorder."""
+    return rec.on_frame(member, V1.receive_utf8(payload), now)
 
 
 def frame(**event) -> bytes:
@@ -27,7 +34,7 @@ def recorder_with_room(*names: str) -> tuple[Recorder, list]:
     members = []
     for k, name in enumerate(names):
         m = rec.ledger.joining(name, f"{name}.1", "r", True, BASE)
-        assert rec.on_frame(m, frame(type="welcome", room="r", online=k + 1), BASE) == "welcome"
+        assert deliver(rec, m, frame(type="welcome", room="r", online=k + 1), BASE) == "welcome"
         members.append(m)
     return rec, members
 
@@ -35,8 +42,8 @@ def recorder_with_room(*names: str) -> tuple[Recorder, list]:
 def test_probe_latency_goes_to_the_second_it_arrived_in():
     rec, (a, b) = recorder_with_room("a", "b")
     seq = rec.sent("a", BASE + 100_000)
-    rec.on_frame(b, message("a", seq, BASE + 100_000), BASE + 1_600_000)  # 1500 us later
-    rec.on_frame(a, message("a", seq, BASE + 100_000), BASE + 1_100_000)  # echo: 1000 us
+    deliver(rec, b, message("a", seq, BASE + 100_000), BASE + 1_600_000)  # 1500 us later
+    deliver(rec, a, message("a", seq, BASE + 100_000), BASE + 1_100_000)  # echo: 1000 us
     bucket = rec.buckets[BASE // NS]
     assert bucket.counts["sent"] == 1 and bucket.counts["delivered"] == 2  # b's and a's own
     assert bucket.fanout[2].get_total_count() == 1
@@ -47,13 +54,14 @@ def test_probe_latency_goes_to_the_second_it_arrived_in():
 
 def test_other_frames_are_ignored_or_counted():
     rec, (a, b) = recorder_with_room("a", "b")
-    assert rec.on_frame(b, b"not json", BASE) is None
-    assert rec.on_frame(b, b"[1]", BASE) is None
+    assert deliver(rec, b, b"not json", BASE) == "other"
+    assert deliver(rec, b, b"[1]", BASE) == "other"
+    assert rec.on_frame(b, None, BASE) is None  # a frame of the protocol's own (a ping)
     assert (
-        rec.on_frame(b, frame(type="message", user="x", text="hello", room="r"), BASE) == "message"
+        deliver(rec, b, frame(type="message", user="x", text="hello", room="r"), BASE) == "message"
     )
     rec.ended(a, BASE + NS, abrupt=True)
-    assert rec.on_frame(b, frame(type="system", message="a.1 left"), BASE + NS) == "system"
+    assert deliver(rec, b, frame(type="system", message="a.1 left"), BASE + NS) == "left"
     assert rec.ledger.check_leaves(BASE + 10 * NS) == 0
     counts = rec.buckets[BASE // NS + 1].counts
     assert counts["abrupt_disconnects"] == 1 and counts["delivered"] == 0
@@ -63,19 +71,23 @@ def test_malformed_probes_are_not_deliveries():
     rec, (_a, b) = recorder_with_room("a", "b")
     rec.sent("a", BASE)
     for text in ("~cb1:a:0", "~cb1:a:zero:1:", "~cb1:a:0:soon:", "~cb1:"):
-        assert rec.on_frame(b, frame(type="message", user="a", text=text, room="r"), BASE) == (
+        assert deliver(rec, b, frame(type="message", user="a", text=text, room="r"), BASE) == (
             "message"
         )
     assert rec.buckets[BASE // NS].counts["delivered"] == 0
-    rec.on_frame(b, frame(type="message", user="a", text="~cb1:a:0:5:", room="r"), BASE + NS)
+    deliver(rec, b, frame(type="message", user="a", text="~cb1:a:0:5:", room="r"), BASE + NS)
     assert rec.buckets[BASE // NS + 1].counts["delivered"] == 1
 
 
 def test_wrong_welcome_is_counted_in_its_second():
     rec, (_a,) = recorder_with_room("a")
     m = rec.ledger.joining("j", "j.1", "r", True, BASE + NS)
-    rec.on_frame(m, frame(type="welcome", room="r", online="2"), BASE + NS)
+    deliver(rec, m, frame(type="welcome", room="r", online=5), BASE + NS)
     assert rec.buckets[BASE // NS + 1].counts["online_mismatches"] == 1
+    n = rec.ledger.joining("k", "k.1", "r", True, BASE + NS)
+    deliver(rec, n, frame(type="welcome", room="r"), BASE + NS)  # v1's welcome has a count
+    assert rec.buckets[BASE // NS + 1].counts["online_mismatches"] == 2
+    assert rec.ledger.totals.welcomes == 3
 
 
 def run_process(seed: int) -> Recorder:
@@ -84,10 +96,10 @@ def run_process(seed: int) -> Recorder:
     for k in range(50):
         sent = BASE + k * NS // 10
         seq = rec.sent("a", sent)
-        rec.on_frame(a, message("a", seq, sent), sent + 500)
-        rec.on_frame(b, message("a", seq, sent), sent + (k * seed + 1) * 1000)
+        deliver(rec, a, message("a", seq, sent), sent + 500)
+        deliver(rec, b, message("a", seq, sent), sent + (k * seed + 1) * 1000)
         if k != 7:
-            rec.on_frame(c, message("a", seq, sent), sent + 2000 * seed)
+            deliver(rec, c, message("a", seq, sent), sent + 2000 * seed)
     rec.finalize(BASE + 20 * NS)
     return rec
 
@@ -119,6 +131,7 @@ def test_merging_reports_is_exact():
         "out_of_order": 0,
         "leaked": 0,
         "replayed": 0,
+        "foreign": 0,
     }
     assert [p["lost"] for p in doc["per_process"]] == [1, 1]
     assert sum(row["delivered"] for row in doc["timeseries"]) == 298  # own copies included
@@ -154,12 +167,12 @@ def test_latency_by_room_size_when_sizes_differ():
     for room, names in (("small", "ab"), ("big", "cde")):
         for k, name in enumerate(names):
             m = rec.ledger.joining(name, f"{name}.1", room, True, BASE)
-            rec.on_frame(m, frame(type="welcome", room=room, online=k + 1), BASE)
+            deliver(rec, m, frame(type="welcome", room=room, online=k + 1), BASE)
             members[name] = m
     for sender, receivers, room in (("a", "b", "small"), ("c", "de", "big")):
         seq = rec.sent(sender, BASE + 1000)
         for r in receivers:
-            rec.on_frame(members[r], message(sender, seq, BASE + 1000, room), BASE + 9000)
+            deliver(rec, members[r], message(sender, seq, BASE + 1000, room), BASE + 9000)
     rec.finalize(BASE + 10 * NS)
     agg = Aggregate()
     agg.merge(rec.take(final=True))
@@ -171,9 +184,9 @@ def test_replayed_history_is_no_delivery_and_no_latency_sample():
     rec, (_a, b) = recorder_with_room("a", "b")
     old = rec.sent("a", BASE - 5 * NS)  # sent five seconds before anyone here connected
     joiner = rec.ledger.joining("j", "j.1", "r", True, BASE + NS)
-    rec.on_frame(joiner, frame(type="welcome", room="r", online=3), BASE + NS)
-    rec.on_frame(joiner, message("a", old, BASE - 5 * NS), BASE + NS + 1000)
-    rec.on_frame(b, message("a", old, BASE - 5 * NS), BASE + NS + 1000)
+    deliver(rec, joiner, frame(type="welcome", room="r", online=3), BASE + NS)
+    deliver(rec, joiner, message("a", old, BASE - 5 * NS), BASE + NS + 1000)
+    deliver(rec, b, message("a", old, BASE - 5 * NS), BASE + NS + 1000)
     bucket = rec.buckets[BASE // NS + 1]
     assert bucket.counts["replayed"] == 2 and bucket.counts["delivered"] == 0
     assert bucket.fanout == {} and bucket.rtt.get_total_count() == 0

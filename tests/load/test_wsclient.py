@@ -23,6 +23,7 @@ from harness.load.frames import CLOSED, HARNESS, LOST, PROTOCOL, Ending
 from harness.load.ledger import Ledger
 from harness.load.recorder import Recorder
 from harness.load.wsclient import WsClient
+from harness.profile import load_profile
 
 WAIT = 5.0
 
@@ -293,13 +294,22 @@ def test_framing_violations_fail_the_connection(frames, tail, code):
     assert server.received and server.received[0].opcode is Opcode.CLOSE
 
 
+INVALID_UTF8 = {  # a message event of each profile, with bytes that are not UTF-8
+    "v1": b'{"type":"message","text":"\xff\xfe"}',
+    "fastapi-docs": b"Client #1 says: \xff\xfe",
+    "socketio": b'42["new message",{"username":"a","message":"\xff\xfe"}]',
+}
+
+
+@pytest.mark.parametrize("profile", sorted(INVALID_UTF8))
 @pytest.mark.parametrize("fast", [True, False])
-def test_invalid_utf8_is_a_protocol_error_of_that_connection(frames, fast):
+def test_invalid_utf8_is_a_protocol_error_of_that_connection(frames, fast, profile):
     got, closed, ends = frames
     rec = Recorder(Ledger(drain_ns=10**9, leave_deadline_ns=10**9), {"r": 1})
     member = rec.ledger.joining("u", "u.1", "r", True, 0)
+    session = load_profile(profile).session("r", "u", 1)
     tail = b"" if fast else frame(2, b"\x00")  # a binary frame: websockets parses the rest
-    bad = tail + frame(1, b'{"type":"message","text":"\xff\xfe"}') + frame(1, b"unseen")
+    bad = tail + frame(1, INVALID_UTF8[profile]) + frame(1, b"unseen")
 
     def script(conn: socket.socket, proto: ServerProtocol) -> None:
         conn.sendall(bad)
@@ -308,7 +318,7 @@ def test_invalid_utf8_is_a_protocol_error_of_that_connection(frames, fast):
 
     def on_frame(payload: bytes, now: int) -> None:
         got.append(payload)
-        rec.on_frame(member, payload, now)
+        rec.on_frame(member, session.receive_utf8(payload), now)
 
     server = ScriptedServer(frame(1, b"not json but UTF-8"), script)
     client = client_for(server, got, closed, ends, on_frame=on_frame)
