@@ -12,7 +12,7 @@ from harness import __version__
 from harness.errors import UnreachableError, UsageError
 
 # Each module harness.commands.NAME defines `add_parser(subparsers)` and `run(args) -> int`.
-COMMANDS = ("schema", "serve", "check", "load", "report", "demo")
+COMMANDS = ("schema", "serve", "check", "load", "report", "profile", "demo")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -19,7 +19,14 @@ from typing import Any
 
 import pytest
 
-OPTIONS = ("chat_url", "chat_path_template", "chat_header", "chat_timeout_factor", "chat_strict")
+OPTIONS = (
+    "chat_url",
+    "chat_path_template",
+    "chat_header",
+    "chat_timeout_factor",
+    "chat_strict",
+    "chat_profile",
+)
 
 
 def pytest_addoption(parser: Any) -> None:
@@ -30,6 +37,11 @@ def pytest_addoption(parser: Any) -> None:
         action="append",
         default=[],
         help="run chatbench's conformance cases against this server (repeat for several nodes)",
+    )
+    group.addoption(
+        "--chat-profile",
+        default=None,
+        help="the server's protocol profile: a built-in name or a TOML file (default v1)",
     )
     group.addoption("--chat-path-template", default=None, help="endpoint path template")
     group.addoption("--chat-header", action="append", default=[], help="'Name: value' header")
@@ -128,18 +140,16 @@ async def _probe_then(coro: Any, config: Any) -> Any:
 def _check_config(config: Any) -> Any:
     """The CheckConfig of the --chat-* options; pytest.UsageError when one is wrong."""
     from harness import validate
-    from harness.check import DEFAULT_TEMPLATE, CheckConfig
-    from harness.check.context import check_template
+    from harness.check import CheckConfig
     from harness.commands.check import parse_header
     from harness.errors import UsageError
+    from harness.profile import DEFAULT, load_profile
 
     try:
         return CheckConfig(
             urls=tuple(validate.ws_url(u) for u in config.getoption("chat_url")),
-            path_template=check_template(
-                config.getoption("chat_path_template") or DEFAULT_TEMPLATE,
-                "--chat-path-template",
-            ),
+            path_template=_template(config.getoption("chat_path_template")),
+            protocol=load_profile(config.getoption("chat_profile") or DEFAULT),
             headers=tuple(
                 parse_header(h, "--chat-header") for h in config.getoption("chat_header")
             ),
@@ -150,6 +160,12 @@ def _check_config(config: Any) -> Any:
         )
     except UsageError as exc:
         raise pytest.UsageError(f"chatbench: {exc}") from None
+
+
+def _template(given: str | None) -> str | None:
+    from harness.check.context import check_template
+
+    return None if given is None else check_template(given, "--chat-path-template")
 
 
 def pytest_configure(config: Any) -> None:

@@ -1,4 +1,7 @@
-"""`chatbench check URL [URL ...]`: judge a chat server against protocol v1, clause by clause.
+"""`chatbench check URL [URL ...]`: judge a chat server clause by clause, through its profile.
+
+The profile (--profile, protocol v1 by default) says how the server speaks; clauses it does
+not claim (no welcome, one room, no echo) are n/a, never failed.
 
 Exit codes: 0 every MUST case passed (and every SHOULD with --strict); 1 a counted case failed;
 2 the server cannot be reached at all, or the arguments are wrong; 3 the harness itself erred
@@ -22,6 +25,8 @@ from harness.check.output import console_table, write_json, write_junit
 from harness.check.registry import Case
 from harness.check.runner import check
 from harness.errors import UsageError
+from harness.profile import DEFAULT as DEFAULT_PROFILE
+from harness.profile import load_profile
 from harness.results import CheckResults
 
 DEFAULT_DEADLINE = 100.0
@@ -33,7 +38,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Register the subcommand and its options."""
     p: argparse.ArgumentParser = sub.add_parser(
         "check",
-        help="check a chat server against protocol v1, clause by clause",
+        help="check a chat server clause by clause (protocol v1, or through --profile)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -44,9 +49,16 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="ws:// or wss:// base URL (several: clients spread round-robin)",
     )
     p.add_argument(
+        "--profile",
+        default=DEFAULT_PROFILE,
+        metavar="NAME|FILE",
+        help="how the server speaks: a built-in profile (v1, fastapi-docs, socketio; see "
+        f"`chatbench profile list`) or a TOML file (default {DEFAULT_PROFILE})",
+    )
+    p.add_argument(
         "--path-template",
-        default=DEFAULT_TEMPLATE,
-        help=f"endpoint path (default {DEFAULT_TEMPLATE})",
+        default=None,
+        help=f"endpoint path, overriding the profile's connect.url (v1: {DEFAULT_TEMPLATE})",
     )
     p.add_argument(
         "--header",
@@ -117,7 +129,9 @@ def config_from(args: argparse.Namespace) -> CheckConfig:
         raise UsageError("give at least one server URL, e.g. ws://127.0.0.1:8000")
     for url in args.urls:
         validate.ws_url(url)
-    check_template(args.path_template)
+    if args.path_template is not None:
+        check_template(args.path_template)
+    protocol = load_profile(args.profile)
     for out in (args.json, args.junit, args.html):
         if out is not None:
             _writable(out)
@@ -132,6 +146,7 @@ def config_from(args: argparse.Namespace) -> CheckConfig:
         strict=args.strict,
         deadline=args.deadline,
         concurrency=args.concurrency,
+        protocol=protocol,
     )
 
 
