@@ -3,9 +3,11 @@
 Definitions (docs/load.md explains them at length):
 
 - A member is one connection (one incarnation of a user). Its window opens when its welcome
-  arrives and closes when its connection ends (`until`), or at the run's end.
+  arrives (from a server that sends none: its join plus the profile's settle time, `admitted`)
+  and closes when its connection ends (`until`), or at the run's end.
 - Expected recipients of a message sent at time T by S: every reading member R (not a slow
-  consumer; S itself included, for its own copy) of S's room whose window holds T and that
+  consumer; S itself included, for its own copy, unless the server does not echo) of S's room
+  whose window holds T and that
   either received it or stayed until T + drain. A message S sent in the last `drain` before
   its own connection ended counts only where it arrived (an abrupt drop may discard it before
   the server reads it).
@@ -23,7 +25,9 @@ Definitions (docs/load.md explains them at length):
 - Cleanup: after an abrupt drop, every remaining reading member that stays connected until the
   deadline must receive `NAME left` by then; leave_missing counts drops where one did not.
   A welcome's `online` must lie between the members certainly present and that number plus the
-  members whose join or leave is still in flight; online_mismatches counts welcomes that don't.
+  members whose join or leave is still in flight (on a one-room server, only the first bound:
+  the room may hold others); online_mismatches counts welcomes that don't. Without leave
+  announcements (`leaves=False`) no drop is checked.
 """
 
 from __future__ import annotations
@@ -116,7 +120,9 @@ class Ledger:
         """The server relays a sender's own messages back to it (their copies are owed)."""
         self.leaves = leaves
         """The server announces leaves (abrupt drops get leave checks)."""
-        self.one_room = one_room and bool(prefix)
+        self.one_room = one_room
+        """The server has one room for everybody: members of other processes and runs are
+        in it too (their probes are foreign; a welcome's count may include them)."""
         self.prefix = prefix
         """This process's sender ids start with it (with `one_room`, others are foreign)."""
         self.totals = Totals()
@@ -144,6 +150,8 @@ class Ledger:
         if online is None:
             return True
         low, high = self.online_bounds(member, now)
+        if self.one_room:  # others may share the server's one room: only too few is certain
+            high = max(high, online)
         if low <= online <= high:
             return True
         self.totals.online_mismatches += 1
@@ -246,9 +254,9 @@ class Ledger:
         """`member` received message `seq` of `sender`: FANOUT, FANOUT_LATE, DUPLICATE, ..."""
         bits = member.seen.get(sender)
         if bits is None:  # a sender's room never changes: checking its first probe is enough
-            room = self.uid_room.get(sender)
+            room, prefix = self.uid_room.get(sender), self.prefix
             if room != member.room:
-                if room is None and self.one_room and not sender.startswith(self.prefix):
+                if room is None and self.one_room and not (prefix and sender.startswith(prefix)):
                     self.totals.foreign += 1
                     return FOREIGN
                 self.totals.leaked += 1

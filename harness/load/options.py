@@ -21,7 +21,6 @@ def register(parser: Any) -> None:
         action="append",
         default=[],
         help="extra handshake header 'Name: value' (repeatable)",
-        include_in_web_ui=False,  # may hold a secret; the web UI shows no list options anyway
     )
     add("--cb-rooms", type=int, default=0, help="rooms over all processes (0: one per 20 users)")
     add("--cb-room-size", default="even", help="room sizes: even, zipf or weights 1,1,10")

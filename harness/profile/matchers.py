@@ -2,8 +2,8 @@
 
 `Matcher.read(obj, frame)` runs per received frame in the load generator's receive path, so it
 does the least it can: a pointer of one key is one `dict.get`, a `match` is a few comparisons,
-and a spec whose pointers are all top-level keys (no regex) gets a reader of its own with no
-getter call per field (`_flat_reader`; bench/experiments/receive_cost.py measures it).
+and a spec whose pointers are all top-level keys (no regex, `Flat`) gets a reader of its own
+with no getter call per field (bench/experiments/receive_cost.py measures it).
 Pure: no I/O.
 """
 
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from harness.profile.interface import Event
-from harness.profile.model import EventSpec
+from harness.profile.model import EventSpec, Scalar
 
 Getter = Callable[[Any], Any]
 _MISSING = object()
@@ -82,7 +82,7 @@ class Matcher:
     the spec's `match` table by key (JSON pointers as given) for dispatching on one key.
     """
 
-    __slots__ = ("field", "getters", "kind", "match", "read", "regex", "tests")
+    __slots__ = ("field", "flat", "getters", "kind", "match", "read", "regex", "tests")
 
     def __init__(self, kind: str, spec: EventSpec) -> None:
         self.kind = kind
@@ -93,8 +93,9 @@ class Matcher:
         self.getters = {
             name: pointer(path) for name in FIELDS if (path := getattr(spec, name)) is not None
         }
+        self.flat = flat(spec)
         self.read: Callable[[Any, str | bytes], Event | None] = (
-            _flat_reader(kind, spec) or self.read_any
+            self.read_any if self.flat is None else _flat_reader(kind, self.flat)
         )
 
     def read_any(self, obj: Any, frame: str | bytes) -> Event | None:
@@ -125,29 +126,45 @@ class Matcher:
         return None if m is None else event(self.kind, m.groupdict(), frame)
 
 
-def _flat_reader(kind: str, spec: EventSpec) -> Callable[[Any, str | bytes], Event | None] | None:
-    """A reader for a spec whose `match` keys and field pointers all name top-level keys of an
-    object and that has no regex (protocol v1's messages, most JSON chats); None otherwise.
+class Flat(NamedTuple):
+    """A spec read by top-level keys of an object only, with no regex: its `match` tests as
+    (key, value, type of the value), and the key of each of FIELDS (None: not read)."""
 
-    Same answers as `Matcher.read_any`: a missing key reads as None (an object parsed from
-    JSON has no None key), and fields of unusual types take `event`'s general conversion.
-    """
+    tests: list[tuple[str, Scalar, type]]
+    keys: tuple[str | None, str | None, str | None, str | None, str | None]
+
+
+def flat(spec: EventSpec) -> Flat | None:
+    """The Flat form of `spec` (protocol v1's messages, most JSON chats), or None."""
     if spec.regex is not None:
         return None
-    tests = [(top_key(_key(k)), v, type(v)) for k, v in spec.match.items()]
+    tests = []
+    for name, value in spec.match.items():
+        key = top_key(_key(name))
+        if key is None:
+            return None
+        tests.append((key, value, type(value)))
     keys: list[str | None] = []
     for name in FIELDS:
         path = getattr(spec, name)
         key = top_key(path) if path is not None else None
         if path is not None and key is None:
             return None
-        keys.append(key)  # None: not extracted (obj.get(None) is None)
-    if any(k is None for k, _, _ in tests):
-        return None
+        keys.append(key)  # None: not read (an object parsed from JSON has no None key)
     ku, kt, kr, ko, kc = keys
+    return Flat(tests, (ku, kt, kr, ko, kc))
+
+
+def _flat_reader(kind: str, plan: Flat) -> Callable[[Any, str | bytes], Event | None]:
+    """A reader for a Flat spec, with no getter call per field.
+
+    Same answers as `Matcher.read_any`: a missing key reads as None, and fields of unusual
+    types take `event`'s general conversion.
+    """
+    ku, kt, kr, ko, kc = plan.keys
     # One test is the usual case (`type = "message"`): unrolled; more go in a loop.
-    key1, want1, type1 = tests[0] if tests else (None, None, type(None))
-    rest = tests[1:]
+    key1, want1, type1 = plan.tests[0] if plan.tests else (None, None, type(None))
+    rest = plan.tests[1:]
 
     def read(obj: Any, frame: str | bytes) -> Event | None:
         if type(obj) is not dict:
@@ -160,23 +177,24 @@ def _flat_reader(kind: str, spec: EventSpec) -> Callable[[Any, str | bytes], Eve
             got = get(key, _MISSING)
             if got != want or type(got) is not want_type:
                 return None
-        user, text, room, online, code = get(ku), get(kt), get(kr), get(ko), get(kc)
-        if (
-            (text is None or type(text) is str)
-            and (user is None or type(user) is str)
-            and (room is None or type(room) is str)
-            and online is None
-            and code is None
-        ):  # the common case, already in its final types
-            return _new_event(Event, (kind, user, text, room, None, None, frame))
-        fields = {
-            n: v
-            for n, v in zip(FIELDS, (user, text, room, online, code), strict=True)
-            if v is not None
-        }
-        return event(kind, fields, frame)
+        return fields_event(kind, (get(ku), get(kt), get(kr), get(ko), get(kc)), frame)
 
     return read
+
+
+def fields_event(kind: str, values: tuple[Any, ...], frame: str | bytes) -> Event | None:
+    """The event of FIELDS' values as read (None where absent); None for an impossible type."""
+    user, text, room, online, code = values
+    if (
+        (text is None or type(text) is str)
+        and (user is None or type(user) is str)
+        and (room is None or type(room) is str)
+        and online is None
+        and code is None
+    ):  # the common case, already in its final types
+        return _new_event(Event, (kind, user, text, room, None, None, frame))
+    fields = {n: v for n, v in zip(FIELDS, values, strict=True) if v is not None}
+    return event(kind, fields, frame)
 
 
 def event(kind: str, fields: dict[str, Any], frame: str | bytes) -> Event | None:
