@@ -6,7 +6,7 @@ Node implementation, so the socketio profile is proven against both. `socket.io`
 with npm into tests/servers/node/node_modules (git-ignored) on first use.
 
     try:
-        with running_socketio_node(ping_interval=1000) as url:   # "ws://127.0.0.1:PORT"
+        with running_socketio_node(ping_interval=1) as url:   # "ws://127.0.0.1:PORT"
             ...
     except NodeUnavailable as exc:
         pytest.skip(str(exc))
@@ -92,20 +92,20 @@ def _npm_install(npm: str, prefix: Path, timeout: float) -> None:
 
 @contextmanager
 def running_socketio_node(
-    *, ping_interval: int | None = None, ping_timeout: int | None = None, timeout: float = 15.0
+    *, ping_interval: float | None = None, ping_timeout: float | None = None, timeout: float = 15.0
 ) -> Iterator[str]:
     """Run chat.js on 127.0.0.1 and an ephemeral port; yields `ws://127.0.0.1:PORT`.
 
-    ping_interval and ping_timeout are in milliseconds (Socket.IO's own unit; defaults 25000
-    and 20000). NodeUnavailable when node or npm is missing or the install fails; RuntimeError
-    when the server does not come up within `timeout` seconds.
+    ping_interval and ping_timeout are in seconds, as for running_socketio_chat (Socket.IO's
+    defaults: 25 and 20). NodeUnavailable when node or npm is missing or the install fails;
+    RuntimeError when the server does not come up within `timeout` seconds.
     """
     node = _tool("node")
     ensure_socketio()
     env = {**os.environ, "PORT": "0"}
     for key, value in (("PING_INTERVAL", ping_interval), ("PING_TIMEOUT", ping_timeout)):
         if value is not None:
-            env[key] = str(value)
+            env[key] = str(round(value * 1000))  # Socket.IO counts milliseconds
     with tempfile.TemporaryFile("w+") as stderr:
         process = subprocess.Popen(
             [node, "chat.js"],
@@ -116,17 +116,20 @@ def running_socketio_node(
             stderr=stderr,
             text=True,
         )
+        lines: queue.Queue[str | None] = queue.Queue()
+        pump = threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True)
+        pump.start()
         try:
-            port = _wait_for_port(process, stderr, timeout)
+            port = _wait_for_port(process, lines, stderr, timeout)
             yield f"ws://127.0.0.1:{port}"
         finally:
             _stop(process)
+            pump.join(5)  # it closes stdout at the end of file
 
 
-def _wait_for_port(process: subprocess.Popen[str], stderr: IO[str], timeout: float) -> int:
-    lines: queue.Queue[str | None] = queue.Queue()
-    assert process.stdout is not None
-    threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
+def _wait_for_port(
+    process: subprocess.Popen[str], lines: queue.Queue[str | None], stderr: IO[str], timeout: float
+) -> int:
     try:
         while (line := lines.get(timeout=timeout)) is not None:
             if match := LISTENING.search(line):
@@ -138,10 +141,12 @@ def _wait_for_port(process: subprocess.Popen[str], stderr: IO[str], timeout: flo
     raise RuntimeError(f"chat.js exited with {process.returncode}: {stderr.read()[-2000:]}")
 
 
-def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
+def _pump(stream: IO[str] | None, lines: queue.Queue[str | None]) -> None:
     """Hand each stdout line over, then None at the end (keeps the pipe from filling)."""
-    for line in stream:
-        lines.put(line)
+    assert stream is not None
+    with stream:
+        for line in stream:
+            lines.put(line)
     lines.put(None)
 
 
