@@ -25,7 +25,6 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from tests.servers.asgi import running_asgi
 
 OUTBOX_SIZE = 256
-KICK_TIMEOUT = 5.0
 
 
 @dataclass(eq=False)
@@ -54,8 +53,10 @@ class Member:
         task.add_done_callback(self.closing.discard)
 
     async def _close(self) -> None:
+        # uvicorn sends the close frame once the peer reads again, or gives up when the
+        # connection is lost: this waits on the peer, and nobody waits on it.
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.websocket.close(1008, "slow consumer"), KICK_TIMEOUT)
+            await self.websocket.close(1008, "slow consumer")
 
 
 class Rooms:

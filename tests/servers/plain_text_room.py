@@ -55,7 +55,7 @@ class Room:
                 self.kick(websocket)
 
     def kick(self, websocket: ServerConnection) -> None:
-        """Drop a member that reads too slowly; close() gives up after close_timeout."""
+        """Drop a member that reads too slowly; close() aborts it after close_timeout (10 s)."""
         self.leave(websocket)
         task = asyncio.create_task(websocket.close(1008, "slow consumer"))
         self.kicks.add(task)
@@ -115,7 +115,7 @@ def running_plain_text_room(
     outbox_size: int = OUTBOX_SIZE,
     ping_interval: float | None = 20,
     ping_timeout: float | None = 20,
-    timeout: float = 10.0,
+    timeout: float = 15.0,
 ) -> Iterator[str]:
     """Serve the room on 127.0.0.1 in a thread; yields `ws://127.0.0.1:PORT` (connect /?name=N).
 
@@ -134,7 +134,6 @@ def running_plain_text_room(
             process_request=check_request,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
-            close_timeout=2,
         ) as server:
             ports.append(server.sockets[0].getsockname()[1])
             started.set()
