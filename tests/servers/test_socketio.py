@@ -12,7 +12,7 @@ import asyncio
 import json
 import shutil
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import pytest
@@ -33,6 +33,7 @@ def start(kind: str, **pings: float) -> AbstractContextManager[str]:
     return running_socketio_node(**pings)
 
 
+@contextmanager
 def serving(kind: str, **pings: float) -> Iterator[str]:
     """Yield the server's URL; skip the Node one only when node is not installed."""
     try:
@@ -46,13 +47,15 @@ def serving(kind: str, **pings: float) -> Iterator[str]:
 
 @pytest.fixture(params=["python", "node"])
 def chat_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    yield from serving(request.param)
+    with serving(request.param) as url:
+        yield url
 
 
 @pytest.fixture(params=["python", "node"])
 def pinging_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A server that pings every second and drops a client that has not answered in one."""
-    yield from serving(request.param, ping_interval=1, ping_timeout=1)
+    with serving(request.param, ping_interval=1, ping_timeout=1) as url:
+        yield url
 
 
 def client(url: str) -> socketio.SimpleClient:
@@ -156,7 +159,7 @@ def send_together(ws: ClientConnection, *texts: str) -> None:
 @pytest.mark.parametrize(("kind", "accepted"), [("python", True), ("node", False)])
 async def test_an_event_sent_with_the_connect_request(kind, accepted):
     """python-socketio handles `42` read together with `40`; Node closes the connection."""
-    for url in serving(kind):
+    with serving(kind) as url:
         ws, _ = await engine_io_open(url)
         async with ws:
             send_together(ws, "40", '42["add user","ann"]')
