@@ -24,7 +24,7 @@ def room(ledger: Ledger, *uids: str, at: float = 0.0) -> list:
 
 def test_without_echo_the_sender_is_owed_none_of_its_own_messages():
     ledger = Ledger(t(1), t(2), echo=False)
-    a, b, c = room(ledger, "a", "b", "c")
+    _a, b, c = room(ledger, "a", "b", "c")
     for k in range(3):
         seq = ledger.sent("a", t(1 + k))
         assert ledger.received(b, "a", seq) == FANOUT
@@ -35,7 +35,7 @@ def test_without_echo_the_sender_is_owed_none_of_its_own_messages():
 
 def test_with_echo_the_same_run_misses_the_senders_copies():
     ledger = Ledger(t(1), t(2), echo=True)
-    a, b, c = room(ledger, "a", "b", "c")
+    _a, b, c = room(ledger, "a", "b", "c")
     for k in range(3):
         seq = ledger.sent("a", t(1 + k))
         ledger.received(b, "a", seq)
@@ -46,7 +46,7 @@ def test_with_echo_the_same_run_misses_the_senders_copies():
 
 def test_without_echo_a_lost_fan_out_delivery_is_still_lost():
     ledger = Ledger(t(1), t(2), echo=False)
-    a, b, c = room(ledger, "a", "b", "c")
+    _a, b, c = room(ledger, "a", "b", "c")
     for k in range(3):
         seq = ledger.sent("a", t(1 + k))
         ledger.received(b, "a", seq)
@@ -96,7 +96,7 @@ def test_one_room_welcomes_may_count_others_but_never_too_few(one_room, online, 
 
 def test_a_welcome_without_a_judged_count_opens_the_window_only():
     ledger = Ledger(t(1), t(2))
-    (a,) = room(ledger, "a")
+    (_a,) = room(ledger, "a")
     b = ledger.joining("b", "b.1", "r", True, t(1))
     assert ledger.welcomed(b, None, t(1.5)) is True
     assert b.since == t(1.5) and ledger.totals.online_mismatches == 0
@@ -105,7 +105,7 @@ def test_a_welcome_without_a_judged_count_opens_the_window_only():
 def test_without_leave_announcements_no_drop_is_checked():
     for leaves, missing in ((False, 0), (True, 1)):
         ledger = Ledger(t(1), t(2), leaves=leaves)
-        a, b = room(ledger, "a", "b")
+        a, _b = room(ledger, "a", "b")
         ledger.ended(a, t(3), abrupt=True)
         assert ledger.totals.abrupt_disconnects == 1
         assert ledger.check_leaves(t(10)) == missing
