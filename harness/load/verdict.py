@@ -48,8 +48,8 @@ def empty_reason(r: LoadResults) -> str | None:
                 "nothing was delivered"
             )
         return (
-            f"no member got into the room ({plural(c.opened, 'connection')}, none sent its "
-            "join); nothing was delivered"
+            f"no member got into the room ({plural(c.opened, 'connection')}, 0 admitted); "
+            "nothing was delivered"
         )
     sent = max(r.sends.sent, sum(row.sent for row in r.timeseries))
     if d.expected == 0 and sent == 0:

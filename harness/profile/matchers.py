@@ -164,11 +164,11 @@ def _flat_reader(kind: str, plan: Flat) -> Callable[[Any, str | bytes], Event | 
     ku, kt, kr, ko, kc = plan.keys
     # One test is the usual case (`type = "message"`): unrolled; more go in a loop.
     key1, want1, type1 = plan.tests[0] if plan.tests else (None, None, type(None))
-    rest = plan.tests[1:]
+    rest, tested = plan.tests[1:], bool(plan.tests)
 
     def read(obj: Any, frame: str | bytes) -> Event | None:
-        if type(obj) is not dict:
-            return None
+        if type(obj) is not dict:  # no key to test or read: only a spec without tests matches
+            return None if tested else fields_event(kind, (None,) * 5, frame)
         get = obj.get
         got = get(key1)
         if got != want1 or type(got) is not type1:

@@ -80,3 +80,37 @@ def test_a_judged_gate_has_no_reason():
         [parse_slo("p99<50ms")], {**RESULTS, "fanout_latency_us": {"count": 9, "p99": 1}}
     )
     assert verdict == {"expr": "p99<50ms", "value": 0.001, "ok": True, "reason": ""}
+
+
+NO_ECHO_NO_LEAVES = {
+    **RESULTS,
+    "config": {
+        "profile": {
+            "name": "relay",
+            "not_judged": {
+                "rtt": "the profile's server does not echo",
+                "leave_missing": "the profile's server does not announce leaves",
+            },
+        }
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("expr", "reason"),
+    [
+        ("rtt_p99<50ms", "not judged: the profile's server does not echo"),
+        ("rtt_max<1s", "not judged: the profile's server does not echo"),
+        ("leave_missing==1", "not judged: the profile's server does not announce leaves"),
+    ],
+)
+def test_a_gate_on_what_the_profile_does_not_claim_is_not_judged(expr, reason):
+    [verdict] = judge_all([parse_slo(expr)], NO_ECHO_NO_LEAVES)
+    assert verdict["ok"] is False and verdict["reason"] == reason
+
+
+def test_gates_on_what_the_profile_claims_are_judged_as_ever():
+    verdicts = judge_all([parse_slo("p99<50ms"), parse_slo("lost==0")], NO_ECHO_NO_LEAVES)
+    assert [(v["ok"], v["reason"]) for v in verdicts] == [(True, ""), (True, "")]
+    [rtt] = judge_all([parse_slo("rtt_p99<50ms")], RESULTS)  # no profile: protocol v1's rules
+    assert rtt["ok"] is True and rtt["reason"] == ""

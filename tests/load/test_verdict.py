@@ -90,3 +90,11 @@ def test_results_written_before_the_new_fields_are_judged_by_their_counters():
 def test_codes_rank_by_count():
     assert codes({"1000": 1, "1011": 12, "1001": 1}) == "1011 x12, 1000 x1, 1001 x1"
     assert codes({}) == ""
+
+
+def test_a_server_without_welcomes_is_broken_in_its_own_words():
+    r = results(connections={"welcomed": 0})
+    r.config["profile"] = {"name": "plain", "welcome": False}
+    assert broken_reasons(r) == [
+        "no member got into the room (6 connections, 0 admitted); nothing was delivered"
+    ]
