@@ -250,7 +250,7 @@ def config(args: argparse.Namespace, sizes: list[int]) -> dict[str, Any]:
         "urls": args.urls,
         "url": args.urls[0],
         "users": args.users,
-        "rooms": args.rooms,
+        "rooms": args.rooms if args.protocol.rooms else 1,
         "room_size": args.room_size,
         "room_sizes_per_process": sizes,
         "rate": args.rate,

@@ -2,7 +2,7 @@
 
 An SLO is METRIC OP NUMBER[UNIT]. Latency metrics (fan-out unless prefixed `rtt_`): p50, p90,
 p99, p999, max, mean; they need a unit (us, ms, s). Counters: the deliveries (expected,
-delivered, lost, duplicated, out_of_order, leaked, replayed), cleanup (abrupt_disconnects,
+delivered, lost, duplicated, out_of_order, leaked, replayed, foreign), cleanup (abrupt_disconnects,
 leave_missing, online_mismatches, welcome_missing), connections (server_closes,
 connections_lost, protocol_errors, reconnects, under_planned_s, connect_errors), sends
 (scheduled, sent, unsent) and cpu_max (percent of one core). OP is one of < <= > >= == !=.
@@ -69,6 +69,7 @@ _COUNTERS: dict[str, tuple[str, str, _Population | None]] = {
     "delivered": ("deliveries", "delivered", None),
     **{k: ("deliveries", k, _EXPECTED) for k in ("lost", "duplicated", "out_of_order", "leaked")},
     "replayed": ("deliveries", "replayed", _WELCOMED),
+    "foreign": ("deliveries", "foreign", _WELCOMED),
     "abrupt_disconnects": ("cleanup", "abrupt_disconnects", None),
     "leave_missing": (
         "cleanup",

@@ -40,6 +40,22 @@ def test_plain_locust_headless_writes_results(tmp_path):
     assert doc.deliveries.lost == 0
 
 
+@pytest.mark.slow
+def test_plain_locust_speaks_the_profile_given_with_cb_profile(tmp_path):
+    from tests.servers.socketio_chat import running_socketio_chat
+
+    with running_socketio_chat() as url:
+        cmd = [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--headless", "--host", url]
+        cmd += ["-u", "4", "-r", "4", "-t", "4s", "--cb-rate", "4", "--cb-out", str(tmp_path)]
+        cmd += ["--cb-profile", "socketio"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60 * FACTOR)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = LoadResults.model_validate_json((tmp_path / "results.json").read_text())
+    assert doc.deliveries.expected == doc.deliveries.delivered > 0
+    assert doc.deliveries.lost == 0 and doc.rtt_latency_us.count == 0  # Socket.IO: no echo
+    assert doc.config["profile"]["name"] == "socketio"
+
+
 def get_json(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=5) as response:
         return json.loads(response.read())
