@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed
 
 from harness.check.transcript import Transcript, shorten
 from harness.check.verdicts import ServerViolation
-from harness.profile import JOINED, LEFT, MESSAGE, ChatProtocol, Event, Session
+from harness.profile import JOINED, LEFT, MESSAGE, WELCOME, ChatProtocol, Event, Session
 
 Match = Callable[[Event], bool]
 Drop = Literal["rst", "fin"]
@@ -245,6 +245,11 @@ class Client:
         if self.violation:
             raise self.violation
         return self._news.is_set()
+
+    @property
+    def welcome(self) -> Event:
+        """The member's welcome (ctx.join waited for it), or its first event."""
+        return next((e for e in self.history if e.kind == WELCOME), self.history[0])
 
     def seen(self, match: Match) -> list[Event]:
         """Every event received so far that matches."""
