@@ -16,11 +16,10 @@ import traceback
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidURI
 
 from harness.check.claims import not_applicable
-from harness.check.context import CaseContext, CheckConfig, describe_handshake_error
+from harness.check.context import CaseContext, CheckConfig, connect_once, describe_handshake_error
 from harness.check.registry import Case
 from harness.check.verdicts import CaseSkipped, ServerViolation
 from harness.errors import UnreachableError, UsageError
@@ -34,12 +33,16 @@ PRECONDITIONS = frozenset({"connect.endpoint", "join.welcome"})
 
 async def probe(config: CheckConfig) -> None:
     """Raise UnreachableError unless every URL completes a WebSocket handshake."""
+    protocol = config.protocol
     for i, base in enumerate(config.urls):
         url = config.url(i, "chatbench-probe", "chatbench-probe")
+        headers = dict(protocol.headers("chatbench-probe", "chatbench-probe", 0))
+        headers.update(config.headers)
         try:
-            ws = await connect(
+            ws = await connect_once(
                 url,
-                additional_headers=dict(config.headers),
+                additional_headers=headers,
+                subprotocols=protocol.subprotocols() or None,  # type: ignore[arg-type]
                 open_timeout=config.t(PROBE_WAIT),
                 compression=None,
                 proxy=None,
@@ -48,12 +51,19 @@ async def probe(config: CheckConfig) -> None:
         except InvalidURI as exc:
             raise UsageError(f"not a ws:// or wss:// URL: {base} ({exc})") from None
         except (InvalidHandshake, OSError, TimeoutError) as exc:
-            hint = " (check --path-template)" if "HTTP 404" in describe_handshake_error(exc) else ""
-            raise UnreachableError(
-                f"cannot reach {url}: {describe_handshake_error(exc)}{hint}"
-            ) from None
+            raise UnreachableError(f"cannot reach {url}: {_hint(exc)}") from None
         with contextlib.suppress(Exception):
             await asyncio.wait_for(ws.close(), config.t(1))
+
+
+def _hint(exc: BaseException) -> str:
+    """The handshake error, with what the user may fix."""
+    text = describe_handshake_error(exc)
+    if "redirect to" in text:
+        return f"{text} (chatbench follows no redirect: give the URL it points to)"
+    if "HTTP 404" in text or "HTTP 403" in text:
+        return f"{text} (check --path-template or --profile, and any Origin the server wants)"
+    return text
 
 
 def _result(case: Case, verdict: str, started: float, reason: str = "", **kw: object) -> CaseResult:
