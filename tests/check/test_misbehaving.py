@@ -167,3 +167,13 @@ def test_a_redirecting_server_is_refused_in_one_line_not_half_followed():
         thread.join(10)
     assert rc == 2 and err.count("\n") == 1, err
     assert "HTTP 301 redirect to /elsewhere/ws/chat/" in err and "follows no redirect" in err
+
+
+def test_a_flooding_server_fails_the_case_and_the_harness_stays_bounded(tmp_path):
+    from harness.check.client import MAX_EVENTS
+
+    with running_fake({"flood"}) as url:
+        rc, results = check_json([url], tmp_path, "--only", "join.announce")
+    (case,) = results.cases
+    assert case.verdict == "fail" and f"more than {MAX_EVENTS} events" in case.reason
+    assert rc == 1 and case.duration_s < 20
