@@ -161,7 +161,7 @@ def test_a_redirecting_server_is_refused_in_one_line_not_half_followed():
     thread.start()
     assert started.wait(10)
     try:
-        rc, out, err, _ = cli("check", f"ws://127.0.0.1:{port[0]}")
+        rc, _, err, _ = cli("check", f"ws://127.0.0.1:{port[0]}")
     finally:
         stop.set()
         thread.join(10)
