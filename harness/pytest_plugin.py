@@ -49,22 +49,31 @@ def pytest_addoption(parser: Any) -> None:
     group.addoption("--chat-strict", action="store_true", help="SHOULD failures fail")
 
 
+@pytest.hookimpl(tryfirst=True)  # before -k and -m deselect: they must see our items
 def pytest_collection_modifyitems(session: Any, config: Any, items: list[Any]) -> None:
-    """Add one item per conformance case when --chat-url is given."""
+    """Collect the conformance suite (one item per case) when --chat-url is given.
+
+    The suite is collected as pytest collects any node, so its collect report reaches the
+    terminal ("collected 30 items") and -k / -m count it; node ids read `chatbench::CLAUSE`.
+    """
     if not config.getoption("chat_url"):
         return
-    from harness.check import load_cases
+    from _pytest.runner import collect_one_node
 
-    suite = ConformanceSuite.from_parent(session, name="chatbench")
-    items.extend(CaseItem.from_parent(suite, name=case.id, case=case) for case in load_cases())
+    suite = ConformanceSuite.from_parent(session, name="chatbench", nodeid="chatbench")
+    report = collect_one_node(suite)
+    session.ihook.pytest_collectreport(report=report)
+    items.extend(report.result)
 
 
 class ConformanceSuite(pytest.Collector):
-    """The parent of the case items (they come from the registry, not from files)."""
+    """The conformance cases, from the registry rather than from files."""
 
     def collect(self) -> list[Any]:
-        """Nothing to collect: items are added by pytest_collection_modifyitems."""
-        return []
+        """One item per case of the spec."""
+        from harness.check import load_cases
+
+        return [CaseItem.from_parent(self, name=case.id, case=case) for case in load_cases()]
 
 
 class CaseFailed(Exception):
@@ -172,7 +181,18 @@ def pytest_configure(config: Any) -> None:
     """Declare the marker the case items carry (--strict-markers); check the --chat-* options."""
     config.addinivalue_line("markers", "chatbench: a chatbench conformance case")
     if config.getoption("chat_url"):
-        _check_config(config)
+        _reachable(_check_config(config))
+
+
+def _reachable(check_config: Any) -> None:
+    """One line and stop when the server cannot be reached at all, as the CLI does."""
+    from harness.check.runner import probe
+    from harness.errors import UnreachableError, UsageError
+
+    try:
+        asyncio.run(probe(check_config))
+    except (UnreachableError, UsageError) as exc:
+        raise pytest.UsageError(f"chatbench: {exc}") from None
 
 
 @pytest.fixture

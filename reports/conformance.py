@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
+from harness.check.output import clip
 from harness.results import CaseResult, CheckResults, TranscriptEntry
 
 _CSS = """
@@ -78,7 +79,7 @@ def _row(c: CaseResult, strict: bool) -> str:
     return (
         f"<tr><td>{ident}</td><td class={c.level.lower()}>{c.level}</td>"
         f"<td>{escape(c.section)}</td><td>{escape(c.title)}</td><td class={css}>{label}</td>"
-        f"<td>{c.duration_s:.2f} s</td><td>{escape(c.reason)}</td></tr>"
+        f"<td>{c.duration_s:.2f} s</td><td>{escape(clip(c.reason, 300))}</td></tr>"
     )
 
 
@@ -95,10 +96,10 @@ def _details(case: CaseResult, strict: bool) -> str:
         label = "harness error (not the server's fault)"
     return (
         f"<details open id='{escape(case.id)}'><summary><code>{escape(case.id)}</code> "
-        f"({case.level}) <span class={css}>{escape(label)}</span>: {escape(case.reason)}"
+        f"({case.level}) <span class={css}>{escape(label)}</span>: {escape(clip(case.reason, 300))}"
         "</summary>"
-        f"<p><b>expected</b></p><pre>{escape(case.expected)}</pre>"
-        f"<p><b>observed</b></p><pre>{escape(case.observed)}</pre>"
+        f"<p><b>expected</b></p><pre>{escape(clip(case.expected))}</pre>"
+        f"<p><b>observed</b></p><pre>{escape(clip(case.observed))}</pre>"
         f"{_transcript(case.transcript)}</details>"
     )
 

@@ -14,7 +14,7 @@ VERDICT_MARK = {
     "blocked": "🚧 blocked",
     "error": "💥 error",
     "skip": "⏭️ skip",
-    "n/a": "➖ n/a",
+    "n/a": "◽ n/a",
 }
 
 

@@ -49,7 +49,8 @@ CLAIMS: dict[str, tuple[Claim, str]] = {
 def not_applicable(needs: tuple[str, ...], protocol: ChatProtocol) -> str:
     """Why a case needing `needs` is n/a for `protocol`, or "" when it applies."""
     for need in needs:
-        claimed, reason = CLAIMS[need]
-        if not claimed(protocol):
-            return f"n/a for profile {protocol.name}: {reason}"
+        for claim in ("welcome", need) if need == "online" else (need,):  # no welcome, no count
+            claimed, reason = CLAIMS[claim]
+            if not claimed(protocol):
+                return f"n/a for profile {protocol.name}: {reason}"
     return ""

@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed
 
 from harness.check.transcript import Transcript, shorten
 from harness.check.verdicts import ServerViolation
-from harness.profile import JOINED, LEFT, MESSAGE, ChatProtocol, Event, Session
+from harness.profile import JOINED, LEFT, MESSAGE, WELCOME, ChatProtocol, Event, Session
 
 Match = Callable[[Event], bool]
 Drop = Literal["rst", "fin"]
@@ -30,6 +30,9 @@ UNDERLYING_CLOSE_TIMEOUT = 2.0
 """Seconds a browser waits, after the closing handshake, for the server to end TCP (Chromium's
 kUnderlyingConnectionCloseTimeout) before it drops the connection itself."""
 _LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST, drops unsent
+MAX_EVENTS = 50_000
+"""Events one client keeps in one case (the largest case needs 2,500): a server that floods a
+member past it fails the case, and the harness's memory stays bounded."""
 
 
 class Waits:
@@ -132,7 +135,7 @@ class Client:
             )
             self.log.add(self.label, "note", f"schema.events violated: {problem}")
         event = self.session.receive(frame)
-        if event is not None and problem is None:
+        if event is not None and problem is None and self._room_for_one_more():
             keep = self.trim_texts
             if keep is not None and event.text is not None and len(event.text) > keep:
                 event = event._replace(text=event.text[:keep], raw=shorten(data, keep))
@@ -140,6 +143,17 @@ class Client:
             self.arrivals.append(time.monotonic())
             self._check_room(event)
         self._news.set()
+
+    def _room_for_one_more(self) -> bool:
+        if len(self.history) < MAX_EVENTS:
+            return True
+        if self.violation is None:
+            self.violation = ServerViolation(
+                f"{self.label} received more than {MAX_EVENTS} events in one case: a flood",
+                expected="the events the case asked for",
+                observed=f"{MAX_EVENTS} events, still coming",
+            )
+        return False
 
     def _check_room(self, event: Event) -> None:
         """5. room.isolation holds in every case: a message of another room is a violation."""
@@ -245,6 +259,11 @@ class Client:
         if self.violation:
             raise self.violation
         return self._news.is_set()
+
+    @property
+    def welcome(self) -> Event:
+        """The member's welcome (ctx.join waited for it), or its first event."""
+        return next((e for e in self.history if e.kind == WELCOME), self.history[0])
 
     def seen(self, match: Match) -> list[Event]:
         """Every event received so far that matches."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.results import CaseResult, CheckResults, TranscriptEntry
@@ -19,13 +20,35 @@ def _counted(case: CaseResult, strict: bool) -> bool:
     return case.level == "MUST" or strict
 
 
+HEADER = ("clause", "level", "verdict", "time", "reason")
+
+
+def column_widths(ids: list[str]) -> list[int]:
+    """Widths of the first four columns, known before any case ran (for streaming rows)."""
+    return [max(len(HEADER[0]), *map(len, ids)), 6, 8, 7]
+
+
+def table_head(widths: list[int]) -> list[str]:
+    """The header line and its rule."""
+    return [format_row(HEADER, widths), "-" * min(100, sum(widths) + 8 + 6)]
+
+
+def format_row(row: tuple[str, str, str, str, str], widths: list[int]) -> str:
+    """One table line."""
+    return "  ".join(row[i].ljust(widths[i]) for i in range(4)) + "  " + row[4]
+
+
 def console_table(results: CheckResults) -> str:
     """Clause, level, verdict, time and a one-line reason per case, then a summary line."""
-    rows = [("clause", "level", "verdict", "time", "reason")]
-    rows += [case_row(c, results.strict) for c in results.cases]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4] for r in rows]
-    lines.insert(1, "-" * min(100, sum(widths) + 8 + 6))
+    widths = column_widths([c.id for c in results.cases])
+    lines = table_head(widths)
+    lines += [format_row(case_row(c, results.strict), widths) for c in results.cases]
+    return "\n".join([*lines, *table_tail(results)])
+
+
+def table_tail(results: CheckResults) -> list[str]:
+    """The legend, the evidence of each failure and the summary line."""
+    lines = []
     if any(_uncounted(c, results.strict) for c in results.cases):
         lines.append("* = SHOULD clause not met or blocked; fails the run only with --strict")
     if any(c.verdict == "blocked" for c in results.cases):
@@ -34,7 +57,33 @@ def console_table(results: CheckResults) -> str:
         )
     lines += _evidence(results.cases)
     lines.append(_summary_line(results))
-    return "\n".join(lines)
+    return lines
+
+
+class Progress:
+    """Prints each case's row as soon as it and every case before it finished: the table's
+    order, streamed (a run takes 15-30 s; nobody should stare at nothing)."""
+
+    def __init__(self, ids: list[str], strict: bool, write: Callable[[str], None]) -> None:
+        self.ids, self.strict, self.write = ids, strict, write
+        self.widths = column_widths(ids)
+        self.done: dict[str, CaseResult] = {}
+        self.shown = 0
+        for line in table_head(self.widths):
+            write(line)
+
+    def finished(self, result: CaseResult) -> None:
+        """A case ended: print every row now complete, in order."""
+        self.done[result.id] = result
+        while self.shown < len(self.ids) and self.ids[self.shown] in self.done:
+            row = case_row(self.done[self.ids[self.shown]], self.strict)
+            self.write(format_row(row, self.widths))
+            self.shown += 1
+
+    def end(self, results: CheckResults) -> None:
+        """The legend, the evidence and the summary line."""
+        for line in table_tail(results):
+            self.write(line)
 
 
 def case_row(c: CaseResult, strict: bool) -> tuple[str, str, str, str, str]:
@@ -94,14 +143,25 @@ def transcript_text(entries: list[TranscriptEntry]) -> str:
     return "\n".join(lines)
 
 
+CLIP_CHARS = 1000
+"""Expected / observed beyond this are cut in JUnit, HTML and pytest output (JSON keeps all)."""
+
+
+def clip(text: str, limit: int = CLIP_CHARS) -> str:
+    """`text`, cut to `limit` characters with a note of its length and where the rest is."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters in all; the whole text is in --json)"
+
+
 def failure_text(case: CaseResult) -> str:
     """Expected vs observed, the reason and the transcript: the body of a JUnit failure."""
     parts = [
         f"clause: {case.id} ({case.level}, section {case.section}): {case.title}",
         *([f"blocked by: {case.blocked_by}"] if case.blocked_by else []),
-        f"reason: {case.reason}",
-        f"expected: {case.expected}",
-        f"observed: {case.observed}",
+        f"reason: {clip(case.reason, 300)}",
+        f"expected: {clip(case.expected)}",
+        f"observed: {clip(case.observed)}",
     ]
     if case.transcript:
         parts += ["", "transcript:", transcript_text(case.transcript)]
@@ -137,7 +197,7 @@ def _junit_case(suite: ET.Element, case: CaseResult, strict: bool) -> str | None
     node = ET.SubElement(
         suite, "testcase", classname=section, name=case.id, time=f"{case.duration_s:.3f}"
     )
-    message = _xml_safe(f"{case.level}: {case.reason}")
+    message = _xml_safe(f"{case.level}: {clip(case.reason, 300)}")
     body = _xml_safe(failure_text(case))
     if case.verdict == "fail" and _counted(case, strict):
         ET.SubElement(node, "failure", message=message, type=case.level).text = body

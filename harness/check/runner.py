@@ -13,14 +13,13 @@ import asyncio
 import contextlib
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidURI
 
 from harness.check.claims import not_applicable
-from harness.check.context import CaseContext, CheckConfig, describe_handshake_error
+from harness.check.context import CaseContext, CheckConfig, connect_once, describe_handshake_error
 from harness.check.registry import Case
 from harness.check.verdicts import CaseSkipped, ServerViolation
 from harness.errors import UnreachableError, UsageError
@@ -34,12 +33,16 @@ PRECONDITIONS = frozenset({"connect.endpoint", "join.welcome"})
 
 async def probe(config: CheckConfig) -> None:
     """Raise UnreachableError unless every URL completes a WebSocket handshake."""
+    protocol = config.protocol
     for i, base in enumerate(config.urls):
         url = config.url(i, "chatbench-probe", "chatbench-probe")
+        headers = dict(protocol.headers("chatbench-probe", "chatbench-probe", 0))
+        headers.update(config.headers)
         try:
-            ws = await connect(
+            ws = await connect_once(
                 url,
-                additional_headers=dict(config.headers),
+                additional_headers=headers,
+                subprotocols=protocol.subprotocols() or None,  # type: ignore[arg-type]
                 open_timeout=config.t(PROBE_WAIT),
                 compression=None,
                 proxy=None,
@@ -48,12 +51,19 @@ async def probe(config: CheckConfig) -> None:
         except InvalidURI as exc:
             raise UsageError(f"not a ws:// or wss:// URL: {base} ({exc})") from None
         except (InvalidHandshake, OSError, TimeoutError) as exc:
-            hint = " (check --path-template)" if "HTTP 404" in describe_handshake_error(exc) else ""
-            raise UnreachableError(
-                f"cannot reach {url}: {describe_handshake_error(exc)}{hint}"
-            ) from None
+            raise UnreachableError(f"cannot reach {url}: {_hint(exc)}") from None
         with contextlib.suppress(Exception):
             await asyncio.wait_for(ws.close(), config.t(1))
+
+
+def _hint(exc: BaseException) -> str:
+    """The handshake error, with what the user may fix."""
+    text = describe_handshake_error(exc)
+    if "redirect to" in text:
+        return f"{text} (chatbench follows no redirect: give the URL it points to)"
+    if "HTTP 404" in text or "HTTP 403" in text:
+        return f"{text} (check --path-template or --profile, and any Origin the server wants)"
+    return text
 
 
 def _result(case: Case, verdict: str, started: float, reason: str = "", **kw: object) -> CaseResult:
@@ -169,25 +179,37 @@ def _harness_error(case: Case, ctx: CaseContext, exc: BaseException, t0: float) 
     )
 
 
-async def run_cases(cases: Sequence[Case], config: CheckConfig) -> list[CaseResult]:
+OnResult = Callable[[CaseResult], None]
+
+
+async def run_cases(
+    cases: Sequence[Case], config: CheckConfig, on_result: OnResult | None = None
+) -> list[CaseResult]:
     """Run the cases: background ones first, lone ones one by one, the rest concurrently.
 
     A server with one room for everybody (a profile with rooms = false) gets every case one
     at a time, the background ones last: the whole server is each case's room.
     """
     deadline = time.monotonic() + config.deadline
-    if not config.protocol.rooms:
-        return await _one_by_one(cases, config, deadline)
-    gate = asyncio.Semaphore(config.concurrency)
     results: dict[str, CaseResult] = {}
+
+    def record(result: CaseResult) -> None:
+        results[result.id] = result
+        if on_result is not None:
+            on_result(result)
+
+    if not config.protocol.rooms:
+        await _one_by_one(cases, config, deadline, record)
+        return [results[c.id] for c in cases]
+    gate = asyncio.Semaphore(config.concurrency)
 
     async def one(case: Case, gated: bool) -> None:
         async with gate if gated else contextlib.nullcontext():
             left = deadline - time.monotonic()
             if left <= 0:
-                results[case.id] = _not_run(case, config.deadline)
+                record(_not_run(case, config.deadline))
                 return
-            results[case.id] = await run_case(case, config, left)
+            record(await run_case(case, config, left))
 
     background = [asyncio.create_task(one(c, False)) for c in cases if c.background]
     for case in (c for c in cases if c.alone and not c.background):
@@ -198,15 +220,12 @@ async def run_cases(cases: Sequence[Case], config: CheckConfig) -> list[CaseResu
 
 
 async def _one_by_one(
-    cases: Sequence[Case], config: CheckConfig, deadline: float
-) -> list[CaseResult]:
-    results: dict[str, CaseResult] = {}
-    for case in sorted(cases, key=lambda c: c.background):
+    cases: Sequence[Case], config: CheckConfig, deadline: float, record: OnResult
+) -> None:
+    # as with rooms: the timing-sensitive cases first, on a server no other case has touched
+    for case in sorted(cases, key=lambda c: (c.background, not c.alone)):
         left = deadline - time.monotonic()
-        results[case.id] = (
-            await run_case(case, config, left) if left > 0 else _not_run(case, config.deadline)
-        )
-    return [results[c.id] for c in cases]
+        record(await run_case(case, config, left) if left > 0 else _not_run(case, config.deadline))
 
 
 def _not_run(case: Case, deadline: float) -> CaseResult:
@@ -254,11 +273,14 @@ def summarize(
     )
 
 
-async def check(cases: Sequence[Case], config: CheckConfig) -> CheckResults:
-    """Probe the server, then run `cases`; UnreachableError when no handshake is possible."""
+async def check(
+    cases: Sequence[Case], config: CheckConfig, on_result: OnResult | None = None
+) -> CheckResults:
+    """Probe the server, then run `cases`; UnreachableError when no handshake is possible.
+    `on_result` is told of each case as it ends."""
     started, t0 = datetime.now(UTC), time.monotonic()
     await probe(config)
-    results = await run_cases(cases, config)
+    results = await run_cases(cases, config, on_result)
     return summarize(results, config, started, time.monotonic() - t0)
 
 

@@ -15,15 +15,17 @@ import asyncio
 import os
 import re
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from harness import validate
 from harness.check import DEFAULT_TEMPLATE, CheckConfig, load_cases, select
 from harness.check.context import check_template
-from harness.check.output import console_table, write_json, write_junit
+from harness.check.output import Progress, write_json, write_junit
 from harness.check.registry import Case
-from harness.check.runner import check
+from harness.check.runner import probe, run_cases, summarize
 from harness.errors import UsageError
 from harness.profile import DEFAULT as DEFAULT_PROFILE
 from harness.profile import load_profile
@@ -207,8 +209,22 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"nothing to judge: {', '.join(c.id for c in cases)} cannot be checked remotely"
         )
-    results = asyncio.run(check(cases, config))
-    print(console_table(results))
+    results = asyncio.run(_streamed(cases, config))
     write_outputs(results, args)
     sys.stdout.flush()
     return results.exit_code
+
+
+async def _streamed(cases: list[Case], config: CheckConfig) -> CheckResults:
+    """Probe, then run the cases printing each row as its turn comes, then the summary."""
+    started, t0 = datetime.now(UTC), time.monotonic()
+    await probe(config)
+    progress = Progress([c.id for c in cases], config.strict, _say)
+    results = await run_cases(cases, config, progress.finished)
+    document = summarize(results, config, started, time.monotonic() - t0)
+    progress.end(document)
+    return document
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)

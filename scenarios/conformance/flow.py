@@ -232,7 +232,7 @@ async def concurrency(ctx: CaseContext) -> None:
         return  # no member count to judge: the announcements were the clause
     last = await ctx.join(room, label="last")
     present = 1 + (STORM_JOIN - STORM_LEAVE) + STORM_LATE + 1
-    welcome = last.history[0]
+    welcome = last.welcome
     require(
         welcome.kind == WELCOME and welcome.online == present,
         "online after the storm",

@@ -18,7 +18,11 @@ ROOM_GOES_ON = (
 
 
 @scenario(
-    "input.not-json", sends=f"text frames {NOT_JSON}", expects=ROOM_GOES_ON, budget=BAD_FRAME_BUDGET
+    "input.not-json",
+    sends=f"text frames {NOT_JSON}",
+    expects=ROOM_GOES_ON,
+    budget=BAD_FRAME_BUDGET,
+    needs=V1,
 )
 async def not_json(ctx: CaseContext) -> None:
     # 7. "such a frame is never relayed, never breaks the room ... and never crashes the server"
@@ -30,6 +34,7 @@ async def not_json(ctx: CaseContext) -> None:
     sends=f"text frames {NOT_OBJECT}",
     expects=ROOM_GOES_ON,
     budget=BAD_FRAME_BUDGET,
+    needs=V1,
 )
 async def not_object(ctx: CaseContext) -> None:
     # 7. "JSON that is not an object" is an invalid client frame: "never relayed, never breaks
@@ -38,7 +43,11 @@ async def not_object(ctx: CaseContext) -> None:
 
 
 @scenario(
-    "input.bad-text", sends=f"text frames {BAD_TEXT}", expects=ROOM_GOES_ON, budget=BAD_FRAME_BUDGET
+    "input.bad-text",
+    sends=f"text frames {BAD_TEXT}",
+    expects=ROOM_GOES_ON,
+    budget=BAD_FRAME_BUDGET,
+    needs=V1,
 )
 async def bad_text(ctx: CaseContext) -> None:
     # 7. "an object whose `text` is missing or not a string" is an invalid client frame
@@ -46,7 +55,11 @@ async def bad_text(ctx: CaseContext) -> None:
 
 
 @scenario(
-    "input.binary", sends=f"binary frames {BINARY}", expects=ROOM_GOES_ON, budget=BAD_FRAME_BUDGET
+    "input.binary",
+    sends=f"binary frames {BINARY}",
+    expects=ROOM_GOES_ON,
+    budget=BAD_FRAME_BUDGET,
+    needs=V1,
 )
 async def binary(ctx: CaseContext) -> None:
     # 7. "a binary frame" is an invalid client frame: "never relayed, never breaks the room"

@@ -10,7 +10,7 @@ from scenarios.conformance._steps import claims_online, maybe, require
 async def _online(ctx: CaseContext, room: str, label: str = "") -> int:
     """Join `room` and return the welcome's online count."""
     client = await ctx.join(room, label=label)
-    welcome = client.history[0]
+    welcome = client.welcome
     assert welcome.kind == WELCOME  # ctx.join checked it
     if welcome.online is None:
         raise ServerViolation(

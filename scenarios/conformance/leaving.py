@@ -51,9 +51,9 @@ async def abrupt(ctx: CaseContext) -> None:
             await member.await_seen(is_left(dropped.name), what, ctx.t(ABRUPT_DEADLINE))
     if not claims_online(ctx):
         return  # no member count: the announcements were the clause
-    before = fin.history[0]  # the last joiner's welcome: every member counted
+    before = fin.welcome  # the last joiner's welcome: every member counted
     late = await ctx.join(room, label="late")
-    after = late.history[0]
+    after = late.welcome
     assert before.online is not None and after.online is not None
     require(
         after.online == before.online - 1,

@@ -80,7 +80,7 @@ async def exact_name(ctx: CaseContext) -> None:
     rooms = [f"{base}-Lobby", f"{base}-lobby", f"{base}-LOBBY", f"{base}-\u00c5", f"{base}-\u212b"]
     clients = [await ctx.join(room, exact_room=False) for room in rooms]
     for client in clients:
-        welcome = client.history[0]
+        welcome = client.welcome
         require(
             welcome.kind == WELCOME and welcome.room == client.room,
             "the welcome names another room",

@@ -86,7 +86,7 @@ def test_unreachable_servers_exit_2_with_one_line():
         assert took < 30, (name, took)
     assert "connection refused" in runs["refused"][2]
     assert "HTTP 403" in runs["403"][2]
-    assert "HTTP 404" in runs["404"][2] and "(check --path-template)" in runs["404"][2]
+    assert "HTTP 404" in runs["404"][2] and "(check --path-template" in runs["404"][2]
 
 
 @pytest.mark.parametrize(
@@ -130,3 +130,50 @@ def test_global_deadline_bounds_the_run(tmp_path):
     (case,) = results.cases
     assert case.verdict == "fail" and "case budget" in case.reason
     assert rc == 0  # a SHOULD clause: counted only with --strict
+
+
+def test_a_redirecting_server_is_refused_in_one_line_not_half_followed():
+    """Every client connects the same way: a redirect is exit 2 naming where it points."""
+    import asyncio
+    import threading
+    from http import HTTPStatus
+
+    from websockets.asyncio.server import serve
+
+    started, stop = threading.Event(), threading.Event()
+    port: list[int] = []
+
+    def redirect(conn, request):
+        response = conn.respond(HTTPStatus.MOVED_PERMANENTLY, "moved\n")
+        response.headers["Location"] = "/elsewhere" + request.path
+        return response
+
+    async def main():
+        async with serve(
+            lambda ws: ws.wait_closed(), "127.0.0.1", 0, process_request=redirect
+        ) as s:
+            port.append(s.sockets[0].getsockname()[1])
+            started.set()
+            while not stop.is_set():
+                await asyncio.sleep(0.05)
+
+    thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
+    thread.start()
+    assert started.wait(10)
+    try:
+        rc, _, err, _ = cli("check", f"ws://127.0.0.1:{port[0]}")
+    finally:
+        stop.set()
+        thread.join(10)
+    assert rc == 2 and err.count("\n") == 1, err
+    assert "HTTP 301 redirect to /elsewhere/ws/chat/" in err and "follows no redirect" in err
+
+
+def test_a_flooding_server_fails_the_case_and_the_harness_stays_bounded(tmp_path):
+    from harness.check.client import MAX_EVENTS
+
+    with running_fake({"flood"}) as url:
+        rc, results = check_json([url], tmp_path, "--only", "join.announce")
+    (case,) = results.cases
+    assert case.verdict == "fail" and f"more than {MAX_EVENTS} events" in case.reason
+    assert rc == 1 and case.duration_s < 20

@@ -121,3 +121,15 @@ def test_ci_example_runs_check_and_uploads_junit():
     assert "chatbench check ws://127.0.0.1:8000" in workflow and "--junit report.xml" in workflow
     assert "actions/upload-artifact" in workflow and "report.xml" in workflow
     assert "\t" not in workflow  # YAML forbids tabs
+
+
+def test_long_texts_are_cut_in_junit_and_html_and_whole_in_json(tmp_path):
+    """A failing roundtrip carries 8 KB texts: JUnit and HTML stay small, JSON keeps them."""
+    rc, files = _run(tmp_path, "--only", "message.roundtrip")
+    assert rc == 1
+    results = CheckResults.model_validate_json(files["json"].read_text())
+    (case,) = results.cases
+    assert max(len(case.expected), len(case.observed)) > 8192  # all of it, in the JSON
+    junit = files["xml"].read_text()
+    assert "characters in all; the whole text is in --json" in junit
+    assert len(junit) < 60_000 and len(files["html"].read_text()) < 80_000

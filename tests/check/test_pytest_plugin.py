@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from harness.protocol import CLAUSES
-from tests.check.helpers import FACTOR, closed_port
+from tests.check.helpers import FACTOR
 from tests.fakes.chat_server import running_fake
 
 
@@ -107,14 +107,6 @@ def test_a_harness_error_is_a_pytest_error_not_a_failure(pytester):
     result.stdout.fnmatch_lines(["*harness error (not the server's fault)*"])
 
 
-def test_an_unreachable_server_is_an_error_of_every_item(pytester):
-    result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--chat-url", closed_port(), "-k", "join.welcome or join.online"
-    )
-    result.assert_outcomes(errors=2, failed=0)
-    result.stdout.fnmatch_lines(["*server unreachable*connection refused*"])
-
-
 @pytest.mark.parametrize(
     ("option", "message"),
     [
@@ -149,3 +141,21 @@ def test_the_plugin_provides_the_reference_url_fixture(pytester):
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_an_unreachable_server_is_one_line_and_no_items(tmp_path):
+    proc = _pytest(tmp_path, "--chat-url", "ws://127.0.0.1:1")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1 and "cannot reach ws://127.0.0.1:1" in lines[0], lines
+
+
+def test_items_are_collected_with_clean_ids_and_honest_counts(tmp_path):
+    with running_fake() as url:
+        proc = _pytest(tmp_path, "--chat-url", url, "--collect-only", "-k", "leave")
+    out = proc.stdout
+    selected = len([c for c in CLAUSES if "leave" in c.id])
+    assert (
+        f"{selected}/{len(CLAUSES)} tests collected ({len(CLAUSES) - selected} deselected)" in out
+    )
+    assert "chatbench::leave.clean" in out and "::chatbench::" not in out

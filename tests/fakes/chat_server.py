@@ -80,6 +80,7 @@ FAULTS = {
     "close-at-once": "completes the handshake, then closes at once (1000)",
     "close-after": "closes every member with 1011 CLOSE_AFTER_S seconds after it joined",
     "garbage": "completes the handshake, then sends garbage (non-JSON text and binary frames)",
+    "flood": "welcomes, then floods the member with messages of a ghost as fast as it can",
 }
 
 QUIRKS = {
@@ -281,7 +282,7 @@ class FakeChatServer:
 
     async def handler(self, ws: ServerConnection) -> None:
         """Serve one member from join to leave."""
-        if self.faults & {"silent", "close-at-once", "garbage"}:
+        if self.faults & {"silent", "close-at-once", "garbage", "flood"}:
             await self._misbehave(ws)
             return
         path = ws.request.path if ws.request else "/"
@@ -328,6 +329,9 @@ class FakeChatServer:
         if self.has("close-at-once"):
             await ws.close(1000)
             return
+        if self.has("flood"):
+            await self._flood(ws)
+            return
         if self.has("garbage"):
             await ws.send("\x00garbage{{{")
             await ws.send(b"\xde\xad\xbe\xef")
@@ -335,6 +339,14 @@ class FakeChatServer:
             async for frame in ws:
                 if self.has("garbage"):
                     await ws.send(f"<html>{len(frame)}</html>")
+
+    async def _flood(self, ws: ServerConnection) -> None:
+        room = self._room(ws.request.path if ws.request else "/") or ""
+        await ws.send(orjson.dumps({"type": "welcome", "room": room, "online": 1}).decode())
+        frame = orjson.dumps({"type": "message", "user": "ghost", "text": "x", "room": room})
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await ws.send(frame.decode())
 
     def _close_later(self, ws: ServerConnection) -> None:
         asyncio.get_running_loop().create_task(ws.close(1011, "internal error"))
