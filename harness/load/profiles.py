@@ -86,7 +86,7 @@ def facts(protocol: ChatProtocol, source: str) -> dict[str, Any]:
     return {
         **describe(protocol),
         "source": source or "v1",
-        "url": getattr(protocol.profile.connect, "url", ""),
+        "url": protocol.profile.connect.url,
         "settle_s": protocol.profile.connect.settle,
         "not_judged": not_judged(protocol),
     }

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import gevent
@@ -75,23 +76,8 @@ class ChatbenchUser(User):
         name = protocol.member_name(username, number)
         member = rec.ledger.joining(self.uid, name, self.room, reader, time.time_ns())
         session = protocol.session(self.room, username, number)
-        welcome = protocol.behaviour.welcome
         settled = gevent.event.Event()  # the welcome came (or the join is out), or it ended
         ended = self.ended = gevent.event.Event()
-        receive, on_event = session.receive_utf8, rec.on_frame
-
-        def on_frame(payload: bytes, now: int) -> None:  # once settled: no more than this
-            on_event(member, receive(payload), now)
-            if session.replies:
-                _reply(client, session)
-
-        def settling(payload: bytes, now: int) -> None:
-            kind = on_event(member, receive(payload), now)
-            if session.replies:
-                _reply(client, session)
-            if (kind == WELCOME) if welcome else session.ready:
-                client.on_frame = on_frame
-                settled.set()
 
         def on_close(now: int) -> None:  # only for ends chatbench did not make
             ctx.connections -= 1
@@ -106,12 +92,13 @@ class ChatbenchUser(User):
 
         client = WsClient(
             ctx.url_for(self.slot, self.room, username, number),
-            settling,
+            _nothing,
             on_close,
             ctx.max_message_bytes,
             ctx.handshake_headers(self.room, username, number),
             protocol.subprotocols(),
         )
+        client.on_frame = self._receiver(client, member, session, settled)
         try:
             client.connect(ctx.connect_timeout)
         except ConnectError as exc:
@@ -127,11 +114,35 @@ class ChatbenchUser(User):
         self.client, self.member = client, member
         with contextlib.suppress(OSError):  # a failed send ends the connection: seen there
             _send_all(client, session.start())
-        if session.ready and not welcome:
+        if session.ready and not protocol.behaviour.welcome:
             settled.set()
         if self._settle(member, settled, ended):
             self.failures = 0  # a connection the server ends before that keeps backing off
         return True
+
+    def _receiver(
+        self, client: WsClient, member: Member, session: Session, settled: Any
+    ) -> Callable[[bytes, int], None]:
+        """What `client` does with each text frame: the session's event to the recorder,
+        and the session's replies back to the server; until the member is in its room
+        (`settled`), also watch for that."""
+        receive, on_event = session.receive_utf8, self.ctx.recorder.on_frame
+        welcome = self.ctx.protocol.behaviour.welcome
+
+        def on_frame(payload: bytes, now: int) -> None:  # once settled: no more than this
+            on_event(member, receive(payload), now)
+            if session.replies:
+                _reply(client, session)
+
+        def settling(payload: bytes, now: int) -> None:
+            kind = on_event(member, receive(payload), now)
+            if session.replies:
+                _reply(client, session)
+            if (kind == WELCOME) if welcome else session.ready:
+                client.on_frame = on_frame
+                settled.set()
+
+        return settling
 
     def _settle(self, member: Member, settled: gevent.event.Event, ended: Any) -> bool:
         """Wait (bounded) until `member` is in the room: its welcome, or, from a server that
@@ -284,6 +295,11 @@ class ChatbenchUser(User):
     def on_stop(self) -> None:
         """Locust stops the user: close cleanly."""
         self.disconnect()
+
+
+def _nothing(payload: bytes, now: int) -> None:
+    """A frame before the receiver is in place: none comes (the client reads only once
+    connected)."""
 
 
 def _send_all(client: WsClient, frames: list[str]) -> None:
