@@ -1,4 +1,15 @@
-"""The `chatbench` command: one subcommand per module in harness.commands."""
+"""chatbench: conformance checks, load tests and reports for WebSocket chat servers.
+
+  chatbench check ws://HOST:PORT             judge a server clause by clause (exit 0/1)
+  chatbench load ws://HOST:PORT --users 100 --out run1   fan-out latency, delivery ledger
+  chatbench report run1                      charts, HTML and Markdown of a run
+  chatbench profile check my.toml ws://...   describe a server that does not speak v1
+  chatbench serve                            the reference chat server
+  chatbench demo                             all of the above on an in-memory server
+
+Exit codes: 0 ok, 1 the server broke a clause or missed a gate, 2 a usage error or an
+unreachable server, 3 a bug in chatbench. `chatbench COMMAND --help` for each command.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +35,9 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = _Parser(prog="chatbench", description=__doc__)
+    parser = _Parser(
+        prog="chatbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"chatbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in COMMANDS:
@@ -43,6 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
     except Exception as exc:
         return _harness_error("chatbench", exc)
+    if not (sys.argv[1:] if argv is None else list(argv)):
+        parser.print_help()  # bare `chatbench`: what it can do, not an error about a command
+        return 2
     try:
         args, extra = parser.parse_known_args(argv)
     except SystemExit as exc:  # argparse: --help, --version, or a usage error it printed

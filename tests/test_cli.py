@@ -172,3 +172,13 @@ def test_version_and_help_exit_0(capsys):
     assert main(["--version"]) == 0
     assert main(["check", "--help"]) == 0
     assert "--path-template" in capsys.readouterr().out
+
+
+def test_bare_chatbench_prints_usage_for_users():
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.cli"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2 and proc.stderr == ""
+    assert proc.stdout.startswith("usage: chatbench")
+    assert "chatbench check ws://HOST:PORT" in proc.stdout
+    assert "harness.commands" not in proc.stdout  # written for users, not for us
