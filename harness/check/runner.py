@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import urllib.parse
 import traceback
+import urllib.parse
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
