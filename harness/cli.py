@@ -19,7 +19,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from harness import __version__
+from harness import __version__, config
 from harness.errors import UnreachableError, UsageError
 
 # Each module harness.commands.NAME defines `add_parser(subparsers)` and `run(args) -> int`.
@@ -40,10 +40,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"chatbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.commands = {}  # type: ignore[attr-defined]
     for name in COMMANDS:
         module = importlib.import_module(f"harness.commands.{name}")
-        module.add_parser(sub).set_defaults(_run=module.run)
+        command = module.add_parser(sub)
+        command.set_defaults(_run=module.run)
+        parser.commands[name] = command  # type: ignore[attr-defined]
     return parser
+
+
+def _configure(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Defaults of the invoked command from chatbench.toml and CHATBENCH_* (harness.config)."""
+    name = next((a for a in argv if not a.startswith("-")), None)
+    if name in config.COMMANDS:
+        config.apply(parser.commands[name], name)  # type: ignore[attr-defined]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -56,8 +66,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
     except Exception as exc:
         return _harness_error("chatbench", exc)
-    if not (sys.argv[1:] if argv is None else list(argv)):
+    args_list = sys.argv[1:] if argv is None else list(argv)
+    if not args_list:
         parser.print_help()  # bare `chatbench`: what it can do, not an error about a command
+        return 2
+    try:
+        _configure(parser, args_list)
+    except UsageError as exc:
+        name = next((a for a in args_list if not a.startswith("-")), "")
+        print(f"chatbench {name}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     try:
         args, extra = parser.parse_known_args(argv)

@@ -118,9 +118,8 @@ def test_a_malformed_environment_variable_is_exit_2(tmp_path):
     env = {**os.environ, "CHATBENCH_TIMEOUT_FACTOR": "fast"}
     proc = _chatbench(tmp_path, "check", CLOSED, env=env)
     assert proc.returncode == 2, proc.stderr
-    assert (
-        proc.stderr == "chatbench check: error: CHATBENCH_TIMEOUT_FACTOR='fast' is not a number\n"
-    )
+    assert proc.stderr.startswith("chatbench check: error: CHATBENCH_TIMEOUT_FACTOR: 'fast'")
+    assert proc.stderr.count("\n") == 1
 
 
 def _boom(args):
