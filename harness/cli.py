@@ -1,4 +1,15 @@
-"""The `chatbench` command: one subcommand per module in harness.commands."""
+"""chatbench: conformance checks, load tests and reports for WebSocket chat servers.
+
+  chatbench check ws://HOST:PORT             judge a server clause by clause (exit 0/1)
+  chatbench load ws://HOST:PORT --users 100 --out run1   fan-out latency, delivery ledger
+  chatbench report run1                      charts, HTML and Markdown of a run
+  chatbench profile check my.toml ws://...   describe a server that does not speak v1
+  chatbench serve                            the reference chat server
+  chatbench demo                             all of the above on an in-memory server
+
+Exit codes: 0 ok, 1 the server broke a clause or missed a gate, 2 a usage error or an
+unreachable server, 3 a bug in chatbench. `chatbench COMMAND --help` for each command.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +19,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from harness import __version__
+from harness import __version__, config
 from harness.errors import UnreachableError, UsageError
 
 # Each module harness.commands.NAME defines `add_parser(subparsers)` and `run(args) -> int`.
@@ -24,13 +35,25 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = _Parser(prog="chatbench", description=__doc__)
+    parser = _Parser(
+        prog="chatbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"chatbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.commands = {}  # type: ignore[attr-defined]
     for name in COMMANDS:
         module = importlib.import_module(f"harness.commands.{name}")
-        module.add_parser(sub).set_defaults(_run=module.run)
+        command = module.add_parser(sub)
+        command.set_defaults(_run=module.run)
+        parser.commands[name] = command  # type: ignore[attr-defined]
     return parser
+
+
+def _configure(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Defaults of the invoked command from chatbench.toml and CHATBENCH_* (harness.config)."""
+    name = next((a for a in argv if not a.startswith("-")), None)
+    if name in config.COMMANDS:
+        config.apply(parser.commands[name], name)  # type: ignore[attr-defined]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -43,6 +66,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
     except Exception as exc:
         return _harness_error("chatbench", exc)
+    args_list = sys.argv[1:] if argv is None else list(argv)
+    if not args_list:
+        parser.print_help()  # bare `chatbench`: what it can do, not an error about a command
+        return 2
+    try:
+        _configure(parser, args_list)
+    except UsageError as exc:
+        name = next((a for a in args_list if not a.startswith("-")), "")
+        print(f"chatbench {name}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
     try:
         args, extra = parser.parse_known_args(argv)
     except SystemExit as exc:  # argparse: --help, --version, or a usage error it printed

@@ -30,7 +30,7 @@ UNDERLYING_CLOSE_TIMEOUT = 2.0
 """Seconds a browser waits, after the closing handshake, for the server to end TCP (Chromium's
 kUnderlyingConnectionCloseTimeout) before it drops the connection itself."""
 _LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST, drops unsent
-MAX_EVENTS = 50_000
+MAX_EVENTS = 20_000
 """Events one client keeps in one case (the largest case needs 2,500): a server that floods a
 member past it fails the case, and the harness's memory stays bounded."""
 

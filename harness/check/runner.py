@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import time
 import traceback
+import urllib.parse
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -51,17 +52,24 @@ async def probe(config: CheckConfig) -> None:
         except InvalidURI as exc:
             raise UsageError(f"not a ws:// or wss:// URL: {base} ({exc})") from None
         except (InvalidHandshake, OSError, TimeoutError) as exc:
-            raise UnreachableError(f"cannot reach {url}: {_hint(exc)}") from None
+            raise UnreachableError(f"cannot reach {url}: {_hint(exc, base)}") from None
         with contextlib.suppress(Exception):
             await asyncio.wait_for(ws.close(), config.t(1))
 
 
-def _hint(exc: BaseException) -> str:
+def _hint(exc: BaseException, base: str) -> str:
     """The handshake error, with what the user may fix."""
     text = describe_handshake_error(exc)
     if "redirect to" in text:
         return f"{text} (chatbench follows no redirect: give the URL it points to)"
     if "HTTP 404" in text or "HTTP 403" in text:
+        own = urllib.parse.urlsplit(base).path.rstrip("/")
+        if own:
+            return (
+                f"{text} (the URL's own path {own} comes before the profile's path: give the "
+                "server's base URL, ws://HOST:PORT, and its endpoint as --path-template or in "
+                "a --profile)"
+            )
         return f"{text} (check --path-template or --profile, and any Origin the server wants)"
     return text
 

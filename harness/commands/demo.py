@@ -15,7 +15,11 @@ from harness.errors import UsageError
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Register the subcommand."""
     p: argparse.ArgumentParser = sub.add_parser(
-        "demo", help="reference server + conversation + check + load run + report"
+        "demo",
+        help="reference server + conversation + check + load run + report",
+        description="Start the reference server in memory (no Redis), play a scripted "
+        "conversation showing every event, run the conformance check and a short load run "
+        "with churn, and write an HTML report; prints where it is.",
     )
     p.add_argument("--out", type=Path, default=Path("chatbench-out"), help="where to write")
     p.add_argument("--duration", type=int, default=20, help="load run seconds (default 20)")

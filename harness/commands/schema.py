@@ -13,7 +13,13 @@ from harness.protocol import ClientMessage, ServerEvent
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Register the subcommand."""
-    return sub.add_parser("schema", help="print the JSON Schema of protocol v1 events")  # type: ignore[no-any-return]
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of protocol v1 events",
+        description="Print the JSON Schema of every protocol v1 server event and of the "
+        "client message (docs/protocol.md, section 12).",
+    )
+    return parser
 
 
 def schemas() -> dict[str, Any]:

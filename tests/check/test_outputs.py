@@ -118,7 +118,7 @@ def test_ci_example_runs_check_and_uploads_junit():
     from pathlib import Path
 
     workflow = (Path(__file__).parents[2] / "docs" / "ci-example.yml").read_text()
-    assert "chatbench check ws://127.0.0.1:8000" in workflow and "--junit report.xml" in workflow
+    assert 'chatbench check "ws://127.0.0.1:$PORT"' in workflow and "--junit report.xml" in workflow
     assert "actions/upload-artifact" in workflow and "report.xml" in workflow
     assert "\t" not in workflow  # YAML forbids tabs
 
@@ -133,3 +133,51 @@ def test_long_texts_are_cut_in_junit_and_html_and_whole_in_json(tmp_path):
     junit = files["xml"].read_text()
     assert "characters in all; the whole text is in --json" in junit
     assert len(junit) < 60_000 and len(files["html"].read_text()) < 80_000
+
+
+def test_ci_example_steps_run_as_written(tmp_path):
+    """The workflow's own shell steps, run here: start the server, check it, files written."""
+    import contextlib
+    import os
+    import shlex
+    import signal
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    workflow = yaml.safe_load((Path(__file__).parents[2] / "docs" / "ci-example.yml").read_text())
+    steps = {s.get("name"): s.get("run") for s in workflow["jobs"]["conformance"]["steps"]}
+    assert steps["Install chatbench"] == "pip install ."  # from the checkout, no placeholder
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    env = {
+        **os.environ,
+        "PORT": port,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+    # each step is its own shell, as in Actions; the server stays in the background
+    script = (
+        f"bash -c {shlex.quote(steps['Start the server under test'])} && "
+        f"bash -c {shlex.quote(steps['chatbench check'])}"
+    )
+    proc = subprocess.Popen(
+        ["bash", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        out, _ = proc.communicate(timeout=90)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)  # the background server
+    assert proc.returncode == 0, out
+    for name in ("report.xml", "check.json", "check.html"):
+        assert (tmp_path / name).stat().st_size > 0
