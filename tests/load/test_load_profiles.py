@@ -135,6 +135,17 @@ def test_one_room_over_two_processes_counts_the_others_probes_as_foreign(tmp_pat
     assert doc["config"]["processes_reported"] == 2
 
 
+@pytest.mark.slow
+def test_socketio_pings_are_answered_under_load(tmp_path):
+    """Engine.IO closes a client that misses a pong (interval + timeout 1.5 s here): over a
+    4 s run every connection stays, so each ping was answered from the receive path."""
+    with running_socketio_chat(ping_interval=1, ping_timeout=0.5) as url:
+        _, doc = run_load_proc(url, tmp_path, *USERS, "--duration", "4", "--profile", "socketio")
+    c = doc["connections"]
+    assert (c["server_closes"], c["lost"], c["reconnects"]) == ({}, 0, 0), c
+    assert ledger(doc) == QUIET and doc["deliveries"]["delivered"] > 0
+
+
 def profile_file(tmp_path: Path, text: str) -> str:
     path = tmp_path / "shaped.toml"
     path.write_text(text)
