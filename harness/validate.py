@@ -7,6 +7,7 @@ never a traceback and never a verdict on the server.
 from __future__ import annotations
 
 import math
+import re
 import urllib.parse
 
 from harness.errors import UsageError
@@ -53,3 +54,26 @@ def port(option: str, value: int) -> int:
     if not 1 <= value <= 65535:
         raise UsageError(f"{option} must be a TCP port (1..65535), not {value}")
     return value
+
+
+_DURATION = re.compile(
+    r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?"
+    r"(?:(\d+(?:\.\d+)?)ms)?"
+)
+
+
+def duration(text: str) -> float:
+    """Seconds from `10`, `2.5`, `10s`, `1m30s`, `1h`, `500ms` (as Locust and k6 write them).
+
+    An argparse type: a ValueError names what is wrong.
+    """
+    raw = text.strip()
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    m = _DURATION.fullmatch(raw)
+    if not raw or m is None or not any(m.groups()):
+        raise ValueError(f"{text!r} is not a duration (10, 10s, 1m30s, 1h, 500ms)")
+    h, mins, s, ms = (float(g) if g else 0.0 for g in m.groups())
+    return h * 3600 + mins * 60 + s + ms / 1000

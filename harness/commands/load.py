@@ -68,7 +68,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--users", type=int, help="simulated members (required)")
     p.add_argument("--rooms", type=int, default=10, help="rooms (default 10)")
     p.add_argument("--rate", type=float, default=1.0, help="messages per chatter per second")
-    p.add_argument("--duration", type=float, default=10.0, help="send phase seconds")
+    p.add_argument(
+        "--duration",
+        type=validate_value.duration,
+        default=10.0,
+        help="send phase: seconds or 10s, 1m30s (default 10)",
+    )
     p.add_argument("--out", type=Path, help="output directory (required)")
     p.add_argument(
         "--spawn-rate", type=float, help="users started per second (default: all in 1 s)"
@@ -76,13 +81,30 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--room-size", default="even", help="room sizes: even, zipf or weights 1,1,10")
     p.add_argument("--payload-bytes", type=int, default=0, help="pad message texts to this size")
     p.add_argument("--churn", type=float, default=0.0, help="share of users that drop and rejoin")
-    p.add_argument("--churn-interval", type=float, default=3.0, help="mean seconds between drops")
+    p.add_argument(
+        "--churn-interval",
+        type=validate_value.duration,
+        default=3.0,
+        help="mean seconds between drops",
+    )
     p.add_argument("--slow", type=float, default=0.0, help="share of slow consumers")
     p.add_argument("--lurkers", type=float, default=0.0, help="share of read-only members")
     p.add_argument("--timing", choices=["open", "closed"], default="open", help="default open")
-    p.add_argument("--drain", type=float, default=2.0, help="seconds allowed for late messages")
-    p.add_argument("--leave-deadline", type=float, default=5.0, help="seconds for `NAME left`")
-    p.add_argument("--connect-timeout", type=float, default=10.0, help="seconds per connect")
+    p.add_argument(
+        "--drain",
+        type=validate_value.duration,
+        default=2.0,
+        help="seconds allowed for late messages",
+    )
+    p.add_argument(
+        "--leave-deadline",
+        type=validate_value.duration,
+        default=5.0,
+        help="seconds for `NAME left`",
+    )
+    p.add_argument(
+        "--connect-timeout", type=validate_value.duration, default=10.0, help="seconds per connect"
+    )
     p.add_argument(
         "--max-message-bytes",
         type=int,

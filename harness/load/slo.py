@@ -1,8 +1,10 @@
 """SLO gates: `--slo "p99<50ms"`, `--slo "lost==0"`, judged against results.json.
 
-An SLO is METRIC OP NUMBER[UNIT]. Latency metrics (fan-out unless prefixed `rtt_`): p50, p90,
-p99, p999, max, mean; they need a unit (us, ms, s). Counters: the deliveries (expected,
-delivered, lost, duplicated, out_of_order, leaked, replayed, foreign), cleanup (abrupt_disconnects,
+An SLO is METRIC OP NUMBER[UNIT]. Latency metrics (fan-out unless prefixed `rtt_`): any
+percentile pNN (p50, p95, p99, p999 = 99.9, p9999 = 99.99), max, mean; they need a unit (us,
+ms, s). Percentiles results.json does not list are read from the run's HdrHistogram.
+Counters: the deliveries (expected, delivered, lost, duplicated, out_of_order, leaked,
+replayed, foreign), cleanup (abrupt_disconnects,
 leave_missing, online_mismatches, welcome_missing), connections (server_closes,
 connections_lost, protocol_errors, reconnects, under_planned_s, connect_errors), sends
 (scheduled, sent, unsent) and cpu_max (percent of one core). OP is one of < <= > >= == !=.
@@ -34,6 +36,35 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 }
 _UNITS_US = {"us": 1.0, "ms": 1000.0, "s": 1_000_000.0}
 _LATENCY = ("p50", "p90", "p99", "p999", "max", "mean")
+_PERCENTILE = re.compile(r"p(\d{1,6})")
+
+
+def percentile(name: str) -> float | None:
+    """The percentile `pNN` names: p95 is 95, p999 is 99.9, p9999 is 99.99; None if none."""
+    m = _PERCENTILE.fullmatch(name)
+    if m is None:
+        return None
+    digits = m.group(1)
+    value = float(digits) if len(digits) <= 2 else float(f"{digits[:2]}.{digits[2:]}")
+    return value if 0 < value <= 100 else None
+
+
+def _is_latency(name: str) -> bool:
+    return name in _LATENCY or percentile(name) is not None
+
+
+def _latency(doc: Doc, section: str, hdr: str, name: str) -> float:
+    if name in doc.get(section, {}):
+        return _get(doc, section, name)
+    if not doc.get(hdr):
+        return 0.0  # no samples: the population rule says it is not judged
+    from harness.load import hist
+
+    pct = percentile(name)
+    assert pct is not None
+    return float(hist.decode(doc[hdr]).get_value_at_percentile(pct))
+
+
 _PATTERN = re.compile(r"^\s*([a-z_0-9]+)\s*(<=|>=|==|!=|<|>)\s*([0-9.]+)\s*(us|ms|s)?\s*$")
 
 Doc = dict[str, Any]
@@ -108,10 +139,11 @@ class Slo:
     def observe(self, results: Doc) -> float:
         """The metric's value in `results`, in the gate's unit."""
         name = self.metric
+        scale = _UNITS_US[self.unit or "us"]
         if name.startswith("rtt_"):
-            return _get(results, "rtt_latency_us", name[4:]) / _UNITS_US[self.unit or "us"]
-        if name in _LATENCY:
-            return _get(results, "fanout_latency_us", name) / _UNITS_US[self.unit or "us"]
+            return _latency(results, "rtt_latency_us", "rtt_hdr", name[4:]) / scale
+        if _is_latency(name):
+            return _latency(results, "fanout_latency_us", "fanout_hdr", name) / scale
         section, key, _ = _COUNTERS[name]
         return _get(results, section, key)
 
@@ -119,7 +151,7 @@ class Slo:
         """What the gate is judged over (None: the metric is its own population)."""
         if self.metric.startswith("rtt_"):
             return _RTT
-        if self.metric in _LATENCY:
+        if _is_latency(self.metric):
             return _FANOUT
         return _COUNTERS[self.metric][2]
 
@@ -152,7 +184,7 @@ def parse_slo(expr: str) -> Slo:
         raise UsageError(f"--slo {expr!r}: expected METRIC OP NUMBER[us|ms|s], like p99<50ms")
     metric, op, number, unit = match.groups()
     base = metric[4:] if metric.startswith("rtt_") else metric
-    is_latency = base in _LATENCY
+    is_latency = _is_latency(base)
     known = is_latency or (metric == base and metric in _COUNTERS)
     if not known:
         raise UsageError(f"--slo {expr!r}: unknown metric {metric!r}")

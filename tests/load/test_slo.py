@@ -33,7 +33,7 @@ def test_gates(expr, ok, value):
     assert verdict == {"expr": expr.strip(), "value": pytest.approx(value), "ok": ok, "reason": ""}
 
 
-@pytest.mark.parametrize("expr", ["p99<50", "lost==0ms", "p42<1ms", "p99 about 5ms", "x"])
+@pytest.mark.parametrize("expr", ["p99<50", "lost==0ms", "p0<1ms", "p99 about 5ms", "x"])
 def test_bad_gates_are_usage_errors(expr):
     with pytest.raises(UsageError):
         parse_slo(expr)
@@ -114,3 +114,27 @@ def test_gates_on_what_the_profile_claims_are_judged_as_ever():
     assert [(v["ok"], v["reason"]) for v in verdicts] == [(True, ""), (True, "")]
     [rtt] = judge_all([parse_slo("rtt_p99<50ms")], RESULTS)  # no profile: protocol v1's rules
     assert rtt["ok"] is True and rtt["reason"] == ""
+
+
+def test_any_percentile_is_read_from_the_histogram():
+    from harness.load import hist
+
+    h = hist.new_histogram()
+    for us in range(1, 1001):  # 1 us .. 1 ms, evenly
+        h.record_value(us * 1000 // 1000)
+    doc = {
+        **RESULTS,
+        "fanout_latency_us": {"count": 1000, "p99": 990},
+        "fanout_hdr": hist.encode(h),
+    }
+    [p95, p75, p9999] = judge_all(
+        [parse_slo("p95<1ms"), parse_slo("p75 < 800us"), parse_slo("p9999<=1ms")], doc
+    )
+    assert p95["value"] == pytest.approx(0.95, rel=0.01) and p95["ok"]
+    assert p75["value"] == pytest.approx(750, rel=0.01) and p75["ok"]
+    assert p9999["value"] == pytest.approx(1.0, rel=0.01) and p9999["ok"]
+
+
+def test_a_percentile_without_samples_is_not_judged():
+    [verdict] = judge_all([parse_slo("p95<1ms")], {**RESULTS, "fanout_latency_us": {"count": 0}})
+    assert not verdict["ok"] and verdict["reason"].startswith("not judged")
