@@ -30,6 +30,14 @@ def test_a_correct_but_slow_server_passes_every_clause(tmp_path, quirk):
 
 
 @pytest.mark.slow
+def test_a_server_that_replays_history_to_joiners_passes_every_clause(tmp_path):
+    """Replaying the last messages of a room to a joiner is allowed: nothing was owed twice."""
+    with running_fake({"history"}) as url:
+        rc, results = check_json([url], tmp_path, "--strict")
+    _no_failures(rc, results)
+
+
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:The `websockets` implementation is deprecated")
 def test_reference_server_on_uvicorn_legacy_websockets_passes_every_clause(tmp_path):
     """`--ws websockets` closes a 1 MiB sender with 1009 but announces it only after its
