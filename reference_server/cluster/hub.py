@@ -177,11 +177,13 @@ class RedisHub:
         """(rooms, members) of this process."""
         return len(self._rooms), sum(len(r.members) for r in self._rooms.values())
 
-    def health(self) -> dict[str, Any]:
-        """For /healthz: Redis link state, node id and the reap bound."""
-        status = self.link.status()
-        status.update(node=self.node_id, reap_bound_s=self.config.reap_bound)
+    def health(self, details: bool = False) -> dict[str, Any]:
+        """For /healthz: the link's state; `details` adds where Redis is (the last error names
+        its host), this node's id (host name and PID) and the reap bound."""
+        status = self.link.status(details)
         status.update(unsynced_changes=len(self._unsynced), reaped=self.presence.reaped_members)
+        if details:
+            status.update(node=self.node_id, reap_bound_s=self.config.reap_bound)
         return status
 
     @property
