@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from harness.protocol import FrameError, parse_client_message
 from reference_server import frames
 from reference_server.hub import Hub
+from reference_server.limits import TokenBucket
 from reference_server.member import CloseRequest, Member
 from reference_server.settings import Settings
 from reference_server.stats import Stats
@@ -27,6 +29,7 @@ from reference_server.transport import EXTENSION, TransportControl
 log = logging.getLogger("reference_server")
 
 SERVER_ERROR = CloseRequest(1011, "server error")
+POLICY = 1008
 
 
 class Connection:
@@ -93,12 +96,18 @@ class Connection:
         await self._end(close)
 
     async def _read(self) -> None:
-        """Relay the client's messages; answer invalid frames with an error event (section 7)."""
+        """Relay the client's messages; answer invalid frames with an error event (section 7)
+        and messages over the rate limit with `rate_limited` (flow.rate-limit)."""
         member, settings, receive = self.member, self.settings, self.ws.receive
+        allowed = self._rate_limiter()
         while True:
             message = await receive()
             if message["type"] == "websocket.disconnect":
                 return
+            if not allowed():
+                if member.close_request is not None:
+                    return  # flooding on: closed with 1008
+                continue
             data = message.get("text")
             if data is None:
                 data = message.get("bytes", b"")
@@ -109,6 +118,32 @@ class Connection:
                 continue
             await self.hub.publish(member.room, frames.message(member.name, text, member.room))
             self.stats.messages_relayed += 1
+
+    def _rate_limiter(self) -> Callable[[], bool]:
+        """A check per message: True to handle it; False once refused (error event sent) or,
+        when refusals exhaust an allowance as large as the burst, once closing with 1008."""
+        rate, burst = self.settings.rate_limit, self.settings.rate_burst
+        if not rate:
+            return lambda: True
+        clock = time.monotonic
+        messages, refusals = TokenBucket(rate, burst, clock()), TokenBucket(rate, burst, clock())
+        refused = frames.error(
+            "rate_limited", f"over {rate:g} messages per second (bursts of {burst}): not relayed"
+        )
+
+        def allowed() -> bool:
+            now = clock()
+            if messages.take(now):
+                return True
+            self.stats.rate_limited += 1
+            if refusals.take(now):
+                self.member.deliver(refused)
+            else:
+                self.stats.flooders_closed += 1
+                self.member.request_close(POLICY, "rate limit exceeded")
+            return False
+
+        return allowed
 
     async def _write(self) -> None:
         """Write through while the transport takes data; send what queued when it resumes."""

@@ -6,17 +6,42 @@ waits for the buffer to drain forever. The chat server therefore runs on uvicorn
 websockets-sansio protocol extended with a `TransportControl` in the ASGI scope
 (scope["extensions"][EXTENSION]) that can wait for the connection to end and abort it. The
 same handle lets a member write encoded frames straight to the transport (reference_server.member).
+
+The protocol also bounds what a client can make the server hold (docs/reference-server.md,
+"Limits and attacks"): a request the handshake parser refuses is answered and closed (uvicorn
+leaves it open, unanswered); a fragmented message may have at most `max_fragments` frames (the
+size limit counts payload bytes only, so empty continuation frames were free) and must end
+within `message_timeout`; and once more than `max_unsent_bytes` wait to be sent to a client
+that does not read (a ping flood's pongs), the server stops reading it until they drain.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
+from uvicorn._types import ASGIReceiveEvent, ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.frames import Frame
 from websockets.protocol import State
 
 EXTENSION = "chatbench.transport"
+POLICY, TOO_BIG = 1008, 1009
+BAD_HANDSHAKE = (
+    b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 28\r\nconnection: close\r\n\r\nInvalid WebSocket handshake\n"
+)
+
+
+@dataclass(frozen=True)
+class WireLimits:
+    """What one WebSocket connection may cost (reference_server.settings holds the values)."""
+
+    close_timeout: float = 2.0
+    max_fragments: int = 64
+    message_timeout: float = 10.0
+    max_unsent_bytes: int = 1 << 20
 
 
 class TransportControl:
@@ -53,15 +78,18 @@ class TransportControl:
 
 
 class ChatProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's websockets-sansio protocol, plus a TransportControl and a bounded close."""
+    """uvicorn's websockets-sansio protocol, plus a TransportControl and bounded costs."""
 
-    close_timeout_s = 2.0
+    limits = WireLimits()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.lost = asyncio.Event()
         # uvicorn waits this long for the peer's close reply before closing the transport.
-        self.close_timeout = self.close_timeout_s
+        self.close_timeout = self.limits.close_timeout
+        self._fragments = 0
+        self._message_timer: asyncio.TimerHandle | None = None
+        self._output_blocked = False  # reading stopped: too much unsent to a client not reading
 
     async def run_asgi(self) -> None:
         """Run the app with the TransportControl in its scope."""
@@ -71,19 +99,119 @@ class ChatProtocol(WebSocketsSansIOProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Record that the connection ended (the writer may be waiting on a full buffer)."""
+        self._end_message()
         super().connection_lost(exc)
         self.lost.set()
 
     def keepalive_timeout(self) -> None:
         """Pong overdue (leave.half-open): uvicorn closes; make sure the close cannot hang."""
         super().keepalive_timeout()
-        self.loop.call_later(self.close_timeout_s, self._abort_if_open)
+        self.loop.call_later(self.limits.close_timeout, self._abort_if_open)
 
     def _abort_if_open(self) -> None:
         if not self.lost.is_set():
             self.transport.abort()
 
+    # -- what the client sends -------------------------------------------------------------
 
-def protocol_class(close_timeout: float) -> type[ChatProtocol]:
-    """A ChatProtocol whose close handshakes end within `close_timeout` seconds."""
-    return type("ChatProtocol", (ChatProtocol,), {"close_timeout_s": close_timeout})
+    def data_received(self, data: bytes) -> None:
+        """Handle the bytes, answer a refused handshake, stop reading a client not reading."""
+        super().data_received(data)
+        if not self.handshake_initiated and self.conn.handshake_exc is not None:
+            self._refuse_handshake()
+        elif self._over_unsent() and not self._output_blocked:
+            self._output_blocked = True
+            self.transport.pause_reading()
+
+    def _refuse_handshake(self) -> None:
+        """websockets refused the request (a line over 8 KiB, too many headers): uvicorn
+        would leave it unanswered and open. Send websockets' answer (or 400) and close."""
+        self.handshake_initiated = self.handshake_complete = self.close_sent = True
+        answer = b"".join(self.conn.data_to_send())
+        if not self.transport.is_closing():
+            self.transport.write(answer or BAD_HANDSHAKE)
+            self.transport.close()
+
+    def _over_unsent(self) -> bool:
+        # Only while asyncio has paused writing: resume_writing() will then come (or the end).
+        return (
+            not self.writable.is_set()
+            and not self.close_sent
+            and self.transport.get_write_buffer_size() > self.limits.max_unsent_bytes
+        )
+
+    def resume_writing(self) -> None:
+        """The client read what was waiting: read it again."""
+        super().resume_writing()
+        self._unblock()
+
+    def _unblock(self) -> None:
+        if self._output_blocked:
+            self._output_blocked = False
+            if not self.read_paused:  # uvicorn's own pause (the app has messages to take)
+                self.transport.resume_reading()
+
+    async def receive(self) -> ASGIReceiveEvent:
+        """uvicorn's receive, which must not resume reading a client we stopped reading."""
+        message = await self.queue.get()
+        if self.read_paused and self.queue.empty():
+            self.read_paused = False
+            if not self._output_blocked:
+                self.transport.resume_reading()
+        return message
+
+    async def send(self, message: ASGISendEvent) -> None:
+        """uvicorn's send; once the app closes, read again: the client's close reply."""
+        await super().send(message)
+        if message["type"] == "websocket.close":
+            self._unblock()
+
+    # -- fragmented messages ---------------------------------------------------------------
+
+    def handle_text(self, event: Frame) -> None:
+        """The first (or only) frame of a text message."""
+        self._start_message(event)
+        super().handle_text(event)
+
+    def handle_bytes(self, event: Frame) -> None:
+        """The first (or only) frame of a binary message."""
+        self._start_message(event)
+        super().handle_bytes(event)
+
+    def handle_cont(self, event: Frame) -> None:
+        """A continuation frame: at most `max_fragments` frames per message."""
+        self._fragments += 1
+        if self._fragments > self.limits.max_fragments:
+            self._fail(TOO_BIG, f"message in more than {self.limits.max_fragments} frames")
+            return
+        super().handle_cont(event)
+        if event.fin:
+            self._end_message()
+
+    def _start_message(self, event: Frame) -> None:
+        self._end_message()
+        if not event.fin:
+            self._fragments = 1
+            self._message_timer = self.loop.call_later(
+                self.limits.message_timeout, self._fail, POLICY, "message took too long"
+            )
+
+    def _end_message(self) -> None:
+        self._fragments = 0
+        if self._message_timer is not None:
+            self._message_timer.cancel()
+            self._message_timer = None
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Close with `code` now and tell the app the connection is over."""
+        self._end_message()
+        if self.close_sent or self.transport.is_closing():
+            return
+        self.frames = []
+        self.conn.fail(code, reason)
+        self.handle_parser_exception()
+
+
+def protocol_class(limits: WireLimits) -> type[ChatProtocol]:
+    """A ChatProtocol with these limits (close handshakes end within `close_timeout`)."""
+    return type("ChatProtocol", (ChatProtocol,), {"limits": limits})
