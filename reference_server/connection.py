@@ -30,6 +30,8 @@ log = logging.getLogger("reference_server")
 
 SERVER_ERROR = CloseRequest(1011, "server error")
 POLICY = 1008
+TURN = 0.001
+"""Seconds one connection's queued messages may hold the event loop before it yields."""
 
 
 class Connection:
@@ -52,6 +54,7 @@ class Connection:
         self.stats = stats
         control = ws.scope.get("extensions", {}).get(EXTENSION)
         self.control: TransportControl | None = control
+        self._flooder_closed = False
 
     async def run(self) -> None:
         """Join, relay until the connection ends, then clean up whatever ended it."""
@@ -100,13 +103,20 @@ class Connection:
         and messages over the rate limit with `rate_limited` (flow.rate-limit)."""
         member, settings, receive = self.member, self.settings, self.ws.receive
         allowed = self._rate_limiter()
+        clock = asyncio.get_running_loop().time
+        turn_ends = clock() + TURN
         while True:
             message = await receive()
             if message["type"] == "websocket.disconnect":
                 return
+            if clock() > turn_ends:
+                # receive() does not yield while messages are queued (a flooder's read brings
+                # thousands): after TURN seconds of them, let the other connections run.
+                await asyncio.sleep(0)
+                turn_ends = clock() + TURN
             if not allowed():
-                if member.close_request is not None:
-                    return  # flooding on: closed with 1008
+                if self.member.close_request is not None or self._flooder_closed:
+                    return  # closed for flooding: its queued messages are not looked at
                 continue
             data = message.get("text")
             if data is None:
@@ -140,10 +150,19 @@ class Connection:
                 self.member.deliver(refused)
             else:
                 self.stats.flooders_closed += 1
-                self.member.request_close(POLICY, "rate limit exceeded")
+                self._close_flooder()
             return False
 
         return allowed
+
+    def _close_flooder(self) -> None:
+        """Close with 1008 and read nothing more: the megabytes a flooder has in flight would
+        otherwise be parsed, and dropped one by one, while the close handshake completes."""
+        self._flooder_closed = True
+        if self.control is None:
+            self.member.request_close(POLICY, "rate limit exceeded")
+        else:
+            self.control.fail(POLICY, "rate limit exceeded")
 
     async def _write(self) -> None:
         """Write through while the transport takes data; send what queued when it resumes."""

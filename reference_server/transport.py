@@ -28,6 +28,8 @@ from websockets.protocol import State
 
 EXTENSION = "chatbench.transport"
 POLICY, TOO_BIG = 1008, 1009
+READ_SLICE = 16 * 1024
+"""Bytes of one client handled per turn of the event loop (about 800 small frames)."""
 BAD_HANDSHAKE = (
     b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n"
     b"content-length: 28\r\nconnection: close\r\n\r\nInvalid WebSocket handshake\n"
@@ -67,6 +69,12 @@ class TransportControl:
         """Drop the TCP connection now, discarding unsent data."""
         self._protocol.transport.abort()
 
+    def fail(self, code: int, reason: str) -> None:
+        """Close with `code` and read nothing more (RFC 6455 7.1.7, Fail the WebSocket
+        Connection): what the client still sends is dropped unparsed. The app is told the
+        connection ended."""
+        self._protocol.fail(code, reason)
+
     async def wait_lost(self, timeout: float) -> bool:
         """Wait up to `timeout` s for the connection to end; True if it did."""
         try:
@@ -90,6 +98,9 @@ class ChatProtocol(WebSocketsSansIOProtocol):
         self._fragments = 0
         self._message_timer: asyncio.TimerHandle | None = None
         self._output_blocked = False  # reading stopped: too much unsent to a client not reading
+        self._backlog = b""  # the part of a read not handled yet
+        self._continuing = False
+        self._failed = False
 
     async def run_asgi(self) -> None:
         """Run the app with the TransportControl in its scope."""
@@ -115,13 +126,44 @@ class ChatProtocol(WebSocketsSansIOProtocol):
     # -- what the client sends -------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        """Handle the bytes, answer a refused handshake, stop reading a client not reading."""
-        super().data_received(data)
+        """Handle READ_SLICE bytes now and the rest on later turns of the event loop: a read
+        can bring 256 KiB (13,000 small frames), whose parsing would hold every other client."""
+        self._handle(self._backlog + data if self._backlog else data)
+
+    def _handle(self, data: bytes) -> None:
+        if len(data) <= READ_SLICE or self._failed:  # after fail(), input is only dropped
+            now, self._backlog = data, b""
+        else:
+            now, self._backlog = data[:READ_SLICE], data[READ_SLICE:]
+        super().data_received(now)
         if not self.handshake_initiated and self.conn.handshake_exc is not None:
             self._refuse_handshake()
-        elif self._over_unsent() and not self._output_blocked:
-            self._output_blocked = True
+            return
+        if self._over_unsent():
+            self._output_blocked = True  # until resume_writing(): the client reads again
+        self._proceed()
+
+    def _proceed(self) -> None:
+        """Go on reading, unless uvicorn holds the client (the app has messages to take), it
+        does not read what it is sent, or part of its last read waits (then that first)."""
+        if self.transport.is_closing():
+            self._backlog = b""
+            return
+        held = self.read_paused or self._output_blocked
+        if held or self._backlog:
             self.transport.pause_reading()
+            if self._backlog and not held and not self._continuing:
+                self._continuing = True
+                self.loop.call_soon(self._continue)
+            return
+        self.transport.resume_reading()
+
+    def _continue(self) -> None:
+        self._continuing = False
+        if self._backlog and not (self.read_paused or self._output_blocked):
+            self._handle(self._backlog)
+        else:
+            self._proceed()
 
     def _refuse_handshake(self) -> None:
         """websockets refused the request (a line over 8 KiB, too many headers): uvicorn
@@ -143,28 +185,23 @@ class ChatProtocol(WebSocketsSansIOProtocol):
     def resume_writing(self) -> None:
         """The client read what was waiting: read it again."""
         super().resume_writing()
-        self._unblock()
-
-    def _unblock(self) -> None:
-        if self._output_blocked:
-            self._output_blocked = False
-            if not self.read_paused:  # uvicorn's own pause (the app has messages to take)
-                self.transport.resume_reading()
+        self._output_blocked = False
+        self._proceed()
 
     async def receive(self) -> ASGIReceiveEvent:
-        """uvicorn's receive, which must not resume reading a client we stopped reading."""
+        """uvicorn's receive: once the app has taken every message, go on reading."""
         message = await self.queue.get()
         if self.read_paused and self.queue.empty():
             self.read_paused = False
-            if not self._output_blocked:
-                self.transport.resume_reading()
+            self._proceed()
         return message
 
     async def send(self, message: ASGISendEvent) -> None:
         """uvicorn's send; once the app closes, read again: the client's close reply."""
         await super().send(message)
         if message["type"] == "websocket.close":
-            self._unblock()
+            self._output_blocked = False
+            self._proceed()
 
     # -- fragmented messages ---------------------------------------------------------------
 
@@ -182,7 +219,7 @@ class ChatProtocol(WebSocketsSansIOProtocol):
         """A continuation frame: at most `max_fragments` frames per message."""
         self._fragments += 1
         if self._fragments > self.limits.max_fragments:
-            self._fail(TOO_BIG, f"message in more than {self.limits.max_fragments} frames")
+            self.fail(TOO_BIG, f"message in more than {self.limits.max_fragments} frames")
             return
         super().handle_cont(event)
         if event.fin:
@@ -193,7 +230,7 @@ class ChatProtocol(WebSocketsSansIOProtocol):
         if not event.fin:
             self._fragments = 1
             self._message_timer = self.loop.call_later(
-                self.limits.message_timeout, self._fail, POLICY, "message took too long"
+                self.limits.message_timeout, self.fail, POLICY, "message took too long"
             )
 
     def _end_message(self) -> None:
@@ -202,14 +239,25 @@ class ChatProtocol(WebSocketsSansIOProtocol):
             self._message_timer.cancel()
             self._message_timer = None
 
-    def _fail(self, code: int, reason: str) -> None:
-        """Close with `code` now and tell the app the connection is over."""
+    def fail(self, code: int, reason: str) -> None:
+        """Close with `code` now and tell the app the connection is over. What the client
+        still sends is read and dropped unparsed (websockets discards it after fail()), for
+        up to `close_timeout`: closing a socket with unread data would reset the connection,
+        and the reset could take the close frame with it."""
         self._end_message()
+        self._backlog = b""
         if self.close_sent or self.transport.is_closing():
             return
         self.frames = []
         self.conn.fail(code, reason)
-        self.handle_parser_exception()
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self.close_sent, self._failed = True, True
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
+        self.read_paused = self._output_blocked = False  # the app reads nothing more of it
+        self._proceed()
 
 
 def protocol_class(limits: WireLimits) -> type[ChatProtocol]:

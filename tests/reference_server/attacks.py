@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import fcntl
 import os
 import resource
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -177,6 +179,26 @@ _BARE_MAIN = (
     "import uvicorn; from tests.reference_server.attacks import bare_app, bare_config; "
     "uvicorn.run(bare_app(), log_level='critical', host='127.0.0.1', **bare_config({port}))"
 )
+
+
+@contextlib.contextmanager
+def alone(name: str, timeout: float = 120.0) -> Iterator[None]:
+    """Hold a lock shared by every pytest worker on this machine (tests that measure latency
+    must not overlap the floods of other such tests); bounded wait."""
+    path = os.path.join(tempfile.gettempdir(), f"chatbench-{name}.lock")
+    with open(path, "a") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                assert time.monotonic() < deadline, f"lock {path} held for {timeout} s"
+                time.sleep(0.05)  # polling a lock another worker holds, bounded
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _limit_nofile(limit: int) -> None:

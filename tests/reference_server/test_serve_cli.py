@@ -40,7 +40,7 @@ async def test_serve_answers_and_a_stop_signal_closes_clients_with_1001(signum: 
         line = await asyncio.wait_for(proc.stdout.readline(), 6 * WAIT)
         assert f"ws://127.0.0.1:{port}/" in line.decode()
         url = f"ws://127.0.0.1:{port}"
-        assert await get_json(url, "/healthz") == {"status": "ok"}
+        assert (await get_json(url, "/healthz"))["status"] == "ok"
         ws = await join(url, "cli", "ada")
         proc.send_signal(signum)
         assert await closed_code(ws) == 1001
