@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 MASK = "***"
 _SECRET_PARAMS = frozenset({"password", "pass", "pwd", "token", "secret"})
@@ -26,13 +26,22 @@ def redact_url(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return scrub(url)
-    netloc = parts.netloc
+    netloc, query = parts.netloc, parts.query
     if "@" in netloc:
         userinfo, _, host = netloc.rpartition("@")
         user, colon, password = userinfo.partition(":")
         netloc = f"{user}{colon}{MASK if password else ''}@{host}"
-    query = [(k, MASK if k.lower() in _SECRET_PARAMS else v) for k, v in parse_qsl(parts.query)]
-    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="*")))
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any(k.lower() in _SECRET_PARAMS for k, _ in pairs):
+        query = urlencode(
+            [(k, MASK if k.lower() in _SECRET_PARAMS else v) for k, v in pairs], safe="*"
+        )
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url
+    slashes = "//" if url[len(parts.scheme) + 1 :].startswith("//") else ""
+    return f"{parts.scheme}:{slashes}{netloc}{parts.path}{'?' if query else ''}{query}" + (
+        f"#{parts.fragment}" if parts.fragment else ""
+    )
 
 
 def secrets_of(url: str) -> set[str]:

@@ -36,11 +36,11 @@ def free_port() -> int:
 
 
 def _ping(port: int, timeout: float) -> bool:
-    """One PING over a raw socket; True on +PONG."""
+    """One PING over a raw socket; True on +PONG (or NOAUTH: up, with a password)."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
             sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
+            return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 
@@ -48,16 +48,21 @@ def _ping(port: int, timeout: float) -> bool:
 class RedisServer:
     """One redis-server process on 127.0.0.1; stop and start it again on the same port."""
 
-    def __init__(self, port: int | None = None, start_timeout: float = 10.0) -> None:
+    def __init__(
+        self, port: int | None = None, start_timeout: float = 10.0, password: str = ""
+    ) -> None:
         self.port = port or free_port()
+        self.password = password
+        """`requirepass`: clients must authenticate (the URL carries it)."""
         self.start_timeout = start_timeout * TIMEOUT_FACTOR
         self._dir = tempfile.mkdtemp(prefix="chatbench-redis-")
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        """The redis:// URL of this server."""
-        return f"redis://127.0.0.1:{self.port}/0"
+        """The redis:// URL of this server (with its password, if it has one)."""
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     @property
     def running(self) -> bool:
@@ -70,6 +75,8 @@ class RedisServer:
             return
         args = [EXECUTABLE, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
         args += ["--appendonly", "no", "--dir", self._dir, "--protected-mode", "no"]
+        if self.password:
+            args += ["--requirepass", self.password]
         self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + self.start_timeout
         while not _ping(self.port, 0.5):
