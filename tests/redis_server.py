@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -94,10 +95,21 @@ class RedisServer:
         if proc is None:
             return
         if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)  # a frozen one too
             proc.kill()
         proc.wait(timeout=10)
         if proc.stderr is not None:
             proc.stderr.close()
+
+    def freeze(self) -> None:
+        """SIGSTOP: Redis keeps its sockets and data but answers nothing (a stalled host)."""
+        assert self._proc is not None and self.running
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT: Redis answers again (its keys' TTLs ran on meanwhile)."""
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGCONT)
 
     def restart(self) -> None:
         """Stop, then start again on the same port."""
