@@ -10,6 +10,7 @@ from fastapi import FastAPI, WebSocket
 
 from harness.protocol import is_valid_room_id, sanitize_username
 from reference_server.connection import Connection
+from reference_server.descriptors import open_count
 from reference_server.hub import Hub
 from reference_server.member import Member
 from reference_server.settings import Settings
@@ -25,13 +26,21 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.start()
         await state.hub.start()
         try:
             yield
         finally:
             await state.hub.stop()
 
-    app = FastAPI(title="chatbench reference server", lifespan=lifespan)
+    # No /docs, /redoc or /openapi.json: the server documents nothing it does not mean to serve.
+    app = FastAPI(
+        title="chatbench reference server",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.chat = state
 
     @app.websocket("/ws/chat/{room_id}")
@@ -40,13 +49,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
-        body: dict[str, Any] = {"status": "closing" if state.closing else "ok"}
-        health = getattr(state.hub, "health", None)  # a RedisHub: the state of its link
-        if health is not None:
-            body["redis"] = health()
-            if body["redis"]["redis"] != "ok" and not state.closing:
-                body["status"] = "degraded"  # serving this process's members only
-        return body
+        return _health(state)
 
     @app.get("/stats")
     async def stats() -> dict[str, Any]:
@@ -60,17 +63,36 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
             "messages_relayed": s.messages_relayed,
             "queue_overflows": s.queue_overflows,
             "refused": s.refused,
+            "rate_limited": s.rate_limited,
+            "flooders_closed": s.flooders_closed,
+            "handshakes_waiting": state.doorway.waiting,
+            "handshakes_timed_out": state.doorway.timed_out,
+            "handshakes_shed": state.doorway.shed,
+            "requests_too_large": state.doorway.too_large,
         }
 
     return app
+
+
+def _health(state: ChatState) -> dict[str, Any]:
+    """/healthz: status, descriptors, the Redis link (its host and node only with details)."""
+    body: dict[str, Any] = {"status": "closing" if state.closing else "ok"}
+    body["descriptors"] = {"limit": state.descriptors.limit, "open": open_count()}
+    health = getattr(state.hub, "health", None)  # a RedisHub: the state of its link
+    if health is not None:
+        body["redis"] = health(state.settings.healthz_details)
+        if body["redis"]["redis"] != "ok" and not state.closing:
+            body["status"] = "degraded"  # serving this process's members only
+    return body
 
 
 async def _serve(state: ChatState, ws: WebSocket, room_id: str) -> None:
     """Refuse what protocol v1 refuses, then run the connection as a member."""
     settings = state.settings
     # room.invalid, origin.foreign: closing before accept answers the handshake with HTTP 403.
+    origin, host = ws.headers.get("origin"), ws.headers.get("host")
     if not is_valid_room_id(room_id) or not origin_allowed(
-        ws.headers.get("origin"), ws.headers.get("host"), settings.allowed_origins
+        origin, host, settings.allowed_origins, settings.same_host_origin
     ):
         state.stats.refused += 1
         await ws.close(POLICY)

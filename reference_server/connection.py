@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from harness.protocol import FrameError, parse_client_message
 from reference_server import frames
 from reference_server.hub import Hub
+from reference_server.limits import TokenBucket
 from reference_server.member import CloseRequest, Member
 from reference_server.settings import Settings
 from reference_server.stats import Stats
@@ -27,6 +29,9 @@ from reference_server.transport import EXTENSION, TransportControl
 log = logging.getLogger("reference_server")
 
 SERVER_ERROR = CloseRequest(1011, "server error")
+POLICY = 1008
+TURN = 0.001
+"""Seconds one connection's queued messages may hold the event loop before it yields."""
 
 
 class Connection:
@@ -49,6 +54,7 @@ class Connection:
         self.stats = stats
         control = ws.scope.get("extensions", {}).get(EXTENSION)
         self.control: TransportControl | None = control
+        self._flooder_closed = False
 
     async def run(self) -> None:
         """Join, relay until the connection ends, then clean up whatever ended it."""
@@ -93,12 +99,25 @@ class Connection:
         await self._end(close)
 
     async def _read(self) -> None:
-        """Relay the client's messages; answer invalid frames with an error event (section 7)."""
+        """Relay the client's messages; answer invalid frames with an error event (section 7)
+        and messages over the rate limit with `rate_limited` (flow.rate-limit)."""
         member, settings, receive = self.member, self.settings, self.ws.receive
+        allowed = self._rate_limiter()
+        clock = asyncio.get_running_loop().time
+        turn_ends = clock() + TURN
         while True:
             message = await receive()
             if message["type"] == "websocket.disconnect":
                 return
+            if clock() > turn_ends:
+                # receive() does not yield while messages are queued (a flooder's read brings
+                # thousands): after TURN seconds of them, let the other connections run.
+                await asyncio.sleep(0)
+                turn_ends = clock() + TURN
+            if not allowed():
+                if self.member.close_request is not None or self._flooder_closed:
+                    return  # closed for flooding: its queued messages are not looked at
+                continue
             data = message.get("text")
             if data is None:
                 data = message.get("bytes", b"")
@@ -109,6 +128,41 @@ class Connection:
                 continue
             await self.hub.publish(member.room, frames.message(member.name, text, member.room))
             self.stats.messages_relayed += 1
+
+    def _rate_limiter(self) -> Callable[[], bool]:
+        """A check per message: True to handle it; False once refused (error event sent) or,
+        when refusals exhaust an allowance as large as the burst, once closing with 1008."""
+        rate, burst = self.settings.rate_limit, self.settings.rate_burst
+        if not rate:
+            return lambda: True
+        clock = time.monotonic
+        messages, refusals = TokenBucket(rate, burst, clock()), TokenBucket(rate, burst, clock())
+        refused = frames.error(
+            "rate_limited", f"over {rate:g} messages per second (bursts of {burst}): not relayed"
+        )
+
+        def allowed() -> bool:
+            now = clock()
+            if messages.take(now):
+                return True
+            self.stats.rate_limited += 1
+            if refusals.take(now):
+                self.member.deliver(refused)
+            else:
+                self.stats.flooders_closed += 1
+                self._close_flooder()
+            return False
+
+        return allowed
+
+    def _close_flooder(self) -> None:
+        """Close with 1008 and read nothing more: the megabytes a flooder has in flight would
+        otherwise be parsed, and dropped one by one, while the close handshake completes."""
+        self._flooder_closed = True
+        if self.control is None:
+            self.member.request_close(POLICY, "rate limit exceeded")
+        else:
+            self.control.fail(POLICY, "rate limit exceeded")
 
     async def _write(self) -> None:
         """Write through while the transport takes data; send what queued when it resumes."""

@@ -41,6 +41,13 @@ class EmbeddedServer:
         return f"ws://{HOST}:{self.port}"
 
     @property
+    def server(self) -> ChatServer:
+        """The running uvicorn server (its connections: `server.server_state.connections`)."""
+        if self._server is None:
+            raise RuntimeError("not started")
+        return self._server
+
+    @property
     def http_url(self) -> str:
         """Base HTTP URL for /healthz and /stats."""
         return f"http://{HOST}:{self.port}"

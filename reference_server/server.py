@@ -11,20 +11,23 @@ import uvicorn
 from fastapi import FastAPI
 
 from reference_server.app import create_app
+from reference_server.handshake import guarded_protocol_class
 from reference_server.hub import Hub
 from reference_server.settings import Settings
 from reference_server.state import ChatState
-from reference_server.transport import protocol_class
+from reference_server.transport import WireLimits, protocol_class
 
 log = logging.getLogger("reference_server")
 
 
 def uvicorn_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicorn.Config:
-    """uvloop + httptools, websockets-sansio with a TransportControl, limits from `settings`."""
+    """uvloop + httptools (guarded: reference_server.handshake), websockets-sansio with a
+    TransportControl, limits from `settings`."""
+    state: ChatState = app.state.chat
     options: dict[str, Any] = {
         "loop": "uvloop",
-        "http": "httptools",
-        "ws": protocol_class(settings.close_timeout),
+        "http": guarded_protocol_class(state.doorway),
+        "ws": protocol_class(wire_limits(settings)),
         "ws_max_size": settings.max_frame_bytes,  # limit.frame-size: bigger frames close 1009
         "ws_ping_interval": settings.ping_interval,
         "ws_ping_timeout": settings.ping_timeout,
@@ -37,6 +40,16 @@ def uvicorn_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicor
     }
     options.update(overrides)
     return uvicorn.Config(app, **options)
+
+
+def wire_limits(settings: Settings) -> WireLimits:
+    """The WebSocket protocol's limits from `settings`."""
+    return WireLimits(
+        settings.close_timeout,
+        settings.max_fragments,
+        settings.message_timeout,
+        settings.max_unsent_bytes,
+    )
 
 
 class ChatServer(uvicorn.Server):

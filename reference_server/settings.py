@@ -11,8 +11,32 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.protocol import MAX_FRAME_BYTES, MAX_TEXT_CHARS
+from reference_server.redact import redact_url
 
 ENV_PREFIX = "CHATBENCH_"
+MAX_REQUEST_LINE = 8192 - len("OPTIONS  HTTP/1.1")
+"""websockets reads a request line of at most 8192 bytes; the method and version take 17."""
+_POSITIVE = (
+    "port",
+    "workers",
+    "queue_size",
+    "max_frame_bytes",
+    "max_text_chars",
+    "max_handshakes",
+    "max_request_line",
+    "max_header_bytes",
+    "rate_burst",
+    "max_fragments",
+    "max_unsent_bytes",
+)
+_SECONDS = (
+    "ping_interval",
+    "ping_timeout",
+    "close_timeout",
+    "shutdown_timeout",
+    "handshake_timeout",
+    "message_timeout",
+)
 
 
 class SettingsError(ValueError):
@@ -38,7 +62,31 @@ class Settings:
     max_connections: int = 0
     """Open WebSocket connections allowed at once; 0 means no limit. Over it: close 1013."""
     allowed_origins: tuple[str, ...] = ()
-    """Origins accepted besides none and the server's own; `*` accepts every origin."""
+    """The public origins of the deployment (`https://chat.example`): a browser's handshake is
+    accepted only from these; `*` accepts every origin (origin.foreign)."""
+    same_host_origin: bool = False
+    """Also accept an http(s) Origin naming the request's own Host (opt-in: a Host header is
+    the client's word, and DNS rebinding makes it the attacker's)."""
+    handshake_timeout: float = 5.0
+    """Seconds a connection has to send its request line and headers (then 408 and close)."""
+    max_handshakes: int = 256
+    """Connections still waiting for their request; past it the oldest of them is closed."""
+    max_request_line: int = 8000
+    """Bytes of a request target (URL); longer: 414 and close."""
+    max_header_bytes: int = 16384
+    """Bytes of a request's header block; larger: 431 and close."""
+    rate_limit: float = 100.0
+    """Messages per second one connection may send, sustained (flow.rate-limit); 0: no limit."""
+    rate_burst: int = 1000
+    """Messages one connection may send at once before `rate_limit` applies."""
+    max_fragments: int = 64
+    """Frames one message may be split into (more: close 1009)."""
+    message_timeout: float = 10.0
+    """Seconds a fragmented message may take from its first frame to its last (then 1008)."""
+    max_unsent_bytes: int = 1 << 20
+    """Bytes waiting to be sent to one client past which the server stops reading it."""
+    healthz_details: bool = False
+    """Show the Redis link's details (host, node id, last error) in /healthz."""
     log_level: str = "warning"
     redis_url: str = ""
     """Share rooms with every process using this Redis (docs/scaling.md); empty: this one only."""
@@ -48,12 +96,19 @@ class Settings:
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"port must be 0..65535, got {self.port}")
-        for name in ("port", "workers", "queue_size", "max_frame_bytes", "max_text_chars"):
+        for name in _POSITIVE:
             if getattr(self, name) < (0 if name == "port" else 1):
                 raise SettingsError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("ping_interval", "ping_timeout", "close_timeout", "shutdown_timeout"):
+        for name in _SECONDS:
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):  # NaN too
                 raise SettingsError(f"{name} must be a positive number of seconds")
+        if not (math.isfinite(self.rate_limit) and self.rate_limit >= 0):
+            raise SettingsError("rate_limit must be 0 (no limit) or a positive number per second")
+        if self.max_request_line > MAX_REQUEST_LINE:
+            raise SettingsError(
+                f"max_request_line must be at most {MAX_REQUEST_LINE}: the WebSocket handshake "
+                "parser refuses longer request lines"
+            )
         if self.redis_url:
             _check_redis_url(self.redis_url)
         if self.max_connections < 0:
@@ -78,12 +133,13 @@ class Settings:
 
 def _check_redis_url(url: str) -> None:
     """SettingsError unless `url` is a redis://, rediss:// or unix:// URL that parses."""
+    shown = redact_url(url)  # never the password, not even in an error message
     if not url.startswith(("redis://", "rediss://", "unix://")):
-        raise SettingsError(f"redis_url must start with redis://, rediss:// or unix://: {url!r}")
+        raise SettingsError(f"redis_url must start with redis://, rediss:// or unix://: {shown!r}")
     try:
         urllib.parse.urlsplit(url).port  # noqa: B018 - raises ValueError on a bad host or port
     except ValueError as exc:
-        raise SettingsError(f"redis_url {url!r} is not a valid URL: {exc}") from None
+        raise SettingsError(f"redis_url {shown!r} is not a valid URL: {exc}") from None
 
 
 def _parse(name: str, raw: str, default: Any) -> Any:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from urllib.parse import urlsplit
 
+from reference_server import descriptors, redact
+from reference_server.handshake import Doorway, HandshakeLimits
 from reference_server.hub import Hub, LocalHub
 from reference_server.member import GOING_AWAY, Member
 from reference_server.settings import Settings
 from reference_server.stats import Stats
+
+log = logging.getLogger("reference_server")
 
 
 class ChatState:
@@ -16,13 +21,41 @@ class ChatState:
 
     def __init__(self, settings: Settings, hub: Hub | None = None) -> None:
         self.settings = settings
+        redact.protect(settings.redis_url)  # before anything can log it
         self.hub: Hub = hub if hub is not None else default_hub(settings)
         self.stats = Stats()
+        self.doorway = Doorway(
+            HandshakeLimits(
+                settings.handshake_timeout,
+                settings.max_request_line,
+                settings.max_header_bytes,
+                settings.max_handshakes,
+            )
+        )
         self.members: set[Member] = set()
         self._seated: set[Member] = set()  # admitted and not yet left: what max_connections counts
         self.closing = False
+        self.descriptors = descriptors.Descriptors(0, 0)
+        self.member_limit = settings.max_connections
+        """Members allowed at once (0: no limit); at start, also bounded by descriptors."""
         self._idle = asyncio.Event()
         self._idle.set()
+
+    def start(self) -> None:
+        """At server start: raise the descriptor limit and size the member limit from it."""
+        self.descriptors = fds = descriptors.raise_limit()
+        s = self.settings
+        self.member_limit = descriptors.member_limit(fds.limit, s.max_handshakes, s.max_connections)
+        raised = f" (soft limit raised from {fds.before})" if fds.before != fds.limit else ""
+        level = logging.WARNING if self.member_limit < 1000 else logging.INFO
+        log.log(
+            level,
+            "%d file descriptors%s: up to %d members at once, %d connections in handshake",
+            fds.limit,
+            raised,
+            self.member_limit,
+            s.max_handshakes,
+        )
 
     def admit(self, member: Member) -> None:
         """Count `member` as open until `release`; closed at once if the server is closing."""
@@ -49,8 +82,8 @@ class ChatState:
             self._idle.set()
 
     def at_limit(self) -> bool:
-        """True when max_connections is set and reached."""
-        limit = self.settings.max_connections
+        """True when the member limit (max_connections, or the descriptors') is reached."""
+        limit = self.member_limit
         return bool(limit) and len(self._seated) >= limit
 
     async def close_all(self, timeout: float) -> bool:
@@ -75,11 +108,28 @@ def default_hub(settings: Settings) -> Hub:
     return RedisHub(ClusterConfig(url=settings.redis_url, sharded=settings.redis_sharded))
 
 
-def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:
-    """`origin.foreign`: no Origin, the server's own host, or an allow-listed origin."""
+def origin_allowed(
+    origin: str | None, host: str | None, allowed: tuple[str, ...], same_host: bool = False
+) -> bool:
+    """`origin.foreign`: no Origin, a configured public origin, or, when opted in with
+    `same_host`, an http(s) origin naming the request's Host (which DNS rebinding forges)."""
     if origin is None or "*" in allowed:
         return True
-    if origin.rstrip("/").lower() in {a.rstrip("/").lower() for a in allowed}:
+    key = origin_key(origin)
+    if key is None:
+        return False  # `null`, ftp://, file://: never a page of ours
+    if key in {origin_key(a) for a in allowed}:
         return True
-    netloc = urlsplit(origin).netloc.lower()
-    return bool(netloc) and host is not None and netloc == host.lower()
+    return same_host and host is not None and key == origin_key(f"{key[0]}://{host}")
+
+
+def origin_key(origin: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) origin, default ports filled in; None otherwise."""
+    try:
+        parts = urlsplit(origin.strip().rstrip("/").lower())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)

@@ -13,3 +13,7 @@ class Stats:
     messages_relayed: int = 0
     queue_overflows: int = 0
     refused: int = 0
+    rate_limited: int = 0
+    """Messages refused with `rate_limited` (flow.rate-limit)."""
+    flooders_closed: int = 0
+    """Connections closed with 1008 for flooding on past their allowance of refusals."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -36,11 +37,11 @@ def free_port() -> int:
 
 
 def _ping(port: int, timeout: float) -> bool:
-    """One PING over a raw socket; True on +PONG."""
+    """One PING over a raw socket; True on +PONG (or NOAUTH: up, with a password)."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
             sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
+            return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 
@@ -48,16 +49,21 @@ def _ping(port: int, timeout: float) -> bool:
 class RedisServer:
     """One redis-server process on 127.0.0.1; stop and start it again on the same port."""
 
-    def __init__(self, port: int | None = None, start_timeout: float = 10.0) -> None:
+    def __init__(
+        self, port: int | None = None, start_timeout: float = 10.0, password: str = ""
+    ) -> None:
         self.port = port or free_port()
+        self.password = password
+        """`requirepass`: clients must authenticate (the URL carries it)."""
         self.start_timeout = start_timeout * TIMEOUT_FACTOR
         self._dir = tempfile.mkdtemp(prefix="chatbench-redis-")
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        """The redis:// URL of this server."""
-        return f"redis://127.0.0.1:{self.port}/0"
+        """The redis:// URL of this server (with its password, if it has one)."""
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     @property
     def running(self) -> bool:
@@ -70,6 +76,8 @@ class RedisServer:
             return
         args = [EXECUTABLE, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
         args += ["--appendonly", "no", "--dir", self._dir, "--protected-mode", "no"]
+        if self.password:
+            args += ["--requirepass", self.password]
         self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + self.start_timeout
         while not _ping(self.port, 0.5):
@@ -87,10 +95,21 @@ class RedisServer:
         if proc is None:
             return
         if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)  # a frozen one too
             proc.kill()
         proc.wait(timeout=10)
         if proc.stderr is not None:
             proc.stderr.close()
+
+    def freeze(self) -> None:
+        """SIGSTOP: Redis keeps its sockets and data but answers nothing (a stalled host)."""
+        assert self._proc is not None and self.running
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT: Redis answers again (its keys' TTLs ran on meanwhile)."""
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGCONT)
 
     def restart(self) -> None:
         """Stop, then start again on the same port."""

@@ -39,7 +39,23 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         action="append",
         dest="allowed_origins",
         metavar="ORIGIN",
-        help="accept WebSocket handshakes from this Origin (repeat; * for any)",
+        help="a public origin of the deployment: browsers' handshakes are accepted from "
+        "these only (repeat; * for any)",
+    )
+    p.add_argument(
+        "--same-host-origin",
+        action="store_const",
+        const=True,
+        help="also accept an http(s) Origin naming the request's Host (only behind a proxy "
+        "that sets Host: DNS rebinding forges it)",
+    )
+    p.add_argument("--rate-limit", type=float, help="messages/s one client may send (100; 0: off)")
+    p.add_argument("--rate-burst", type=int, help="messages one client may send at once (1000)")
+    p.add_argument(
+        "--healthz-details",
+        action="store_const",
+        const=True,
+        help="show where Redis is and this node's id (host name, PID) in /healthz",
     )
     p.add_argument("--ping-interval", type=float, help="seconds between server pings (5)")
     p.add_argument("--ping-timeout", type=float, help="seconds to wait for a pong (10)")
@@ -54,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
     names = ["host", "port", "workers", "queue_size", "max_connections", "ping_interval"]
     names += ["ping_timeout", "log_level", "allowed_origins", "redis_url", "redis_sharded"]
+    names += ["same_host_origin", "rate_limit", "rate_burst", "healthz_details"]
     overrides = {name: getattr(args, name) for name in names}
     if overrides["allowed_origins"] is not None:
         overrides["allowed_origins"] = tuple(overrides["allowed_origins"])

@@ -54,6 +54,7 @@ CLAUSES: tuple[Clause, ...] = (
     Clause("flow.slow-consumer", _M, "9", "a member that stops reading never stalls the room"),
     Clause("flow.evict", _S, "9", "an overflowing member is closed with 1008 and announced"),
     Clause("flow.concurrency", _M, "9", "online counts consistent after a join/leave storm"),
+    Clause("flow.rate-limit", _S, "9", "a flooding connection is rate limited (rate_limited)"),
     Clause("origin.foreign", _S, "10", "a foreign Origin is refused"),
     Clause("shutdown.going-away", _S, "11", "graceful shutdown closes clients with 1001"),
 )

@@ -68,5 +68,11 @@ class ClientMessage(BaseModel):
     text: str
 
 
-ERROR_CODES = ("invalid_json", "invalid_message", "binary_not_supported", "text_too_long")
-"""Error codes of protocol v1, section 7."""
+ERROR_CODES = (
+    "invalid_json",
+    "invalid_message",
+    "binary_not_supported",
+    "text_too_long",
+    "rate_limited",
+)
+"""Error codes of protocol v1, sections 7 and 9 (`rate_limited`: flow.rate-limit)."""

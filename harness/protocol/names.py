@@ -19,6 +19,9 @@ BIDI_CONTROLS = frozenset(
 )
 """Bidirectional formatting characters: removed, so no name can reorder the text around it."""
 _ROOM_PUNCT = frozenset("-_.~")
+ROOM_CATEGORIES = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nd"})
+"""A room id's letters and digits: Unicode letters (L*) and decimal digits (Nd). Not other
+numbers (`½` No, `Ⅻ` Nl), which `str.isalnum` also accepts, and not combining marks."""
 
 
 def sanitize_username(requested: str | None) -> str:
@@ -49,5 +52,5 @@ def _removed(ch: str) -> bool:
 def is_valid_room_id(room_id: str) -> bool:
     """True when `room_id` (already percent-decoded) is a valid protocol v1 room id."""
     return 0 < len(room_id) <= MAX_ROOM_ID and all(
-        ch.isalnum() or ch in _ROOM_PUNCT for ch in room_id
+        ch in _ROOM_PUNCT or unicodedata.category(ch) in ROOM_CATEGORIES for ch in room_id
     )

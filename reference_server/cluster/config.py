@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from reference_server.redact import redact_url
+
 
 @dataclass(frozen=True)
 class ClusterConfig:
@@ -25,7 +27,7 @@ class ClusterConfig:
     def __post_init__(self) -> None:
         if not self.url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError(
-                f"redis URL must start with redis://, rediss:// or unix://: {self.url}"
+                f"redis URL must start with redis://, rediss:// or unix://: {redact_url(self.url)}"
             )
         if not 0 < self.heartbeat_interval < self.node_ttl:
             raise ValueError("heartbeat interval must be positive and below the node TTL")

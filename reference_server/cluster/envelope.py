@@ -5,17 +5,19 @@ for the clients, so a receiving process decodes nothing but the header:
 
     KIND ORIGIN MEMBER SKIP ONLINE\\n{"type": "message", ...}
 
-KIND is `m` (message), `j` (joined) or `l` (left); ORIGIN the node id of the process that sent
-it; MEMBER the member id a `j`/`l` is about (`-` for messages); SKIP `1` when the origin process
-already delivered it to its own members (events it sent while Redis was unreachable); ONLINE the
-room's global member count right after a `j`/`l` (`0` for messages).
+KIND is `m` (message), `j` (joined), `l` (left) or `s` (a snapshot of the room's members that
+ORIGIN asked for: `ID<TAB>NAME` lines in place of the frame, reference_server.cluster.roster);
+ORIGIN the node id of the process that sent it; MEMBER the member id a `j`/`l` is about (`-`
+otherwise); SKIP `1` when the origin process already delivered it to its own members (events it
+sent while Redis was unreachable); ONLINE the room's global member count right after a
+`j`/`l`/`s` (`0` for messages).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-MESSAGE, JOINED, LEFT = "m", "j", "l"
+MESSAGE, JOINED, LEFT, SNAPSHOT = "m", "j", "l", "s"
 NO_MEMBER = "-"
 
 
@@ -46,7 +48,7 @@ def decode(data: bytes | str) -> Envelope:
     text = data.decode() if isinstance(data, bytes) else data
     head, sep, frame = text.partition("\n")
     parts = head.split(" ")
-    if not sep or len(parts) != 5 or parts[0] not in (MESSAGE, JOINED, LEFT):
+    if not sep or len(parts) != 5 or parts[0] not in (MESSAGE, JOINED, LEFT, SNAPSHOT):
         raise ValueError(f"not a chatbench envelope: {head[:80]!r}")
     kind, origin, member, skip, online = parts
     return Envelope(kind, origin, member, skip == "1", int(online), frame)

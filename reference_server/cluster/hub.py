@@ -30,6 +30,7 @@ from reference_server.cluster.config import ClusterConfig
 from reference_server.cluster.envelope import Envelope, Keys
 from reference_server.cluster.link import Link, LinkDown
 from reference_server.cluster.presence import Presence
+from reference_server.cluster.roster import Roster, snapshot_members
 from reference_server.hub import Recipient
 
 log = logging.getLogger("reference_server.cluster")
@@ -56,7 +57,9 @@ class _Room:
     members: dict[Recipient, None] = field(default_factory=dict)
     pending: dict[str, _Pending] = field(default_factory=dict)
     online: int = 0
-    """Global count carried by the last `j`/`l` envelope seen."""
+    """Global count carried by the last `j`/`l`/`s` envelope seen."""
+    roster: Roster = field(default_factory=Roster)
+    """The other processes' members (reference_server.cluster.roster)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,11 @@ class RedisHub:
         self.keys = Keys(config.prefix, db)
         leave = self.link.redis.register_script(scripts.LEAVE)
         self._join_script = self.link.redis.register_script(scripts.JOIN)
+        self._snapshot_script = self.link.redis.register_script(scripts.SNAPSHOT)
+        self._hold_leaves_until = 0.0
+        """After Redis lost its data: until then, a member missing from a snapshot may only
+        belong to a process still reconnecting (its leave waits for a later snapshot)."""
+        self._later: set[asyncio.Task[None]] = set()
         self.presence = Presence(self.link, self.keys, self.node_id, leave)
         self._rooms: dict[str, _Room] = {}
         self._ids: dict[Recipient, str] = {}
@@ -103,6 +111,8 @@ class RedisHub:
                     await self.leave(member)
                 await self.presence.unregister()
         await self.link.stop()
+        for task in self._later:
+            task.cancel()
         self._rooms.clear()
         self._ids.clear()
 
@@ -177,11 +187,13 @@ class RedisHub:
         """(rooms, members) of this process."""
         return len(self._rooms), sum(len(r.members) for r in self._rooms.values())
 
-    def health(self) -> dict[str, Any]:
-        """For /healthz: Redis link state, node id and the reap bound."""
-        status = self.link.status()
-        status.update(node=self.node_id, reap_bound_s=self.config.reap_bound)
+    def health(self, details: bool = False) -> dict[str, Any]:
+        """For /healthz: the link's state; `details` adds where Redis is (the last error names
+        its host), this node's id (host name and PID) and the reap bound."""
+        status = self.link.status(details)
         status.update(unsynced_changes=len(self._unsynced), reaped=self.presence.reaped_members)
+        if details:
+            status.update(node=self.node_id, reap_bound_s=self.config.reap_bound)
         return status
 
     @property
@@ -196,6 +208,9 @@ class RedisHub:
         try:
             down = self.link.down_event()  # of this session: a later one will not echo our `j`
             await self.link.ensure_subscribed(self.keys.channel(member.room))
+            room = self._rooms.get(member.room)
+            if room is not None and not room.roster.synced:
+                await self._snapshot(member.room)  # the other processes' members, from now on
             await self._index_add({member_id: member})
             if pending.future.done():
                 return 0  # left before it was announced
@@ -268,6 +283,12 @@ class RedisHub:
             return
         if event.kind != envelope.MESSAGE:
             room.online = event.online
+            if event.kind == envelope.SNAPSHOT:
+                if event.origin == self.node_id and room_id is not None:
+                    self._reconcile(room_id, room, event)
+                return
+            if event.origin != self.node_id and not room.roster.hears(event):
+                return  # told already (a restore after an outage, or a snapshot's leave)
         if event.origin == self.node_id:
             if event.skip_origin:
                 return  # delivered here already, during an outage
@@ -284,6 +305,37 @@ class RedisHub:
         if not pending.future.done():
             pending.future.set_result(event.online)
 
+    # -- what this process missed (reference_server.cluster.roster) ------------------------
+
+    async def _snapshot(self, room: str) -> None:
+        """Ask for the room's members through its channel (the `s` comes back in order)."""
+        head = envelope.header(envelope.SNAPSHOT, self.node_id)
+        args, keys = [self._publish_cmd, self.keys.channel(room), head], [self.keys.members(room)]
+        await self.link.run(lambda: self._snapshot_script(keys=keys, args=args))
+
+    def _reconcile(self, room_id: str, room: _Room, event: Envelope) -> None:
+        """Our snapshot came back: tell our members what they missed."""
+        loop = asyncio.get_running_loop()
+        hold = loop.time() < self._hold_leaves_until
+        result = room.roster.reconcile(snapshot_members(event.frame), f"{self.node_id}:", hold)
+        for name in result.joined:
+            _fan_out(room.members, frames.joined(name))
+        for name in result.left:
+            _fan_out(room.members, frames.left(name))
+        if result.held:
+            self._snapshot_at(room_id, self._hold_leaves_until)
+
+    def _snapshot_at(self, room: str, when: float) -> None:
+        async def later() -> None:
+            await asyncio.sleep(max(0.0, when - asyncio.get_running_loop().time()))  # a delay
+            if room in self._rooms and self.link.healthy:
+                with contextlib.suppress(LinkDown):
+                    await self._snapshot(room)
+
+        task = asyncio.create_task(later())
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+
     # -- the link's session loops ----------------------------------------------------------
 
     async def _heartbeat(self) -> None:
@@ -299,13 +351,19 @@ class RedisHub:
         self._registered = True
         if reaped or data_lost:
             log.warning("resync: %s", "this node was reaped" if reaped else "Redis lost its data")
+        if data_lost:  # processes still reconnecting are not in Redis yet: not gone
+            self._hold_leaves_until = asyncio.get_running_loop().time() + self.config.reap_bound
         channels = [self.keys.channel(room) for room in self._rooms]
         await asyncio.gather(*(self.link.ensure_subscribed(ch) for ch in channels))
+        # What the other processes did while we did not listen (reference_server.cluster.roster)
+        await asyncio.gather(*(self._snapshot(room) for room in list(self._rooms)))
         synced = {mid: m for m, mid in self._ids.items() if mid not in self._unsynced}
         synced = {mid: m for mid, m in synced.items() if m in self._room_members(m.room)}
         await self._index_add(synced)
-        # Members the others saw leave (we were reaped) join again; otherwise quietly restored.
-        mode = "if-added" if reaped else "never"
+        # Members the others saw leave (we were reaped) or that Redis forgot (it lost its data)
+        # are announced again: a process that knew them takes it as no news (its roster);
+        # otherwise they are quietly restored.
+        mode = "if-added" if reaped or data_lost else "never"
         for mid, member in synced.items():
             await self._run_join(mid, member.room, member.name, mode, skip=True)
         while self._unsynced:

@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 
 from reference_server.cluster.config import ClusterConfig
 from reference_server.cluster.publisher import Publisher, PublisherDown
+from reference_server.redact import redact_url, scrub
 
 log = logging.getLogger("reference_server.cluster")
 T = TypeVar("T")
@@ -125,14 +126,21 @@ class Link:
             await client.aclose()
             await client.connection_pool.disconnect()
 
-    def status(self) -> dict[str, Any]:
-        """For /healthz: `ok` or `degraded`, and why."""
-        return {
+    def status(self, details: bool = False) -> dict[str, Any]:
+        """For /healthz: `ok` or `degraded`; with `details`, why (the error names the host)."""
+        status: dict[str, Any] = {
             "redis": "ok" if self.healthy else "degraded",
             "state": self.state,
-            "last_error": self.last_error,
             "reconnects": self.reconnects,
         }
+        if details:
+            status.update(url=self.safe_url, last_error=scrub(self.last_error))
+        return status
+
+    @property
+    def safe_url(self) -> str:
+        """The Redis URL without its password, for logs and /healthz."""
+        return redact_url(self.config.url)
 
     def fail(self, reason: str, session: _Session | None = None) -> None:
         """Declare the current session dead (now: no more deliveries from it)."""
@@ -221,9 +229,7 @@ class Link:
                 log.exception("redis link session failed")
                 self.last_error = f"{type(exc).__name__}: {exc}"
             if self.state != "degraded":  # once per outage, not once per attempt
-                log.warning(
-                    "redis unreachable (%s), retrying: %s", self.config.url, self.last_error
-                )
+                log.warning("redis unreachable (%s), retrying: %s", self.safe_url, self.last_error)
             self.healthy, self.state = False, "degraded"
             self._attempted.set()
             if time.monotonic() - started > 2 * self.config.backoff_max:
@@ -253,7 +259,7 @@ class Link:
             await self._until_failed(session, tasks, self._connect_step(session))
             if self.healthy and self._session is session:
                 self._attempted.set()
-                log.info("redis link up (%s)", self.config.url)
+                log.info("redis link up (%s)", self.safe_url)
                 tasks += [asyncio.create_task(_coro(loop)) for loop in self._session_loops]
                 await self._until_failed(session, tasks, session.failed.wait())
         finally:

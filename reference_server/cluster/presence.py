@@ -97,7 +97,10 @@ class Presence:
             await asyncio.sleep(self.config.heartbeat_interval)  # a period
 
     async def reap_loop(self) -> None:
-        """Look for dead nodes every `reap_interval` and reap them."""
+        """Look for dead nodes every `reap_interval` and reap them, from `node_ttl` after the
+        session started: after an outage every heartbeat has expired, and the others get that
+        long to reconnect and beat again before they are taken for dead."""
+        await asyncio.sleep(max(0.0, self.config.node_ttl - self.config.reap_interval))  # grace
         while True:
             await asyncio.sleep(self.config.reap_interval)  # a period
             for node in await self.dead_nodes():

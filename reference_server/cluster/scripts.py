@@ -33,3 +33,16 @@ return removed
 """
 """KEYS: members hash. ARGV: publish command, channel, member id, envelope header, frame, mode
 (`if-removed` or `always`). Returns 1 if this call removed the member."""
+
+SNAPSHOT = """
+local all = redis.call('HGETALL', KEYS[1])
+local lines = {}
+for i = 1, #all, 2 do
+  lines[#lines + 1] = all[i] .. '\\t' .. all[i + 1]
+end
+redis.call(ARGV[1], ARGV[2], ARGV[3] .. ' ' .. (#all / 2) .. '\\n' .. table.concat(lines, '\\n'))
+return #all / 2
+"""
+"""KEYS: members hash. ARGV: publish command, channel, envelope header. Publishes the room's
+members (`ID<TAB>NAME` lines) into the room's channel, at that point of its event order
+(reference_server.cluster.roster). Returns the room's online count."""

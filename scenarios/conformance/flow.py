@@ -8,9 +8,9 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from harness.check import CaseContext, Client, ServerViolation, is_left, scenario
-from harness.profile import MESSAGE, WELCOME
-from scenarios.conformance._steps import claims_online, require
+from harness.check import CaseContext, CaseSkipped, Client, ServerViolation, is_left, scenario
+from harness.profile import ERROR, MESSAGE, WELCOME
+from scenarios.conformance._steps import claims_online, expect_message, require
 
 RCVBUF = 4096
 """The stuck member's socket receive buffer: small, so the server's buffers fill for real."""
@@ -239,3 +239,133 @@ async def concurrency(ctx: CaseContext) -> None:
         f"online {present}",
         welcome,
     )
+
+
+FLOOD_MESSAGES = 5000
+FLOOD_SECONDS = 3.0
+RATE_BOUND = 2000
+"""Messages of one connection a server may relay in any one second (flow.rate-limit)."""
+FLOOD_SETTLE = 1.0
+"""Seconds of silence at the watcher after which the server has relayed all it will."""
+
+
+@scenario(
+    "flow.rate-limit",
+    sends=f"a member sends up to {FLOOD_MESSAGES} short messages as fast as the server takes "
+    f"them (for at most {FLOOD_SECONDS:.0f} s) while another member watches",
+    expects=f"at most {RATE_BOUND} of them relayed in any one second; each one not relayed "
+    "answered with error rate_limited, unless the flooder is closed with 1008; then a "
+    "newcomer and the watcher chat",
+    budget=40,
+    alone=True,
+    needs=("v1_rules",),
+)
+async def rate_limit(ctx: CaseContext) -> None:
+    # 9. "it relays at most 2,000 messages of one connection in any one second ... A message
+    # over the limit is not relayed, and its sender gets {"type": "error", "code":
+    # "rate_limited", ...}. The server may close a connection that goes on sending over its
+    # limit, with code 1008. The other members go on chatting."
+    room = ctx.room()
+    flooder, watcher = await ctx.join(room, label="flooder"), await ctx.join(room, label="watcher")
+    for client in (flooder, watcher):
+        client.trim_texts = KEEP_CHARS  # counts matter, not 5000 texts twice
+    head = ctx.token("flood")
+    offered = await _flood(ctx, flooder, head)
+    arrivals, settled = await _relayed(ctx, watcher, flooder, head)
+    refused = len(flooder.seen(lambda e: e.kind == ERROR and e.code == "rate_limited"))
+    _judgeable(offered, refused, flooder)
+    peak = _peak(arrivals)
+    ctx.note(
+        f"{len(offered)} sent, {len(arrivals)} relayed (at most {peak} in one second), "
+        f"{refused} answered rate_limited"
+    )
+    require(
+        peak <= RATE_BOUND,
+        f"{peak} messages of one connection relayed within one second: no rate limit",
+        f"at most {RATE_BOUND} in any one second",
+        f"{len(arrivals)} of {len(offered)} relayed",
+    )
+    _answered(flooder, len(offered), len(arrivals), refused, settled)
+    newcomer = await ctx.join(room, label="newcomer")
+    text = ctx.token("alive")
+    await watcher.say(text, ctx.t())
+    await expect_message(ctx, newcomer, watcher, text)
+
+
+async def _flood(ctx: CaseContext, flooder: Client, head: str) -> list[float]:
+    """Send until FLOOD_MESSAGES, FLOOD_SECONDS or the flooder's close; the send times."""
+    ctx.note(f"flooder sends up to {FLOOD_MESSAGES} messages as fast as it can")
+    times: list[float] = []
+    stop = time.monotonic() + ctx.t(FLOOD_SECONDS)
+    for i in range(FLOOD_MESSAGES):
+        if time.monotonic() > stop or not await flooder.say(f"{head}:{i}", ctx.t(5)):
+            break
+        times.append(time.monotonic())
+    return times
+
+
+async def _relayed(
+    ctx: CaseContext, watcher: Client, flooder: Client, head: str
+) -> tuple[list[float], bool]:
+    """Arrival times at the watcher of the flooder's messages, once both have been silent for
+    FLOOD_SETTLE s (settled: True; the flooder hears the refusals) or after a bounded wait
+    (a server still reading: False)."""
+    deadline = time.monotonic() + ctx.t(10)
+    settled = False
+    while not settled and time.monotonic() < deadline:
+        news = await asyncio.gather(
+            watcher.news(ctx.t(FLOOD_SETTLE)), flooder.news(ctx.t(FLOOD_SETTLE))
+        )
+        settled = not any(news)
+    if watcher.closed.is_set():
+        raise CaseSkipped(
+            f"the watcher was closed ({watcher.describe_close()}) during the flood: what was "
+            "relayed cannot be counted"
+        )
+    arrivals = [
+        at
+        for event, at in zip(watcher.history, watcher.arrivals, strict=True)
+        if event.kind == MESSAGE
+        and event.user == flooder.name
+        and (event.text or "").startswith(head)
+    ]
+    return arrivals, settled
+
+
+def _peak(times: list[float], window: float = 1.0) -> int:
+    """The most of `times` (sorted) within any `window` seconds."""
+    most, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] > window:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+def _judgeable(offered: list[float], refused: int, flooder: Client) -> None:
+    """A server that refused nothing can only be judged if it was offered over the bound."""
+    if refused or flooder.closed.is_set() or _peak(offered) > RATE_BOUND:
+        return
+    raise CaseSkipped(
+        f"the harness sent only {_peak(offered)} messages in its fastest second, not more "
+        f"than the {RATE_BOUND} the clause allows: too slow to judge (a busy machine?)"
+    )
+
+
+def _answered(flooder: Client, sent: int, relayed: int, refused: int, settled: bool) -> None:
+    """Messages not relayed were refused out loud, or the flooder was closed with 1008."""
+    if flooder.closed.is_set():
+        require(
+            flooder.close_code == 1008,
+            "the flooder was closed, not with 1008",
+            "still open, or closed with 1008",
+            flooder.describe_close(),
+        )
+        return
+    if settled:
+        require(
+            relayed + refused >= sent,
+            f"{sent - relayed} messages neither relayed nor answered with rate_limited",
+            "each message not relayed answered with error rate_limited",
+            f"{relayed} relayed, {refused} rate_limited of {sent} sent",
+        )

@@ -71,9 +71,12 @@ FAULTS = {
     "drop-while-stuck": "while a member's queue is full, drops the room's messages for 2 s",
     "no-ping": "never pings, so silent half-open clients stay forever",
     "accept-foreign-origin": "accepts any Origin",
+    "origin-from-host": "accepts an http(s) Origin naming the Host header's host (DNS rebinding)",
+    "origin-any-scheme": "accepts an Origin of any scheme naming the Host header's host (ftp://)",
     "accept-invalid-room": "accepts any room id, even invalid ones",
     "honor-extra-fields": "a client's own `user` field replaces its name (spoofing)",
     "no-evict": "never evicts: a stuck member's queue grows without bound",
+    "no-rate-limit": "relays every message of a flooding client, however fast it sends",
     "evict-wrong-code": "evicts a slow consumer with close code 1011 instead of 1008",
     # misbehaving servers (the harness must not hang on them)
     "silent": "completes the handshake, then never sends anything",
@@ -98,6 +101,8 @@ QUIRK_DELAY_S = 0.02
 SEQUENTIAL = frozenset({"sequential-send", "send-timeout-evict"})
 PATIENT = frozenset({"slow-inbound", "send-timeout-evict"})
 HISTORY_MESSAGES = 50
+RATE, BURST = 100.0, 1000
+"""flow.rate-limit: messages per second per connection, and at once (as the reference server)."""
 CLOSE_AFTER_S = 1.5
 
 
@@ -118,6 +123,17 @@ class _Member:
     held: str | None = None
     writer: asyncio.Task[None] | None = None
     evicted: bool = False
+    tokens: float = BURST
+    stamp: float = 0.0
+
+    def allowed(self, now: float) -> bool:
+        """flow.rate-limit: a token bucket of BURST messages refilled at RATE per second."""
+        self.tokens = min(BURST, self.tokens + (now - self.stamp) * RATE) if self.stamp else BURST
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 class FakeChatServer:
@@ -144,11 +160,18 @@ class FakeChatServer:
         if room is None or not (is_valid_room_id(room) or self.has("accept-invalid-room")):
             return conn.respond(HTTPStatus.FORBIDDEN, "invalid room id\n")
         origin = request.headers.get("Origin")
-        if origin and not self.has("accept-foreign-origin"):
-            host = urllib.parse.urlsplit(origin).netloc
-            if host != request.headers.get("Host"):
-                return conn.respond(HTTPStatus.FORBIDDEN, "origin not allowed\n")
+        if origin is not None and not self._origin_ok(origin, request.headers.get("Host")):
+            return conn.respond(HTTPStatus.FORBIDDEN, "origin not allowed\n")
         return None
+
+    def _origin_ok(self, origin: str, host: str | None) -> bool:
+        """origin.foreign: this fake serves no browser page, so no Origin is its own."""
+        if self.has("accept-foreign-origin"):
+            return True
+        parts = urllib.parse.urlsplit(origin)
+        if self.has("origin-from-host") and parts.scheme in ("http", "https"):
+            return parts.netloc == host
+        return self.has("origin-any-scheme") and parts.netloc == host
 
     def _room(self, path: str) -> str | None:
         parts = urllib.parse.urlsplit(path)
@@ -383,6 +406,10 @@ class FakeChatServer:
             await self._broadcast(member.room, left)
 
     async def _on_frame(self, member: _Member, frame: str | bytes) -> None:
+        if not self.has("no-rate-limit") and not member.allowed(asyncio.get_running_loop().time()):
+            error = {"type": "error", "code": "rate_limited", "message": "slow down"}
+            self._deliver(member, orjson.dumps(error).decode())
+            return
         try:
             text = parse_client_message(frame, max_text=MAX_TEXT_CHARS).text
         except FrameError as exc:

@@ -37,6 +37,34 @@ def test_invalid_room_ids(room):
     assert not is_valid_room_id(room)
 
 
+@pytest.mark.parametrize("room", ["\u00bd", "\u2460", "\u00b2", "\u216b", "\u3007", "x\u00b9"])
+def test_numbers_that_are_not_decimal_digits_are_not_room_id_characters(room):
+    # str.isalnum() accepts every one of these (categories No and Nl); the spec says digits
+    assert room.isalnum() and not is_valid_room_id(room)
+
+
+def room_spec_cases() -> list[tuple[str, bool]]:
+    """The room-id table of docs/protocol.md, section 2: (id, valid) for each JSON string."""
+    import json
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "protocol.md").read_text(encoding="utf-8")
+    table = doc[doc.index("| room id (JSON string)") :].split("\n\n", 1)[0]
+    cases = []
+    for row in table.splitlines()[2:]:
+        ids, valid = row.split(" | ")[:2]
+        cases += [(json.loads(r), valid == "yes") for r in re.findall(r'`(".*?")`', ids)]
+    return cases
+
+
+def test_the_spec_pins_the_room_id_rules_with_literal_cases():
+    cases = room_spec_cases()
+    assert len(cases) >= 15 and {valid for _, valid in cases} == {True, False}
+    for room, valid in cases:
+        assert is_valid_room_id(room) is valid, room
+
+
 def spec_cases() -> list[tuple[str, str]]:
     """The normative username cases of docs/protocol.md, section 2 (JSON strings)."""
     import json

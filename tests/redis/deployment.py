@@ -36,7 +36,7 @@ class ServeProcess:
         """ws:// base URL."""
         return f"ws://127.0.0.1:{self.port}"
 
-    async def start(self) -> ServeProcess:
+    async def start(self, healthy_within: float = START_TIMEOUT) -> ServeProcess:
         """Start and wait until /healthz says the Redis link is up."""
         self.proc = await asyncio.create_subprocess_exec(
             *self.args, env=self.env, stdout=asyncio.subprocess.PIPE, stderr=self._log
@@ -44,7 +44,7 @@ class ServeProcess:
         assert self.proc.stdout is not None
         line = await asyncio.wait_for(self.proc.stdout.readline(), START_TIMEOUT)
         assert f":{self.port}/" in line.decode(), f"{line!r}; log: {self.log()}"
-        await self.wait_health("ok", START_TIMEOUT)
+        await self.wait_health("ok", healthy_within)
         return self
 
     async def health(self) -> dict[str, Any]:
@@ -95,14 +95,15 @@ class ServeProcess:
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
-        self._final_log = self.log()
+        self._final_log = self.log(whole=True)
         self._log.close()
         return proc.returncode
 
-    def log(self) -> str:
-        """What the process wrote to stderr so far (last 2000 characters)."""
+    def log(self, whole: bool = False) -> str:
+        """What the process wrote to stderr so far (the last 2000 characters unless `whole`)."""
         try:
             self._log.seek(0)
-            return self._log.read().decode(errors="replace")[-2000:]
+            text = self._log.read().decode(errors="replace")
         except ValueError:
-            return self._final_log
+            text = self._final_log
+        return text if whole else text[-2000:]

@@ -202,3 +202,24 @@ def test_check_passes_against_two_processes(redis_server: RedisServer, redis_url
 
     code, output = asyncio.run(run())
     assert code == 0, output
+
+
+@pytest.mark.slow
+async def test_a_process_killed_while_redis_restarts_empty_is_announced_left(
+    redis_server: RedisServer, redis_url: str, join: Join
+) -> None:
+    # issue 14, point 5: Redis loses every key and p2 dies meanwhile; p1 still knows bob
+    async with deployment(redis_url, 2) as (p1, p2):
+        alice = await join(p1.url, "r", "alice")
+        await join(p2.url, "r", "bob")
+        await recv_until(alice, system("bob joined"))
+        redis_server.stop()
+        await p1.wait_health("degraded", 10 * FACTOR)
+        p2.kill()
+        redis_server.start()  # empty
+        await p1.wait_health("ok", 20 * FACTOR)
+        # within the reap bound of p1 coming back (it waits that long for p2 to return)
+        seen = await _lefts(alice, {"bob left"}, REAP_BOUND * FACTOR + 5.0)
+        assert seen == ["bob left"]
+        carol = await join(p1.url, "r", "carol")
+        assert carol.welcome["online"] == 2  # alice and carol: bob is not counted

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import urllib.error
 
 import pytest
 from websockets.asyncio.client import connect
@@ -23,7 +24,10 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_healthz_and_stats(reference_url: str) -> None:
-    assert await get_json(reference_url, "/healthz") == {"status": "ok"}
+    health = await get_json(reference_url, "/healthz")
+    assert health["status"] == "ok" and set(health) == {"status", "descriptors"}
+    assert health["descriptors"]["limit"] >= 1024
+    assert health["descriptors"]["open"] is None or health["descriptors"]["open"] > 0
     a = await join(reference_url, "s1", "a")
     b = await join(reference_url, "s2", "b")
     await say(a, "one")
@@ -32,48 +36,88 @@ async def test_healthz_and_stats(reference_url: str) -> None:
     assert stats["rooms"] == 2 and stats["members"] == 2 and stats["connections"] == 2
     assert stats["messages_relayed"] == 1 and stats["queue_overflows"] == 0
     assert stats["connections_total"] == 2
+    assert stats["handshakes_timed_out"] == stats["handshakes_shed"] == 0
     await a.close()
     await b.close()
 
 
-async def test_foreign_origin_refused_own_and_none_accepted(reference_url: str) -> None:
-    # origin.foreign
+async def _accepted(url: str, **kw) -> bool:
+    try:
+        ws = await asyncio.wait_for(connect(url, **kw), WAIT)
+    except InvalidStatus as exc:
+        assert exc.response.status_code == 403
+        return False
+    assert (await recv(ws))["type"] == "welcome"
+    await ws.close()
+    return True
+
+
+async def test_only_configured_origins_are_accepted_by_default(reference_url: str) -> None:
+    # origin.foreign: the own host is not trusted from the Host header unless opted in
     url = chat_url(reference_url, "o", "a")
-    with pytest.raises(InvalidStatus) as info:
-        await asyncio.wait_for(connect(url, origin="http://evil.example"), WAIT)
-    assert info.value.response.status_code == 403
     host = reference_url.removeprefix("ws://")
-    own = await asyncio.wait_for(connect(url, origin=f"http://{host}"), WAIT)
-    assert (await recv(own))["type"] == "welcome"
-    await own.close()
-    none = await asyncio.wait_for(connect(url), WAIT)
-    assert (await recv(none))["type"] == "welcome"
-    await none.close()
+    assert not await _accepted(url, origin="http://evil.example")
+    assert not await _accepted(url, origin=f"http://{host}")
+    assert await _accepted(url)  # no Origin: not a browser
+
+
+async def test_dns_rebinding_is_refused_even_with_same_host_opted_in(start_server) -> None:
+    # the attack of issue 14: Host and Origin both name the attacker's host, resolved to us
+    for same_host in (False, True):
+        server = start_server(same_host_origin=same_host)
+        port = server.port
+        rebound = chat_url(f"ws://evil.example:{port}", "o", "a")
+        kw = {"host": "127.0.0.1", "port": port, "proxy": None}
+        accepted = await _accepted(rebound, origin=f"http://evil.example:{port}", **kw)
+        assert accepted is same_host  # same_host trusts Host: hence an opt-in only
+        own = chat_url(server.url, "o", "a")
+        assert await _accepted(own, origin=f"http://127.0.0.1:{port}") is same_host
+        assert not await _accepted(own, origin=f"ftp://127.0.0.1:{port}")
 
 
 async def test_allow_listed_origin_accepted(start_server) -> None:
-    url = chat_url(start_server(allowed_origins=("https://chat.example",)).url, "o", "a")
-    ws = await asyncio.wait_for(connect(url, origin="https://chat.example"), WAIT)
-    assert (await recv(ws))["type"] == "welcome"
-    await ws.close()
-    with pytest.raises(InvalidStatus):
-        await asyncio.wait_for(connect(url, origin="https://other.example"), WAIT)
+    server = start_server(allowed_origins=("https://chat.example", "http://b.example:8080/"))
+    url = chat_url(server.url, "o", "a")
+    assert await _accepted(url, origin="https://chat.example")
+    assert await _accepted(url, origin="https://CHAT.example:443")
+    assert await _accepted(url, origin="http://b.example:8080")
+    assert not await _accepted(url, origin="https://other.example")
+    assert not await _accepted(url, origin="http://chat.example")  # another scheme
+    rebound = chat_url(f"ws://chat.example:{server.port}", "o", "a")
+    kw = {"host": "127.0.0.1", "port": server.port, "proxy": None}
+    assert not await _accepted(rebound, origin=f"http://chat.example:{server.port}", **kw)
 
 
 @pytest.mark.parametrize(
-    ("origin", "host", "allowed", "ok"),
+    ("origin", "host", "allowed", "same_host", "ok"),
     [
-        (None, "h:1", (), True),
-        ("http://h:1", "h:1", (), True),
-        ("http://H:1", "h:1", (), True),
-        ("http://h:2", "h:1", (), False),
-        ("null", "h:1", (), False),
-        ("https://a.example", "h:1", ("https://a.example/",), True),
-        ("https://b.example", "h:1", ("*",), True),
+        (None, "h:1", (), False, True),
+        ("http://h:1", "h:1", (), False, False),
+        ("http://h:1", "h:1", (), True, True),
+        ("http://H:1", "h:1", (), True, True),
+        ("https://h", "h:443", (), True, True),
+        ("http://h:2", "h:1", (), True, False),
+        ("ftp://h:1", "h:1", (), True, False),
+        ("null", "h:1", (), True, False),
+        ("http://h:notaport", "h:1", (), True, False),
+        ("https://a.example", "h:1", ("https://a.example/",), False, True),
+        ("https://a.example:443", "h:1", ("https://a.example",), False, True),
+        ("https://b.example", "h:1", ("*",), False, True),
     ],
 )
-def test_origin_rules(origin: str | None, host: str, allowed: tuple[str, ...], ok: bool) -> None:
-    assert origin_allowed(origin, host, allowed) is ok
+def test_origin_rules(
+    origin: str | None, host: str, allowed: tuple[str, ...], same_host: bool, ok: bool
+) -> None:
+    assert origin_allowed(origin, host, allowed, same_host) is ok
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"])
+async def test_no_undocumented_endpoints(reference_url: str, path: str) -> None:
+    # FastAPI serves these by default; a bare app shows that they would be there
+    with pytest.raises(urllib.error.HTTPError) as info:
+        await get_json(reference_url, path)
+    info.value.close()
+    assert info.value.code == 404
 
 
 async def test_connection_limit_closes_with_1013(start_server) -> None:

@@ -40,7 +40,7 @@ async def test_serve_answers_and_a_stop_signal_closes_clients_with_1001(signum: 
         line = await asyncio.wait_for(proc.stdout.readline(), 6 * WAIT)
         assert f"ws://127.0.0.1:{port}/" in line.decode()
         url = f"ws://127.0.0.1:{port}"
-        assert await get_json(url, "/healthz") == {"status": "ok"}
+        assert (await get_json(url, "/healthz"))["status"] == "ok"
         ws = await join(url, "cli", "ada")
         proc.send_signal(signum)
         assert await closed_code(ws) == 1001
@@ -70,3 +70,21 @@ def test_serve_rejects_bad_environment_in_one_line() -> None:
     assert done.stderr.strip() == (
         "chatbench serve: error: CHATBENCH_PING_INTERVAL='soon' is not a number"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--rate-limit", "-1"], "rate_limit must be 0 (no limit) or a positive number"),
+        (["--rate-burst", "0"], "rate_burst must be positive"),
+        ([], "max_request_line must be at most 8175"),
+    ],
+)
+def test_serve_rejects_bad_limits_in_one_line(args: list[str], expected: str) -> None:
+    env = {**os.environ, "CHATBENCH_MAX_REQUEST_LINE": "9000"} if not args else None
+    done = subprocess.run(
+        [*CLI, "serve", *args], capture_output=True, text=True, env=env, timeout=30 * WAIT
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], done.stderr
