@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # Tests mostly wait on sockets and servers: four workers (pytest-xdist) finish in a third of the time.
 TEST_WORKERS ?= 4
 
-.PHONY: install demo test test-fast test-min-deps lint format bench bench-quick redis clean
+.PHONY: install demo test test-fast test-min-deps lint format bench bench-quick redis browser clean
 
 install: $(STAMP)
 
@@ -29,10 +29,21 @@ redis:
 	    echo "redis-server not found: install it (apt-get install redis-server, brew install redis) for the Redis tests"; \
 	  fi; }
 
+# The browser test drives Debian's Chromium; install it when missing (CI=true requires it).
+browser:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium and chromium-driver"; \
+	    (apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null)); \
+	  else \
+	    echo "chromium not found: apt-get install chromium chromium-driver for the browser test"; \
+	  fi; }
+
 demo: install
 	$(PY) -m harness.cli demo
 
-test: install redis
+test: install redis browser
 	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-fast: install

@@ -7,12 +7,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, WebSocket
+from fastapi.responses import HTMLResponse
 
 from harness.protocol import is_valid_room_id, sanitize_username
 from reference_server.connection import Connection
 from reference_server.descriptors import open_count
 from reference_server.hub import Hub
 from reference_server.member import Member
+from reference_server.page import PAGE, page_origins
 from reference_server.settings import Settings
 from reference_server.state import ChatState, origin_allowed
 
@@ -46,6 +48,12 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
     @app.websocket("/ws/chat/{room_id}")
     async def chat(ws: WebSocket, room_id: str) -> None:
         await _serve(state, ws, room_id)
+
+    if state.settings.chat_page:
+
+        @app.get("/", response_class=HTMLResponse)
+        async def chat_page() -> HTMLResponse:
+            return HTMLResponse(PAGE.html, headers={"Content-Security-Policy": PAGE.policy})
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
@@ -91,8 +99,11 @@ async def _serve(state: ChatState, ws: WebSocket, room_id: str) -> None:
     settings = state.settings
     # room.invalid, origin.foreign: closing before accept answers the handshake with HTTP 403.
     origin, host = ws.headers.get("origin"), ws.headers.get("host")
+    allowed = settings.allowed_origins
+    if settings.page_origin:
+        allowed = (*allowed, *page_origins(ws.scope.get("server")))
     if not is_valid_room_id(room_id) or not origin_allowed(
-        origin, host, settings.allowed_origins, settings.same_host_origin
+        origin, host, allowed, settings.same_host_origin
     ):
         state.stats.refused += 1
         await ws.close(POLICY)

@@ -67,6 +67,12 @@ class Settings:
     same_host_origin: bool = False
     """Also accept an http(s) Origin naming the request's own Host (opt-in: a Host header is
     the client's word, and DNS rebinding makes it the attacker's)."""
+    chat_page: bool = True
+    """Serve the browser chat page at `/` (reference_server/static/chat.html)."""
+    page_origin: bool = False
+    """Also accept the origin of the address the client connected to (`http://IP:PORT`, and
+    `http://localhost:PORT` on loopback): the chat page served here. The socket's own address,
+    never the Host header: DNS rebinding cannot forge it. `chatbench serve` turns it on."""
     handshake_timeout: float = 5.0
     """Seconds a connection has to send its request line and headers (then 408 and close)."""
     max_handshakes: int = 256

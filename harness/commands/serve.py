@@ -60,6 +60,14 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--ping-interval", type=float, help="seconds between server pings (5)")
     p.add_argument("--ping-timeout", type=float, help="seconds to wait for a pong (10)")
     p.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument(
+        "--no-chat-page",
+        dest="chat_page",
+        action="store_false",
+        default=None,
+        help="do not serve the browser chat page at / (served by default; its own origin, "
+        "the address a browser connected to, is then accepted)",
+    )
     return p  # type: ignore[no-any-return]
 
 
@@ -70,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
     names = ["host", "port", "workers", "queue_size", "max_connections", "ping_interval"]
     names += ["ping_timeout", "log_level", "allowed_origins", "redis_url", "redis_sharded"]
-    names += ["same_host_origin", "rate_limit", "rate_burst", "healthz_details"]
+    names += ["same_host_origin", "rate_limit", "rate_burst", "healthz_details", "chat_page"]
     overrides = {name: getattr(args, name) for name in names}
     if overrides["allowed_origins"] is not None:
         overrides["allowed_origins"] = tuple(overrides["allowed_origins"])
@@ -78,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         settings = Settings.from_env(**overrides)
     except SettingsError as exc:
         raise UsageError(str(exc)) from None
+    settings = settings.replace(page_origin=settings.chat_page)  # the page can reach us
     if settings.workers > 1 and not settings.redis_url:
         raise UsageError(
             f"--workers {settings.workers} would split rooms across processes (members of one "
@@ -91,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it: end like Ctrl+C, exit 0.
     signal.signal(signal.SIGTERM, _interrupt)
     print(f"chatbench serve: listening on ws://{settings.host}:{port}/ws/chat/{{room}}", flush=True)
+    if settings.chat_page:
+        print(f"chatbench serve: chat page on http://{settings.host}:{port}/", flush=True)
     try:
         if settings.workers > 1:
             from reference_server.cluster.workers import run_workers

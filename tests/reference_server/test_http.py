@@ -133,3 +133,32 @@ async def test_connection_limit_closes_with_1013(start_server) -> None:
     assert c.welcome["online"] == 2
     await a.close()
     await c.close()
+
+
+def http(ws_url: str) -> str:
+    return ws_url.replace("ws://", "http://") + "/"
+
+
+def test_the_chat_page_is_served_with_a_strict_policy():
+    import urllib.request
+
+    from reference_server.embedded import running_server
+
+    with running_server() as url, urllib.request.urlopen(http(url), timeout=5) as page:
+        body, policy = page.read().decode(), page.headers["Content-Security-Policy"]
+    assert "<title>chatbench chat</title>" in body and "textContent" in body
+    assert "innerHTML" not in body  # server text is never parsed as HTML
+    assert "script-src 'sha256-" in policy and "default-src 'none'" in policy
+
+
+def test_the_page_origin_is_the_socket_address_never_the_host_header():
+    from reference_server.page import page_origins
+
+    assert page_origins(("127.0.0.1", 8000)) == (
+        "http://127.0.0.1:8000",
+        "https://127.0.0.1:8000",
+        "http://localhost:8000",
+        "https://localhost:8000",
+    )
+    assert page_origins(("10.0.0.5", 80)) == ("http://10.0.0.5:80", "https://10.0.0.5:80")
+    assert page_origins(None) == ()
