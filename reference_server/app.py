@@ -7,9 +7,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, WebSocket
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from harness.protocol import is_valid_room_id, sanitize_username
+from reference_server import metrics
 from reference_server.connection import Connection
 from reference_server.descriptors import open_count
 from reference_server.hub import Hub
@@ -58,6 +59,12 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
         return _health(state)
+
+    registry = metrics.registry_for(state)
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(metrics.render(registry), media_type=metrics.CONTENT_TYPE)
 
     @app.get("/stats")
     async def stats() -> dict[str, Any]:

@@ -162,3 +162,33 @@ def test_the_page_origin_is_the_socket_address_never_the_host_header():
     )
     assert page_origins(("10.0.0.5", 80)) == ("http://10.0.0.5:80", "https://10.0.0.5:80")
     assert page_origins(None) == ()
+
+
+async def test_metrics_are_prometheus_text_and_follow_the_chat(start_server) -> None:
+    """/metrics: connections, rooms and messages relayed, parsed by prometheus_client."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+    from websockets.asyncio.client import connect
+
+    server = start_server()
+    metrics_url = server.http_url + "/metrics"
+
+    def scrape() -> dict[str, float]:
+        with urllib.request.urlopen(metrics_url, timeout=5) as page:
+            assert page.headers["Content-Type"].startswith("text/plain")
+            text = page.read().decode()
+        return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+
+    before = scrape()
+    async with connect(f"{server.url}/ws/chat/m1?username=ann", compression=None) as ws:
+        await ws.recv()  # welcome
+        await ws.send('{"text": "hi"}')
+        await ws.recv()  # its echo: relayed
+        during = scrape()
+    assert (before["chatbench_connections"], during["chatbench_connections"]) == (0, 1)
+    assert during["chatbench_rooms"] == 1 and during["chatbench_members"] == 1
+    assert (
+        during["chatbench_messages_relayed_total"] == before["chatbench_messages_relayed_total"] + 1
+    )
+    assert during["chatbench_connections_total"] >= 1 and "chatbench_open_fds" in during
