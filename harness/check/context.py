@@ -21,6 +21,7 @@ from harness.check.verdicts import ServerViolation
 from harness.errors import UsageError
 from harness.profile import WELCOME, ChatProtocol, Profile, load_profile, templates
 from harness.profile.declarative import DeclarativeProtocol
+from harness.redact import redact_url
 
 DEFAULT_TEMPLATE = "/ws/chat/{room}?username={username}"
 WAIT = 2.0
@@ -169,11 +170,14 @@ class CaseContext:
         url = self.config.base(index) + (
             path if path is not None else protocol.path(room, requested, member)
         )
-        self.log.add(label, "open", url)
+        shown = self.config.base(index) + (
+            path if path is not None else protocol.shown_path(room, requested, member)
+        )
+        self.log.add(label, "open", redact_url(shown))
         extra = dict(protocol.headers(room, requested or "", member))
         extra.update(headers or {})
         with self.waits.on(f"{label}: WebSocket handshake"):
-            ws = await self._handshake(url, label, extra, rcvbuf)
+            ws = await self._handshake(url, label, extra, rcvbuf, redact_url(shown))
         name = protocol.member_name(requested or "", member)
         session = protocol.session(room, requested or "", member)
         client = Client(ws, label, room, name, self.log, self.waits, protocol, session)
@@ -183,7 +187,7 @@ class CaseContext:
         return client
 
     async def _handshake(
-        self, url: str, label: str, headers: dict[str, str], rcvbuf: int | None
+        self, url: str, label: str, headers: dict[str, str], rcvbuf: int | None, shown: str
     ) -> Any:
         merged = dict(self.config.headers)
         merged.update(headers)
@@ -207,7 +211,7 @@ class CaseContext:
             self.log.add(label, "note", f"handshake failed: {describe_handshake_error(exc)}")
             raise ServerViolation(
                 f"{label}: WebSocket handshake failed: {describe_handshake_error(exc)}",
-                expected=f"HTTP 101 at {url}",
+                expected=f"HTTP 101 at {shown}",
                 observed=describe_handshake_error(exc),
                 clause="connect.endpoint",
             ) from None

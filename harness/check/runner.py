@@ -24,6 +24,7 @@ from harness.check.context import CaseContext, CheckConfig, connect_once, descri
 from harness.check.registry import Case
 from harness.check.verdicts import CaseSkipped, ServerViolation
 from harness.errors import UnreachableError, UsageError
+from harness.redact import redact_url
 from harness.results import CHECK_SCHEMA, CaseResult, CheckResults, CheckSummary
 
 EXIT_OK, EXIT_FAIL, EXIT_UNREACHABLE, EXIT_HARNESS = 0, 1, 2, 3
@@ -37,6 +38,9 @@ async def probe(config: CheckConfig) -> None:
     protocol = config.protocol
     for i, base in enumerate(config.urls):
         url = config.url(i, "chatbench-probe", "chatbench-probe")
+        shown = redact_url(
+            config.base(i) + protocol.shown_path("chatbench-probe", "chatbench-probe", 0)
+        )
         headers = dict(protocol.headers("chatbench-probe", "chatbench-probe", 0))
         headers.update(config.headers)
         try:
@@ -50,9 +54,9 @@ async def probe(config: CheckConfig) -> None:
                 close_timeout=config.t(0.5),
             )
         except InvalidURI as exc:
-            raise UsageError(f"not a ws:// or wss:// URL: {base} ({exc})") from None
+            raise UsageError(f"not a ws:// or wss:// URL: {redact_url(base)} ({exc})") from None
         except (InvalidHandshake, OSError, TimeoutError) as exc:
-            raise UnreachableError(f"cannot reach {url}: {_hint(exc, base)}") from None
+            raise UnreachableError(f"cannot reach {shown}: {_hint(exc, base)}") from None
         with contextlib.suppress(Exception):
             await asyncio.wait_for(ws.close(), config.t(1))
 
@@ -128,7 +132,7 @@ def _first_client_violation(ctx: CaseContext) -> ServerViolation | None:
 async def run_case(case: Case, config: CheckConfig, budget: float | None = None) -> CaseResult:
     """Run one case in a fresh context and judge it; never raises (but on cancellation)."""
     result = await _judge(case, config, budget)
-    result.url = ", ".join(config.urls)
+    result.url = ", ".join(redact_url(u) for u in config.urls)
     return result
 
 
@@ -271,7 +275,7 @@ def summarize(
     )
     return CheckResults(
         schema=CHECK_SCHEMA,
-        urls=list(config.urls),
+        urls=[redact_url(u) for u in config.urls],
         started=started.strftime("%Y-%m-%dT%H:%M:%SZ"),
         duration_s=round(duration, 3),
         strict=config.strict,

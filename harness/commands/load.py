@@ -32,6 +32,7 @@ from harness.load.slo import Slo, judge_all, parse_slo
 from harness.load.verdict import codes
 from harness.profile import ChatProtocol, builtin_names
 from harness.protocol import MAX_TEXT_CHARS
+from harness.redact import redact_url
 
 SLACK_S = 60.0
 
@@ -195,7 +196,8 @@ def preflight(
         ):
             pass
     except (OSError, TimeoutError, WebSocketException) as exc:
-        raise UnreachableError(f"{target}: {exc}") from exc
+        shown = redact_url(url.rstrip("/") + protocol.shown_path(room, "preflight", member))
+        raise UnreachableError(f"{shown}: {exc}") from exc
 
 
 def locustfile() -> str:
@@ -269,8 +271,8 @@ def _profile_argument(name: str) -> str:
 def config(args: argparse.Namespace, sizes: list[int]) -> dict[str, Any]:
     """The run's settings as results.json records them."""
     return {
-        "urls": args.urls,
-        "url": args.urls[0],
+        "urls": [redact_url(u) for u in args.urls],  # results never carry a password
+        "url": redact_url(args.urls[0]),
         "users": args.users,
         "rooms": args.rooms if args.protocol.rooms else 1,
         "room_size": args.room_size,

@@ -54,6 +54,12 @@ class DeclarativeProtocol(ChatProtocol):
         drop = "username" if username is None else None
         return templates.render_url(self.profile.connect.url, values, drop)
 
+    def shown_path(self, room: str, username: str | None, member: int) -> str:
+        """See ChatProtocol.shown_path."""
+        values = self.values(room, username or "", member)
+        drop = "username" if username is None else None
+        return templates.render_url(self.profile.connect.url, values, drop, mask_env=True)
+
     def headers(self, room: str, username: str, member: int) -> list[tuple[str, str]]:
         """See ChatProtocol.headers."""
         values = self.values(room, username, member)

@@ -87,6 +87,10 @@ class ChatProtocol(abc.ABC):
     def path(self, room: str, username: str | None, member: int) -> str:
         """The path and query of a member's WebSocket URL (None: without a username)."""
 
+    def shown_path(self, room: str, username: str | None, member: int) -> str:
+        """`path` as outputs may show it (tokens from the environment masked)."""
+        return self.path(room, username, member)
+
     @abc.abstractmethod
     def headers(self, room: str, username: str, member: int) -> list[tuple[str, str]]:
         """Extra handshake headers."""

@@ -48,8 +48,13 @@ def quote(value: str) -> str:
     return urllib.parse.quote(value, safe="")
 
 
-def _lookup(values: Mapping[str, str], name: str) -> str:
+MASK = "***"
+
+
+def _lookup(values: Mapping[str, str], name: str, mask_env: bool = False) -> str:
     if name.startswith("env:"):
+        if mask_env:
+            return MASK
         var = name[4:]
         if var not in os.environ:
             raise TemplateError(f"the profile needs the environment variable {var}")
@@ -57,13 +62,16 @@ def _lookup(values: Mapping[str, str], name: str) -> str:
     return values[name]
 
 
-def render(template: str, values: Mapping[str, str], how: str) -> str:
-    """`template` with its placeholders filled; `how` is "url", "frame" or "plain"."""
+def render(template: str, values: Mapping[str, str], how: str, mask_env: bool = False) -> str:
+    """`template` with its placeholders filled; `how` is "url", "frame" or "plain";
+    `mask_env` shows environment variables (tokens) as `***`."""
     encode = _ENCODERS[how]
 
     def fill(m: re.Match[str]) -> str:
         open_q, name, raw, close_q = m.groups()
-        value = _lookup(values, name)
+        value = _lookup(values, name, mask_env)
+        if mask_env and value == MASK:
+            return f"{open_q}{MASK}{close_q}"
         if raw:
             return f"{open_q}{value}{close_q}"
         if how == "frame" and open_q and close_q:  # inside a JSON string: escaped, no quotes
@@ -73,12 +81,14 @@ def render(template: str, values: Mapping[str, str], how: str) -> str:
     return PLACEHOLDER.sub(fill, template)
 
 
-def render_url(template: str, values: Mapping[str, str], drop: str | None = None) -> str:
+def render_url(
+    template: str, values: Mapping[str, str], drop: str | None = None, mask_env: bool = False
+) -> str:
     """A URL path and query; `drop` removes the query parameter holding that placeholder."""
     path, _, query = template.partition("?")
     params = [p for p in query.split("&") if p and (drop is None or f"{{{drop}}}" not in p)]
     kept = path + ("?" + "&".join(params) if params else "")
-    return render(kept, values, "url")
+    return render(kept, values, "url", mask_env)
 
 
 def _json(value: str) -> str:
