@@ -120,6 +120,69 @@ class TimeseriesRow(_Model):
     under_planned: int = 0
     """Users without the connection the plan gave them, at most, in that second."""
     saturated: bool = False
+    connects: int = 0
+    """Connections whose handshake (and welcome, where the profile has one) completed in that
+    second: connects/s during the ramp and a reconnect storm."""
+
+
+class ServerSample(_Model):
+    """One second of the server under test, as `--server-pid` / `--server-metrics` saw it;
+    `t` on the clock of `timeseries`. A figure the source cannot give is None."""
+
+    t: float
+    cpu: float | None = None
+    """Percent of one core."""
+    rss_bytes: int | None = None
+    fds: int | None = None
+    connections: int | None = None
+    metrics: dict[str, float] = {}
+    """Any other scraped gauge or counter, by its Prometheus name (labels in braces)."""
+
+
+class LeakVerdict(_Model):
+    """Server memory fitted against connections churned after warm-up."""
+
+    verdict: Literal["leak", "none", "unknown"] = "unknown"
+    reason: str = ""
+    """Why the verdict is what it is ("unknown": why no fit was possible)."""
+    churned_connections: int = 0
+    bytes_per_churned_conn: float | None = None
+    ci95_bytes: float | None = None
+    """Half-width of the 95% confidence interval of bytes_per_churned_conn."""
+    fd_growth: int | None = None
+    """Descriptors open at the end of the run (after the drain) minus after warm-up."""
+
+
+class ServerTelemetry(_Model):
+    """What the server itself did during the run."""
+
+    source: str
+    """"pid 1234" or the metrics URL (credentials redacted)."""
+    interval_s: float = 1.0
+    timeseries: list[ServerSample] = []
+    errors: list[str] = []
+    """Samples that failed (the process ended, a scrape timed out), first few."""
+    leak: LeakVerdict = LeakVerdict()
+
+
+class Storm(_Model):
+    """A reconnect storm (`--storm-at` / `--restart-at`): every connection dropped at once."""
+
+    at_s: float
+    """When the connections were dropped, on the clock of `timeseries`."""
+    dropped: int = 0
+    back_99_s: float | None = None
+    """Seconds until 99% of the dropped users were connected (and welcomed) again."""
+    back_100_s: float | None = None
+    failed_handshakes: dict[str, int] = {}
+    """Failed reconnect attempts by HTTP status ("503") or close code ("1013") or "refused"."""
+    lost: int = 0
+    """Messages lost across the storm (sent while the members were connected, never
+    delivered)."""
+    left_owed: int = 0
+    left_seen: int = 0
+    joined_owed: int = 0
+    joined_seen: int = 0
 
 
 class Generator(_Model):
@@ -145,6 +208,8 @@ class LoadResults(_Model):
     schema_: str = Field(LOAD_SCHEMA, alias="schema")
     fanout_latency_us: LatencySummary
     rtt_latency_us: LatencySummary
+    connect_latency_us: LatencySummary = LatencySummary()
+    """TCP connect + WebSocket handshake + welcome (or handshake alone without a welcome)."""
     deliveries: Deliveries
     cleanup: Cleanup
     connections: Connections = Connections()
@@ -160,6 +225,11 @@ class LoadResults(_Model):
     """The whole run's fan-out histogram, HdrHistogram compressed base64 (`encode()`)."""
     rtt_hdr: str = ""
     """The whole run's round-trip histogram, same encoding."""
+    connect_hdr: str = ""
+    """The whole run's connect-latency histogram, same encoding."""
+    storm: Storm | None = None
+    server: ServerTelemetry | None = None
+    """Server telemetry (`--server-pid`, `--server-metrics`); None without."""
 
 
 Verdict = Literal["pass", "fail", "blocked", "error", "skip", "n/a"]
