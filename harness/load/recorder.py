@@ -349,7 +349,8 @@ class Recorder:
             self._current(now).counts["leave_missing"] += missing
         storm = self.storm
         if storm is not None:
-            self.ledger.window = (storm.at_ns - self.ledger.drain_ns, storm.end_ns(now))
+            drain = self.ledger.drain_ns  # the messages in flight around the drop and return
+            self.ledger.window = (storm.at_ns - drain, storm.end_ns(now) + drain)
         for sec, lost in self.ledger.finalize(now).items():
             self.bucket(sec).counts["lost"] += lost
         if storm is not None:

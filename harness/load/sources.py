@@ -39,7 +39,7 @@ def parse_addresses(text: str, option: str = "--source-addresses") -> list[str]:
             raise UsageError(f"{option} {part!r}: not a range (FIRST-LAST, FIRST <= LAST)")
         if len(found) + int(hi) - int(lo) + 1 > MAX_ADDRESSES:
             raise UsageError(f"{option} {text!r}: more than {MAX_ADDRESSES} addresses")
-        found += [str(ipaddress.ip_address(n)) for n in range(int(lo), int(hi) + 1)]
+        found += [str(type(lo)(n)) for n in range(int(lo), int(hi) + 1)]
     return found
 
 
