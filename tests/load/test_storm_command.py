@@ -19,9 +19,11 @@ def _storm_run(tmp_path, *extra: str, url: str | None = None):
     return run_load_proc(url, tmp_path, *args)
 
 
-def _survived(doc) -> dict:
+def _survived(doc, users: int = 12) -> dict:
+    """Every dropped user back (a churner between its connections at the storm is not
+    dropped), nothing lost, every announcement heard."""
     storm = doc["storm"]
-    assert storm["dropped"] == storm["back"] == 12, storm
+    assert storm["dropped"] == storm["back"] >= users, storm
     assert 0 < storm["back_99_s"] <= storm["back_100_s"] < 10
     assert storm["lost"] == 0 and ledger(doc) == QUIET
     assert storm["left_seen"] == storm["left_owed"]
@@ -33,7 +35,7 @@ def _survived(doc) -> dict:
 @pytest.mark.slow
 def test_a_storm_against_the_reference_server_comes_back_whole(tmp_path):
     proc, doc = _storm_run(tmp_path, "--churn", "0.25", "--churn-interval", "1")
-    storm = _survived(doc)
+    storm = _survived(doc, users=9)  # 3 churners
     assert proc.returncode == 0, proc.stdout
     assert 1.5 < storm["at_s"] < 4 and storm["cause"] == "drop"
     assert doc["config"]["storm"]["at_s"] == 2 and doc["config"]["served"] is True
@@ -46,7 +48,8 @@ def test_a_storm_against_the_reference_server_comes_back_whole(tmp_path):
 
 @pytest.mark.slow
 def test_a_restart_of_the_served_server_is_a_storm_not_a_broken_run(tmp_path):
-    args = [*STORM[:-2], "--restart-at", "2", "--slo", "reconnect_p100_s<15"]
+    # the server is down a second or more; a short backoff cap brings everyone back in time
+    args = [*STORM[:-2], "--restart-at", "2", "--duration", "8", "--backoff-cap", "2"]
     proc, doc = run_load_proc("--serve", tmp_path, *args)
     storm = doc["storm"]
     assert storm["cause"] == "restart" and storm["dropped"] == storm["back"] == 12, storm
@@ -74,7 +77,7 @@ def test_a_server_that_refuses_reconnects_is_counted_and_not_green(tmp_path):
 @pytest.mark.slow
 def test_a_server_that_refuses_for_a_while_shows_the_refusals_and_the_return(tmp_path):
     with running_fake(server=Refusing(accept=13, refuse_s=1.5)) as url:
-        proc, doc = _storm_run(tmp_path, url=url)
+        proc, doc = _storm_run(tmp_path, "--backoff-cap", "1", url=url)
     storm = doc["storm"]
     assert storm["failed_handshakes"].get("503", 0) >= 1
     assert storm["dropped"] == storm["back"] == 12 and storm["back_100_s"] > 1.0
