@@ -15,6 +15,7 @@ import argparse
 import importlib.util
 import os
 import secrets
+import socket
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -232,8 +233,10 @@ def locust_argv(args: argparse.Namespace) -> list[str]:
     run_time = int(args.duration + args.users / spawn + args.drain + args.leave_deadline + 30)
     argv += ["-u", str(args.users), "-r", str(spawn), "-t", f"{run_time}s"]
     argv += ["--host", args.urls[0], "--csv", str(args.out / "locust"), "--stop-timeout", "1"]
-    if args.processes:
-        argv += ["--processes", str(args.processes)]
+    if args.processes:  # its own master port: two runs on one machine must not share 5557
+        port = str(_free_port())
+        argv += ["--processes", str(args.processes), "--master-bind-port", port]
+        argv += ["--master-port", port]
     elif args.master:
         argv += ["--master", "--expect-workers", str(args.expect_workers)]
         argv += ["--master-bind-port", str(args.master_port)]
@@ -265,6 +268,13 @@ def locust_argv(args: argparse.Namespace) -> list[str]:
     for header in args.header:
         argv += ["--cb-header", header]
     return argv
+
+
+def _free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _profile_argument(name: str) -> str:

@@ -29,6 +29,18 @@ DROP = "drop"
 RESTART = "restart"
 
 
+@dataclass
+class StormPlan:
+    """The run's reconnect storm: at `at_s` seconds (0: none), dropped by chatbench (DROP)
+    or by the restarted server (RESTART); reconnects back off from `base` to `cap`."""
+
+    at_s: float = 0.0
+    cause: str = DROP
+    base: float = BACKOFF_BASE_S
+    cap: float = BACKOFF_CAP_S
+    restart_pid: int = 0
+
+
 def backoff_s(attempt: int, base: float, cap: float, draw: float) -> float:
     """The wait before reconnect attempt `attempt` (0 first): "full jitter", a uniform draw
     (`draw` in [0, 1)) of up to min(cap, base * 2**attempt) seconds (AWS Architecture Blog,
