@@ -4,7 +4,7 @@ server (`--server-pid`, `--server-metrics`) while the Locust child runs.
 The sampler keeps wall-clock stamps; `telemetry()` puts them on the clock of results.json's
 `timeseries` (seconds since `config.start_s`, the epoch second the run started) once the child
 has written it, and adds the leak verdict (`leak.py`). A sample before the run (the baseline)
-has a negative `t`; samples after the run's end show the server settling.
+has `t` at or before the run's first second; samples after its end show the server settling.
 Nothing here ever raises on a server that misbehaves: a failed reading is an error string.
 """
 
