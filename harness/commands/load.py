@@ -388,6 +388,8 @@ def verdict(doc: dict[str, Any], results_path: Path) -> int:
     ended = ended_by_server(doc)
     if ended:
         print(f"warning: {ended}")
+    if doc.get("server"):
+        print(serverwatch.summary(doc["server"]))
     print(f"results: {results_path}")
     harness_errors = doc["connections"].get("harness_errors", 0)
     if harness_errors:

@@ -101,8 +101,8 @@ class PidSource:
 
     def _family(self) -> list[psutil.Process]:
         """The process and its live children, each once (kept, so cpu_percent has a base)."""
-        if not self.proc.is_running():
-            raise psutil.NoSuchProcess(self.proc.pid)
+        if not self.proc.is_running() or self.proc.status() == psutil.STATUS_ZOMBIE:
+            raise psutil.NoSuchProcess(self.proc.pid)  # a zombie has ended, reaped or not
         members = [self.proc, *_quiet(lambda: self.proc.children(recursive=True), [])]
         fresh = {p.pid: self._cpu.get(p.pid, p) for p in members}
         for p in fresh.values():

@@ -207,3 +207,14 @@ def telemetry(sampler: Sampler, doc: dict[str, Any]) -> dict[str, Any]:
             series, doc.get("timeseries", []), leak.window(doc), sampler.baseline_fds()
         ),
     }
+
+
+def summary(server: dict[str, Any]) -> str:
+    """One line on the server: the leak verdict, descriptors left open, failed samples."""
+    leak_ = server.get("leak") or {}
+    growth = leak_.get("fd_growth")
+    parts = [f"server {server['source']}: leak {leak_.get('verdict')} ({leak_.get('reason')})"]
+    parts.append(f"descriptors left open {'unknown' if growth is None else growth}")
+    if server.get("errors"):
+        parts.append(f"sampling errors: {server['errors'][0]}")
+    return "; ".join(parts)

@@ -5,13 +5,18 @@ reference server's /metrics is scraped into results.json; a bad PID or URL is ex
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.results import LoadResults
-from tests.load.servers import free_port, leaky_server, reference_server
+from tests.load.servers import FACTOR, free_port, leaky_server, reference_server
 from tests.load.test_load_command import chatbench_load
 
 KEEP = 65536
@@ -60,7 +65,9 @@ def test_a_server_keeping_closed_sockets_is_a_leak_of_what_it_keeps(tmp_path):
 def test_the_reference_server_leaks_nothing_and_its_metrics_are_recorded(tmp_path):
     with reference_server() as (pid, url):
         metrics = url.replace("ws://", "http://") + "/metrics"
-        code, doc = churn_run(url, tmp_path, "--server-pid", str(pid), "--server-metrics", metrics)
+        # two Locust workers: the parent samples the server all the same
+        flags = ["--server-pid", str(pid), "--server-metrics", metrics, "--processes", "2"]
+        code, doc = churn_run(url, tmp_path, *flags)
     server = doc["server"]
     assert server["leak"]["verdict"] == "none", server["leak"]
     assert server["leak"]["fd_growth"] == 0 and server["leak"]["churned_connections"] >= 50
@@ -71,6 +78,34 @@ def test_the_reference_server_leaks_nothing_and_its_metrics_are_recorded(tmp_pat
     relayed = [m["chatbench_messages_relayed_total"] for m in scraped]
     assert relayed == sorted(relayed) and relayed[-1] > 0
     assert_on_the_runs_clock(doc)
+
+
+@pytest.mark.slow
+def test_a_server_that_dies_mid_run_is_recorded_not_a_crash(tmp_path):
+    with leaky_server() as (pid, url):
+        argv = [sys.executable, "-m", "harness.cli", "load", url, *CHURN[:8]]
+        argv += ["--out", str(tmp_path), "--server-pid", str(pid), "--slo", "server_fd_growth==0"]
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as run:
+            assert run.stdout is not None
+            _wait_for_samples(tmp_path, run)
+            os.kill(pid, signal.SIGKILL)
+            out, _ = run.communicate(timeout=90 * FACTOR)
+    doc = json.loads((tmp_path / "results.json").read_text())
+    server = doc["server"]
+    assert any(e.endswith(f"pid {pid} ended") for e in server["errors"]), server["errors"]
+    assert server["timeseries"] and server["leak"]["fd_growth"] is None
+    [gate] = doc["slo"]
+    assert gate["ok"] is False and "not judged" in gate["reason"]
+    assert run.returncode == 1 and "harness error" not in out.decode()
+
+
+def _wait_for_samples(out: Path, run: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Until the run is sending (its Locust CSV appears), bounded."""
+    deadline = time.monotonic() + timeout * FACTOR
+    while not (out / "locust_stats_history.csv").exists():
+        assert run.poll() is None and time.monotonic() < deadline, "the run did not start"
+        time.sleep(0.1)  # polling for a file the child writes, bounded
+    time.sleep(1)  # a second of samples before the server dies (the point of the test)
 
 
 @pytest.mark.parametrize(
