@@ -213,7 +213,9 @@ def summary(server: dict[str, Any]) -> str:
     """One line on the server: the leak verdict, descriptors left open, failed samples."""
     leak_ = server.get("leak") or {}
     growth = leak_.get("fd_growth")
-    parts = [f"server {server['source']}: leak {leak_.get('verdict')} ({leak_.get('reason')})"]
+    parts = [
+        f"server {server['source']}: leak verdict {leak_.get('verdict')} ({leak_.get('reason')})"
+    ]
     parts.append(f"descriptors left open {'unknown' if growth is None else growth}")
     if server.get("errors"):
         parts.append(f"sampling errors: {server['errors'][0]}")
