@@ -10,7 +10,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from harness.results import CheckResults
-from reports import charts, markdown, page
+from reports import charts, markdown, page, timecharts
 from reports.compare import Comparison, compare
 from reports.conformance import render_check_html
 from reports.data import LoadRun
@@ -29,6 +29,16 @@ CAPTIONS = {
     "deliveries, missing leave announcements and connections the server ended (closes, lost "
     "connections, protocol errors). A healthy run shows no bars.",
     "latency_by_room_size": "Fan-out latency percentiles for each room size.",
+    "server_over_time": "The server under test on the latency's time axis: fan-out p50/p99, "
+    "then the server's CPU (dashed: one core), RSS, open descriptors and connections (its "
+    "own count, and the clients' dashed). Grey bands: churn bursts; red: the generator "
+    "saturated. Memory and descriptors that climb with each churn burst and never come back "
+    "are a leak; gaps are seconds without a sample.",
+    "connections_over_time": "Open connections, and connects and reconnects per second: the "
+    "ramp, churn and a reconnect storm. Red lines: the storm (solid) and when 99% (dashed) "
+    "and all (dotted) of its users were connected again.",
+    "connect_distribution": "The whole run's connect latency (TCP connect, WebSocket "
+    "handshake and welcome) at every percentile.",
     "compare_distribution": "Both runs' fan-out latency at every percentile: where NEW lies "
     "above BASE, NEW is slower at that percentile.",
     "compare_p99_over_time": "Both runs' per-second fan-out p99: a regression everywhere "
@@ -50,6 +60,13 @@ def load_figures(run: LoadRun) -> dict[str, Figure]:
         figures["ledger_events"] = charts.ledger_events(r.timeseries)
     if len(r.by_room_size) > 1:
         figures["latency_by_room_size"] = charts.latency_by_room_size(r.by_room_size)
+    if r.server is not None and (r.server.timeseries or r.timeseries):
+        figures["server_over_time"] = timecharts.server_over_time(r.timeseries, r.server)
+    if r.timeseries and (r.storm or any(row.connects or row.reconnects for row in r.timeseries)):
+        figures["connections_over_time"] = timecharts.connections_over_time(r.timeseries, r.storm)
+    if run.connect is not None and run.connect.get_total_count() > 0:
+        title = "Connect latency distribution"
+        figures["connect_distribution"] = charts.distribution({"connect": run.connect}, title)
     return figures
 
 

@@ -77,17 +77,17 @@ def new_figure(title: str, xlabel: str, ylabel: str) -> tuple[Figure, Axes]:
     return fig, ax
 
 
-def mark_time_events(ax: Axes, rows: Sequence[TimeseriesRow]) -> None:
+def mark_time_events(ax: Axes, rows: Sequence[TimeseriesRow], legend: bool = True) -> None:
     """Shade the seconds where the generator saturated (red) and the churn bursts (grey): one
-    band per burst, one legend entry for each kind."""
-    _shade(ax, series.churn_spans(rows), CHURN_LABEL, "#7f7f7f", 0.15)
-    _shade(ax, series.saturated_spans(rows), SATURATED_LABEL, "#d62728", 0.15)
+    band per burst, one legend entry for each kind (none without `legend`)."""
+    _shade(ax, series.churn_spans(rows), CHURN_LABEL, "#7f7f7f", legend)
+    _shade(ax, series.saturated_spans(rows), SATURATED_LABEL, "#d62728", legend)
 
 
-def _shade(ax: Axes, spans: Sequence[series.Span], label: str, color: str, alpha: float) -> None:
+def _shade(ax: Axes, spans: Sequence[series.Span], label: str, color: str, legend: bool) -> None:
     for n, span in enumerate(spans):
-        name = label if n == 0 else "_" + label
-        ax.axvspan(span.start, span.end, color=color, alpha=alpha, lw=0, label=name)
+        name = label if n == 0 and legend else "_" + label
+        ax.axvspan(span.start, span.end, color=color, alpha=0.15, lw=0, label=name)
 
 
 def latency_over_time(rows: Sequence[TimeseriesRow], intervals: Sequence[Interval] = ()) -> Figure:

@@ -171,3 +171,53 @@ def test_load_report_shows_how_the_server_ended_connections(tmp_path):
         "broken run: the server ended the connection of every user (6 of 6)",
     ):
         assert escape(expected) in page, expected
+
+
+def test_a_run_with_server_telemetry_reports_the_server_charts_and_leak(tmp_path):
+    out = tmp_path / "out"
+    assert main(["report", str(DATA / "run_server"), "-o", str(out)]) == 0
+    page = (out / "index.html").read_text()
+    for name in ("server_over_time", "connections_over_time", "connect_distribution"):
+        assert f'<figure id="{name}"><svg' in page
+        assert (out / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+    assert "Server under test over time (pid 4242)" in page
+    assert "server: leak: 48.2 KiB" in page
+    summary = (out / "summary.md").read_text()
+    assert "### Server under test" in summary and "| leak verdict | leak |" in summary
+
+
+def test_a_run_with_a_storm_reports_it(tmp_path):
+    out = tmp_path / "out"
+    assert main(["report", str(DATA / "run_storm"), "-o", str(out)]) == 0
+    page = (out / "index.html").read_text()
+    assert "Reconnect storm" in page and "99% back after 3.4 s" in page
+    assert '<figure id="server_over_time">' not in page
+    assert "| 99% back | 3.4 s after the drop |" in (out / "summary.md").read_text()
+
+
+def test_delivered_says_it_includes_the_senders_own_copies(tmp_path):
+    out = tmp_path / "out"
+    assert main(["report", str(DATA / "run_base"), "-o", str(out)]) == 0
+    assert escape("delivered (incl. each sender's own copy)") in (out / "index.html").read_text()
+    assert "delivered (incl. each sender's own copy)" in (out / "summary.md").read_text()
+    doc = json.loads((DATA / "run_base" / "results.json").read_text())
+    doc["config"]["profile"] = {"echo": False}
+    (tmp_path / "noecho.json").write_text(json.dumps(doc))
+    assert main(["report", str(tmp_path / "noecho.json"), "-o", str(tmp_path / "o2")]) == 0
+    text = (tmp_path / "o2" / "summary.md").read_text()
+    assert "this server echoes no sender's own copy" in text and "incl. each" not in text
+
+
+def test_locust_numbers_are_rounded_and_wide_tables_scroll(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(DATA / "run_base", run)
+    head = "Type,Name,Request Count,Average Response Time,Requests/s,Average Content Size\n"
+    (run / "locust_stats.csv").write_text(head + "WS,send,12345,3.1874000000000002,22.3333,N/A\n")
+    assert main(["report", str(run), "-o", str(tmp_path / "out")]) == 0
+    page = (tmp_path / "out" / "index.html").read_text()
+    locust = page[page.index("<h2>Locust statistics</h2>") :]
+    assert locust.split("</h2>", 1)[1].lstrip().startswith('<div class="scroll"><table>')
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", locust)
+    assert cells == ["WS", "send", "12,345", "3.19", "22.3", "N/A"]
+    assert "3.1874" not in page
+    assert ".scroll { overflow-x: auto" in page
