@@ -119,6 +119,10 @@ def compare_summary(comparison: Comparison, base: str, new: str) -> str:
     """The verdict line and the delta table."""
     mark = "❌" if comparison.regressed else "✅"
     head = f"## chatbench compare\n\n{mark} **{comparison.verdict()}**\n\n"
+    head += "".join(f"⚠️ **warning: {w}**\n\n" for w in comparison.warnings)
     head += f"BASE `{base}` · NEW `{new}`\n\n"
     rows = [[*d.cells(), "❌" if d.regressed else ""] for d in comparison.deltas]
-    return head + table(["metric", "base", "new", "change", "relative", ""], rows)
+    text = head + table(["metric", "base", "new", "change", "relative", ""], rows)
+    if comparison.facts:
+        text += "\n" + table(["also compared", "base", "new"], comparison.facts)
+    return text

@@ -158,9 +158,12 @@ def compare_page(comparison: Comparison, base: str, new: str, charts: Sequence[R
     """Verdict, delta table and the overlaid distributions."""
     kind = "bad" if comparison.regressed else "ok"
     parts = [header("chatbench compare", f"BASE {base} · NEW {new}")]
-    parts.append(f'<div class="badges">{badge(comparison.verdict(), kind)}</div>')
+    warnings = "".join(badge(f"warning: {w}", "warn") for w in comparison.warnings)
+    parts.append(f'<div class="badges">{badge(comparison.verdict(), kind)}{warnings}</div>')
     rows = [[*d.cells(), "REGRESSED" if d.regressed else ""] for d in comparison.deltas]
     head = ["metric", "base", "new", "change", "relative", "verdict"]
     parts += ["<h2>Deltas</h2>", table(head, rows)]
+    if comparison.facts:
+        parts.append(table(["also compared", "base", "new"], comparison.facts, text_cols=3))
     parts += [figure(c) for c in charts]
     return render("chatbench compare", "\n".join(parts))

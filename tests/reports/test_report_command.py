@@ -221,3 +221,29 @@ def test_locust_numbers_are_rounded_and_wide_tables_scroll(tmp_path):
     assert cells == ["WS", "send", "12,345", "3.19", "22.3", "N/A"]
     assert "3.1874" not in page
     assert ".scroll { overflow-x: auto" in page
+
+
+def test_compare_of_runs_of_different_shapes_warns_everywhere(tmp_path, capsys):
+    argv = ["report", "--compare", str(DATA / "run_server"), str(DATA / "run_storm")]
+    main([*argv, "-o", str(tmp_path)])
+    captured = capsys.readouterr()
+    (line,) = [w for w in captured.err.splitlines() if "warning" in w]
+    assert line.startswith(
+        "chatbench report: warning: BASE and NEW differ in shape (users 60 vs 200;"
+    )
+    assert "warning" not in captured.out.splitlines()[0]  # stdout's first line stays the verdict
+    page = (tmp_path / "index.html").read_text()
+    assert (
+        '<span class="badge warn">warning: BASE and NEW differ in shape (users 60 vs 200;' in page
+    )
+    assert "server leak verdict" in page and "reconnect storm" in page
+    summary = (tmp_path / "summary.md").read_text()
+    assert "⚠️ **warning: BASE and NEW differ in shape (users 60 vs 200;" in summary
+
+
+def test_compare_of_runs_of_one_shape_does_not_warn(tmp_path, capsys):
+    argv = ["report", "--compare", str(DATA / "run_base"), str(DATA / "run_worse")]
+    main([*argv, "-o", str(tmp_path)])
+    assert "warning" not in capsys.readouterr().err
+    assert "warning" not in (tmp_path / "index.html").read_text()
+    assert "warning" not in (tmp_path / "summary.md").read_text()
