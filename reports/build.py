@@ -17,8 +17,9 @@ from reports.data import LoadRun
 from reports.output import Rendered, prepare, render, write_chart, write_text
 
 CAPTIONS = {
-    "latency_over_time": "Per-second fan-out latency percentiles. Shaded seconds: the load "
-    "generator was saturated; dotted lines: churn bursts (abrupt disconnects).",
+    "latency_over_time": "Per-second fan-out latency percentiles; a gap is a second without "
+    "a delivery. Red bands: the load generator was saturated; grey bands: churn bursts "
+    "(abrupt disconnects).",
     "latency_distribution": "The whole run's fan-out latency at every percentile; read up "
     "from 99% to see what one delivery in a hundred waited. The line ends at the maximum.",
     "latency_histogram": "How many deliveries took how long (logarithmic bins); dashed lines "

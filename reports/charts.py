@@ -97,9 +97,19 @@ def latency_over_time(rows: Sequence[TimeseriesRow], intervals: Sequence[Interva
     for name, line in lines.items():
         ax.plot(line.x, line.y, label=name, color=COLORS[name], lw=1.6)
     latency_scale(ax, [v for line in lines.values() for v in line.y])
+    whole_run(ax, [t for line in lines.values() for t in line.x])
     mark_time_events(ax, rows)
     _legend(ax)
     return fig
+
+
+def whole_run(ax: Axes, times: Sequence[float]) -> None:
+    """An x axis over every second of the run: matplotlib's autoscale skips NaN, so trailing
+    gaps (the drain) would otherwise fall off the chart."""
+    if times:
+        first, last = min(times), max(times)
+        margin = max(0.5, (last - first) * 0.02)
+        ax.set_xlim(first - margin, last + margin)
 
 
 def latency_scale(ax: Axes, values: Sequence[float]) -> None:
@@ -152,6 +162,7 @@ def p99_over_time(runs: Mapping[str, Sequence[TimeseriesRow]], title: str = "") 
     for label, rows in runs.items():
         line = series.latency(rows, "p99", US_PER_MS)
         ax.plot(line.x, line.y, label=label, lw=1.6)
+    whole_run(ax, [r.t for rows in runs.values() for r in rows])
     ax.set_ylim(bottom=0)
     _legend(ax)
     return fig

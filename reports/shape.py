@@ -56,5 +56,5 @@ def warning(base: dict[str, Any], new: dict[str, Any]) -> str | None:
         return None
     return (
         f"BASE and NEW differ in shape ({'; '.join(found)}): their totals are not comparable "
-        "and their latencies hardly; compare runs of one shape"
+        "and their latencies only roughly; compare runs of one shape"
     )

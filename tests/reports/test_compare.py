@@ -164,7 +164,7 @@ def test_runs_of_different_shapes_are_warned_about(base_run, change, difference)
     (warning,) = result.warnings
     assert warning == (
         f"BASE and NEW differ in shape ({difference}): their totals are not comparable and "
-        "their latencies hardly; compare runs of one shape"
+        "their latencies only roughly; compare runs of one shape"
     )
     assert not result.regressed  # a warning, not a verdict
 

@@ -35,6 +35,7 @@ def test_latency_chart_is_fed_nan_for_the_gaps():
     for line in ax.get_lines():
         assert nan_at(line.get_ydata()) == [2, 5, 6, 7], line.get_label()
     assert ax.get_yscale() == "linear"
+    assert ax.get_xlim()[0] < 0 and ax.get_xlim()[1] > 7  # the drain stays on the chart
 
 
 def test_p99_over_time_has_the_gaps_too():
