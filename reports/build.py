@@ -62,7 +62,8 @@ def load_figures(run: LoadRun) -> dict[str, Figure]:
     if len(r.by_room_size) > 1:
         figures["latency_by_room_size"] = charts.latency_by_room_size(r.by_room_size)
     if r.server is not None and (r.server.timeseries or r.timeseries):
-        figures["server_over_time"] = timecharts.server_over_time(r.timeseries, r.server)
+        server = timecharts.server_over_time(r.timeseries, r.server, r.storm)
+        figures["server_over_time"] = server
     if r.timeseries and (r.storm or any(row.connects or row.reconnects for row in r.timeseries)):
         figures["connections_over_time"] = timecharts.connections_over_time(r.timeseries, r.storm)
     if run.connect is not None and run.connect.get_total_count() > 0:

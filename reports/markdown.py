@@ -48,6 +48,9 @@ def load_summary(results: LoadResults, title: str = "chatbench load report") -> 
     if results.server is not None:
         rows = telemetry.server_rows(results.server)
         parts.append("### Server under test\n\n" + table(["server", "value"], rows))
+        metrics = telemetry.metric_rows(results.server)
+        if metrics:
+            parts.append(table(telemetry.METRIC_HEADER, metrics))
     if results.storm is not None:
         rows = telemetry.storm_rows(results.storm)
         parts.append("### Reconnect storm\n\n" + table(["reconnect storm", "value"], rows))

@@ -110,7 +110,11 @@ def server_section(r: LoadResults) -> list[str]:
     if r.server is None:
         return []
     rows = telemetry.server_rows(r.server)
-    return ["<h2>Server under test</h2>", table(["server", "value"], rows, text_cols=2)]
+    parts = ["<h2>Server under test</h2>", table(["server", "value"], rows, text_cols=2)]
+    metrics = telemetry.metric_rows(r.server)
+    if metrics:
+        parts.append(table(telemetry.METRIC_HEADER, metrics))
+    return parts
 
 
 def latency_table(r: LoadResults) -> str:

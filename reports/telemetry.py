@@ -118,3 +118,17 @@ def storm_rows(storm: Storm) -> list[list[str]]:
         ["left announcements seen / owed", f"{storm.left_seen:,} / {storm.left_owed:,}"],
         ["joined announcements seen / owed", f"{storm.joined_seen:,} / {storm.joined_owed:,}"],
     ]
+
+
+def metric_rows(server: ServerTelemetry) -> list[list[str]]:
+    """Each scraped gauge or counter by name: samples, min, max and last value."""
+    names = sorted({name for s in server.timeseries for name in s.metrics})
+    rows = []
+    for name in names:
+        values = [s.metrics[name] for s in server.timeseries if name in s.metrics]
+        shown = [fmt.stat(repr(v)) for v in (min(values), max(values), values[-1])]
+        rows.append([name, fmt.count(len(values)), *shown])
+    return rows
+
+
+METRIC_HEADER = ["metric", "samples", "min", "max", "last"]

@@ -45,9 +45,11 @@ def _has(samples: Sequence[ServerSample], name: str) -> bool:
     return any(getattr(s, name) is not None for s in samples)
 
 
-def server_over_time(rows: Sequence[TimeseriesRow], server: ServerTelemetry) -> Figure:
+def server_over_time(
+    rows: Sequence[TimeseriesRow], server: ServerTelemetry, storm: Storm | None = None
+) -> Figure:
     """Fan-out latency, then the server's CPU, RSS, descriptors and connections: each panel
-    drawn when the source gave that figure at all."""
+    drawn when the source gave that figure at all; a reconnect storm marked on every panel."""
     samples = server.timeseries
     panels: list[Panel] = []
     if rows:
@@ -60,7 +62,16 @@ def server_over_time(rows: Sequence[TimeseriesRow], server: ServerTelemetry) -> 
         panels.append(lambda ax: _count_panel(ax, samples, "fds", "Open fds (count)"))
     if _has(samples, "connections") or rows:
         panels.append(lambda ax: _connections_panel(ax, rows, samples))
-    return stacked(f"Server under test over time ({server.source})", panels, rows)
+    fig = stacked(f"Server under test over time ({server.source})", panels, rows)
+    if storm is not None:
+        _mark_storm_everywhere(fig, storm)
+    return fig
+
+
+def _mark_storm_everywhere(fig: Figure, storm: Storm) -> None:
+    for n, ax in enumerate(fig.axes):
+        mark_storm(ax, storm, legend=n == 0)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
 
 
 def _latency_panel(ax: Axes, rows: Sequence[TimeseriesRow]) -> None:
@@ -114,9 +125,7 @@ def connections_over_time(rows: Sequence[TimeseriesRow], storm: Storm | None) ->
     ]
     fig = stacked("Connections and reconnects over time", panels, rows)
     if storm is not None:
-        for n, ax in enumerate(fig.axes):
-            mark_storm(ax, storm, legend=n == 0)
-            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+        _mark_storm_everywhere(fig, storm)
     return fig
 
 

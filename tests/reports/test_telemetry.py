@@ -124,3 +124,13 @@ def test_connect_latency_is_a_row_of_the_latency_tables(server_results, base_run
     assert row[3] == "8.35 ms"  # p99
     assert "connect (" not in markdown.load_summary(base_run.results)
     assert "connect (connections)" in page.latency_table(server_results)
+
+
+def test_scraped_metrics_are_listed_with_min_max_and_last(server_results):
+    rows = {row[0]: row for row in telemetry.metric_rows(server_results.server)}
+    assert list(rows) == ["chat_messages_relayed_total", "chat_rooms"]
+    assert rows["chat_rooms"] == ["chat_rooms", "39", "6", "6", "6"]
+    relayed = [s.metrics["chat_messages_relayed_total"] for s in server_results.server.timeseries]
+    assert rows["chat_messages_relayed_total"][3] == f"{max(relayed):,.0f}"
+    assert "| chat_rooms | 39 | 6 | 6 | 6 |" in markdown.load_summary(server_results)
+    assert telemetry.metric_rows(ServerTelemetry(source="pid 1")) == []

@@ -162,3 +162,17 @@ def test_connect_distribution_ends_at_the_connect_max(server_run):
 def test_a_run_without_server_telemetry_has_no_server_chart(base_run):
     bare = LoadRun(base_run.source, base_run.results.model_copy(update={"server": None}))
     assert "server_over_time" not in build.load_figures(bare)
+
+
+def test_a_storm_is_marked_on_every_server_panel(server_run, storm_run):
+    r = server_run.results
+    fig = timecharts.server_over_time(r.timeseries, r.server, storm_run.results.storm)
+    for ax in fig.axes:
+        storm = [
+            line.get_xdata()[0]
+            for line in ax.get_lines()
+            if line.get_label().lstrip("_").startswith(timecharts.STORM_LABEL)
+        ]
+        assert storm == [20.0]
+    no_storm = timecharts.server_over_time(r.timeseries, r.server).axes[0]
+    assert not [line for line in no_storm.get_lines() if "storm" in line.get_label()]
