@@ -44,6 +44,8 @@ CAPTIONS = {
     "above BASE, NEW is slower at that percentile.",
     "compare_p99_over_time": "Both runs' per-second fan-out p99: a regression everywhere "
     "points at the server, one in a few seconds at an event of that run.",
+    "compare_server_over_time": "Both runs' fan-out p99, server CPU and server RSS on one time "
+    "axis (drawn when both runs have server telemetry).",
 }
 
 
@@ -115,6 +117,13 @@ def compare_report(
         runs = {f"{label} ({run_name(run)})": run.results.timeseries for label, run in pair}
         title = "Fan-out p99 over time: BASE vs NEW"
         figures["compare_p99_over_time"] = charts.p99_over_time(runs, title)
+    servers = {
+        f"{label} ({run_name(run)})": (run.results.timeseries, run.results.server)
+        for label, run in pair
+        if run.results.server is not None
+    }
+    if len(servers) == 2:
+        figures["compare_server_over_time"] = timecharts.compare_server(servers)
     rendered = _render_all(figures)
     written = [p for chart in rendered for p in write_chart(out, chart)]
     b, n = str(base.source), str(new.source)

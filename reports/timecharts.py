@@ -9,7 +9,7 @@ every panel; seconds without a sample are gaps.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -92,8 +92,9 @@ def _cpu_panel(ax: Axes, samples: Sequence[ServerSample]) -> None:
 
 
 def _rss_panel(ax: Axes, samples: Sequence[ServerSample]) -> None:
-    line = series.on_grid(samples, lambda s: None if s.rss_bytes is None else s.rss_bytes / MIB)
-    ax.plot(*line, label="server RSS", color="#8c564b")
+    ax.plot(
+        *series.on_grid(samples, lambda s: _mib(s.rss_bytes)), label="server RSS", color="#8c564b"
+    )
     ax.set_ylabel("RSS (MiB)")
 
 
@@ -158,3 +159,31 @@ def mark_storm(ax: Axes, storm: Storm, legend: bool = True) -> None:
     """Vertical lines at the storm and at the 99% and 100% recoveries."""
     for t, label, style in storm_marks(storm):
         ax.axvline(t, color="#d62728", ls=style, lw=1.4, label=label if legend else "_" + label)
+
+
+def compare_server(runs: Mapping[str, tuple[Sequence[TimeseriesRow], ServerTelemetry]]) -> Figure:
+    """Both runs' fan-out p99, server CPU and server RSS, overlaid panel by panel."""
+    p99 = [
+        (label, series.latency(rows, "p99", charts.US_PER_MS)) for label, (rows, _) in runs.items()
+    ]
+    cpu = [(label, series.on_grid(s.timeseries, lambda x: x.cpu)) for label, (_, s) in runs.items()]
+    rss = [
+        (label, series.on_grid(s.timeseries, lambda x: _mib(x.rss_bytes)))
+        for label, (_, s) in runs.items()
+    ]
+    panels: list[Panel] = [
+        lambda ax: _overlay(ax, p99, "Fan-out p99 (ms)"),
+        lambda ax: _overlay(ax, cpu, "CPU (% of a core)"),
+        lambda ax: _overlay(ax, rss, "RSS (MiB)"),
+    ]
+    return stacked("Server under test: BASE vs NEW", panels, [])
+
+
+def _mib(value: int | None) -> float | None:
+    return None if value is None else value / MIB
+
+
+def _overlay(ax: Axes, lines: Sequence[tuple[str, series.Series]], ylabel: str) -> None:
+    for label, line in lines:
+        ax.plot(line.x, line.y, label=label, lw=1.4)
+    ax.set_ylabel(ylabel)

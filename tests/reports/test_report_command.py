@@ -1,6 +1,7 @@
 """`chatbench report` end to end through harness.cli.main, on the recorded results."""
 
 import json
+import math
 import re
 import shutil
 from html import escape
@@ -247,3 +248,37 @@ def test_compare_of_runs_of_one_shape_does_not_warn(tmp_path, capsys):
     assert "warning" not in capsys.readouterr().err
     assert "warning" not in (tmp_path / "index.html").read_text()
     assert "warning" not in (tmp_path / "summary.md").read_text()
+
+
+def test_compare_of_two_runs_with_server_telemetry_overlays_the_server(tmp_path, capsys):
+    doc = json.loads((DATA / "run_server" / "results.json").read_text())
+    first_rss = doc["server"]["timeseries"][0]["rss_bytes"]
+    for sample in doc["server"]["timeseries"]:
+        sample["rss_bytes"] = first_rss  # the leak fixed: memory flat
+    doc["server"]["leak"] = {"verdict": "none", "churned_connections": 78,
+                             "bytes_per_churned_conn": 12.0, "ci95_bytes": 400.0, "fd_growth": 0}  # fmt: skip
+    fixed = tmp_path / "fixed.json"
+    fixed.write_text(json.dumps(doc))
+    out = tmp_path / "c"
+    assert main(["report", "--compare", str(fixed), str(DATA / "run_server"), "-o", str(out)]) == 1
+    assert capsys.readouterr().out.splitlines()[0] == "REGRESSION: server leak: none -> leak"
+    page = (out / "index.html").read_text()
+    assert '<figure id="compare_server_over_time"><svg' in page
+    assert "Server under test: BASE vs NEW" in page
+    assert "warning" not in page  # one shape
+
+
+def test_compare_server_chart_overlays_both_runs(tmp_path):
+    from reports import data, timecharts
+
+    run = data.load_run(DATA / "run_server").results
+    fig = timecharts.compare_server({"BASE": (run.timeseries, run.server), "NEW": ([], run.server)})
+    p99, cpu, rss = fig.axes
+    assert [line.get_label() for line in cpu.get_lines()] == ["BASE", "NEW"]
+    assert (p99.get_ylabel(), cpu.get_ylabel(), rss.get_ylabel()) == (
+        "Fan-out p99 (ms)",
+        "CPU (% of a core)",
+        "RSS (MiB)",
+    )
+    base_cpu = cpu.get_lines()[0].get_ydata()
+    assert base_cpu[0] == run.server.timeseries[0].cpu and math.isnan(base_cpu[17])
