@@ -255,8 +255,8 @@ def test_compare_of_two_runs_with_server_telemetry_overlays_the_server(tmp_path,
     first_rss = doc["server"]["timeseries"][0]["rss_bytes"]
     for sample in doc["server"]["timeseries"]:
         sample["rss_bytes"] = first_rss  # the leak fixed: memory flat
-    doc["server"]["leak"] = {"verdict": "none", "churned_connections": 78,
-                             "bytes_per_churned_conn": 12.0, "ci95_bytes": 400.0, "fd_growth": 0}  # fmt: skip
+    leak = {"verdict": "none", "bytes_per_churned_conn": 12.0, "ci95_bytes": 400.0}
+    doc["server"]["leak"] = {**leak, "churned_connections": 78, "fd_growth": 0}
     fixed = tmp_path / "fixed.json"
     fixed.write_text(json.dumps(doc))
     out = tmp_path / "c"
