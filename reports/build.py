@@ -55,6 +55,9 @@ def load_figures(run: LoadRun) -> dict[str, Figure]:
     figures: dict[str, Figure] = {}
     if r.timeseries or run.intervals:
         figures["latency_over_time"] = charts.latency_over_time(r.timeseries, run.intervals)
+        if r.storm is not None:  # the spike after a storm is the reconnects' doing
+            timecharts.mark_storm(figures["latency_over_time"].axes[0], r.storm)
+            charts.legend(figures["latency_over_time"].axes[0])
     if run.fanout is not None and run.fanout.get_total_count() > 0:
         figures["latency_distribution"] = charts.distribution({"fan-out": run.fanout})
         figures["latency_histogram"] = charts.latency_histogram(run.fanout)
@@ -63,7 +66,7 @@ def load_figures(run: LoadRun) -> dict[str, Figure]:
         figures["ledger_events"] = charts.ledger_events(r.timeseries)
     if len(r.by_room_size) > 1:
         figures["latency_by_room_size"] = charts.latency_by_room_size(r.by_room_size)
-    if r.server is not None and (r.server.timeseries or r.timeseries):
+    if r.server is not None and r.server.timeseries:
         server = timecharts.server_over_time(r.timeseries, r.server, r.storm)
         figures["server_over_time"] = server
     if r.timeseries and (r.storm or any(row.connects or row.reconnects for row in r.timeseries)):

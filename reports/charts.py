@@ -99,7 +99,7 @@ def latency_over_time(rows: Sequence[TimeseriesRow], intervals: Sequence[Interva
     latency_scale(ax, [v for line in lines.values() for v in line.y])
     whole_run(ax, [t for line in lines.values() for t in line.x])
     mark_time_events(ax, rows)
-    _legend(ax)
+    legend(ax)
     return fig
 
 
@@ -152,7 +152,7 @@ def distribution(histograms: Mapping[str, HdrHistogram], title: str = "") -> Fig
         ax.plot(curve.x, [v / US_PER_MS for v in curve.y], label=label, lw=1.8)
         widest = max([widest, *curve.x])
     _percentile_axis(ax, widest)
-    _legend(ax)
+    legend(ax)
     return fig
 
 
@@ -164,7 +164,7 @@ def p99_over_time(runs: Mapping[str, Sequence[TimeseriesRow]], title: str = "") 
         ax.plot(line.x, line.y, label=label, lw=1.6)
     whole_run(ax, [r.t for rows in runs.values() for r in rows])
     ax.set_ylim(bottom=0)
-    _legend(ax)
+    legend(ax)
     return fig
 
 
@@ -188,7 +188,7 @@ def latency_histogram(histogram: HdrHistogram) -> Figure:
     for name in ("p50", "p99"):
         value = hdr.value_at(histogram, 50.0 if name == "p50" else 99.0) / US_PER_MS
         ax.axvline(value, color=COLORS[name], ls="--", lw=1.2, label=f"{name} = {value:.3g} ms")
-    _legend(ax)
+    legend(ax)
     return fig
 
 
@@ -232,7 +232,7 @@ def ledger_events(rows: Sequence[TimeseriesRow]) -> Figure:
         ax.text(0.5, 0.5, "No delivery problems recorded", transform=ax.transAxes, ha="center")
     integer_axis(ax)
     mark_time_events(ax, rows)
-    _legend(ax)
+    legend(ax)
     return fig
 
 
@@ -248,7 +248,7 @@ def latency_by_room_size(by_size: Mapping[str, LatencySummary]) -> Figure:
         ax.bar_label(bars, fmt="%.3g", fontsize=8, padding=2)
     ax.set_xticks(range(len(sizes)), sizes)
     ax.grid(False, axis="x")
-    _legend(ax)
+    legend(ax)
     return fig
 
 
@@ -259,6 +259,7 @@ def _size_key(size: str) -> tuple[int, float, str]:
         return (1, 0.0, size)
 
 
-def _legend(ax: Axes) -> None:
+def legend(ax: Axes) -> None:
+    """The axes' legend, where it hides the least, when anything is labelled."""
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="best", fontsize=9, framealpha=0.9)

@@ -176,3 +176,18 @@ def test_a_storm_is_marked_on_every_server_panel(server_run, storm_run):
         assert storm == [20.0]
     no_storm = timecharts.server_over_time(r.timeseries, r.server).axes[0]
     assert not [line for line in no_storm.get_lines() if "storm" in line.get_label()]
+
+
+def test_a_storm_is_marked_on_the_latency_chart_too(storm_run, base_run):
+    ax = build.load_figures(storm_run)["latency_over_time"].axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "storm: 200 dropped" in labels and "99% back after 3.4 s" in labels
+    base = build.load_figures(base_run)["latency_over_time"].axes[0]
+    assert not [t for t in base.get_legend().get_texts() if "storm" in t.get_text()]
+
+
+def test_server_telemetry_without_a_single_sample_draws_no_server_chart(server_run):
+    r = server_run.results
+    empty = r.server.model_copy(update={"timeseries": []})
+    bare = LoadRun(server_run.source, r.model_copy(update={"server": empty}))
+    assert "server_over_time" not in build.load_figures(bare)
