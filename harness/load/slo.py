@@ -8,10 +8,14 @@ Counters: the deliveries (expected, delivered, lost, duplicated, out_of_order, l
 replayed, foreign), cleanup (abrupt_disconnects,
 leave_missing, online_mismatches, welcome_missing), connections (server_closes,
 connections_lost, protocol_errors, reconnects, under_planned_s, connect_errors), sends
-(scheduled, sent, unsent) and cpu_max (percent of one core). The reconnect storm's (no unit):
+(scheduled, sent, unsent) and cpu_max (percent of one core). OP is one of < <= > >= == !=.
+Server telemetry (`--server-pid`, `--server-metrics`; `server` in results.json):
+server_bytes_per_churned_conn (the leak fit; `<`/`<=` judge the upper end of its 95% interval,
+`>`/`>=` the lower end), server_fd_growth (descriptors left open after the run), server_cpu_max
+(percent of one core), server_rss_max (bytes). The reconnect storm's (no unit):
 reconnect_p99_s and reconnect_p100_s (seconds until 99% and all dropped users were back; not
 judged when they never were), storm_lost, storm_failed_handshakes, storm_left_missing,
-storm_joined_missing. OP is one of < <= > >= == !=.
+storm_joined_missing.
 
 A gate whose population is empty cannot be judged, and a gate that cannot be judged is not met
 (`ok` false, with a `reason`): p99 over no samples is not 0, and `lost==0` says nothing when
@@ -180,6 +184,35 @@ _COUNTERS: dict[str, tuple[str, str, _Population | None]] = {
 }
 
 
+_SERVER = ("server_bytes_per_churned_conn", "server_fd_growth", "server_cpu_max", "server_rss_max")
+_NO_SERVER = "not judged: no server telemetry (--server-pid or --server-metrics)"
+
+
+def _server(doc: Doc, metric: str, op: str) -> tuple[float, str]:
+    """A server gate's value and, when it cannot be judged, why ("" when it can)."""
+    server = doc.get("server")
+    if not server:
+        return 0.0, _NO_SERVER
+    leak = server.get("leak") or {}
+    if metric == "server_bytes_per_churned_conn":
+        value = leak.get("bytes_per_churned_conn")
+        if leak.get("verdict", "unknown") == "unknown" or value is None:
+            return float(value or 0), f"not judged: leak verdict unknown ({leak.get('reason')})"
+        half = float(leak.get("ci95_bytes") or 0)
+        side = {"<": 1, "<=": 1, ">": -1, ">=": -1}.get(op, 0)
+        return float(value) + side * half, ""
+    if metric == "server_fd_growth":
+        growth = leak.get("fd_growth")
+        if growth is None:
+            return 0.0, "not judged: the server's descriptors before or after the run are unknown"
+        return float(growth), ""
+    key = "cpu" if metric == "server_cpu_max" else "rss_bytes"
+    values = [float(s[key]) for s in server.get("timeseries", []) if s.get(key) is not None]
+    if not values:
+        return 0.0, f"not judged: no server sample has {key}"
+    return max(values), ""
+
+
 @dataclass(frozen=True)
 class Slo:
     """One parsed gate."""
@@ -218,6 +251,10 @@ class Slo:
 
     def judge(self, results: Doc) -> dict[str, Any]:
         """The verdict (harness.results.SloVerdict form); not met when it cannot be judged."""
+        if self.metric in _SERVER:
+            value, reason = _server(results, self.metric, self.op)
+            ok = not reason and _OPS[self.op](value, self.threshold)
+            return {"expr": self.expr, "value": value, "ok": ok, "reason": reason}
         value = self.observe(results)
         profile = results.get("config", {}).get("profile") or {}
         claim = "rtt" if self.metric.startswith("rtt_") else self.metric
@@ -248,7 +285,9 @@ def parse_slo(expr: str) -> Slo:
     prefix = _prefix(metric)
     base = metric[len(prefix) :]
     is_latency = _is_latency(base)
-    known = is_latency or (not prefix and (metric in _COUNTERS or metric in STORM_METRICS))
+    known = is_latency or (
+        not prefix and (metric in _COUNTERS or metric in STORM_METRICS or metric in _SERVER)
+    )
     if not known:
         raise UsageError(f"--slo {expr!r}: unknown metric {metric!r}")
     if is_latency and unit is None:
