@@ -411,6 +411,10 @@ def _run(args: argparse.Namespace, slos: list[Slo], restarts: list[Any] | None =
         doc["server"] = serverwatch.telemetry(sampler, doc)
     if restarts is not None and args.restart_at:
         doc["config"]["restarts"] = restarts
+        for failed in (r["error"] for r in restarts if "error" in r):
+            print(f"warning: the restart of the served server failed: {failed}")
+        if not restarts:
+            print("warning: the served server was never restarted (the run ended first?)")
     doc["slo"] = judge_all(slos, doc)
     results_path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
     return verdict(doc, results_path)
