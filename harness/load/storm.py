@@ -73,6 +73,12 @@ class StormBook:
     """uid -> when its first connection after the storm was welcomed."""
     failed: dict[str, int] = field(default_factory=dict)
     """Failed reconnect attempts by HTTP status, close code, "refused", "timeout", ..."""
+    last_back_ns: int = 0
+
+    def over(self, now: int, grace_ns: int) -> bool:
+        """Whether every dropped user was back `grace_ns` before `now` (the announcements of
+        the storm's joins have arrived)."""
+        return self.all_back() and now > self.last_back_ns + grace_ns
 
     def drop(self, uid: str) -> None:
         """`uid` was connected at the storm's instant: it is owed a way back."""
@@ -81,7 +87,8 @@ class StormBook:
     def back(self, uid: str, now: int) -> None:
         """`uid`'s connection is up again (welcomed) at `now`; only its first return counts."""
         if uid in self.dropped and uid not in self.back_ns:
-            self.back_ns[uid] = max(now, self.at_ns)
+            self.back_ns[uid] = at = max(now, self.at_ns)
+            self.last_back_ns = max(self.last_back_ns, at)
 
     def attempt_failed(self, key: str) -> None:
         """A reconnect attempt failed for `key` (a status, a close code, "refused", ...)."""
@@ -94,7 +101,7 @@ class StormBook:
     def end_ns(self, now: int) -> int:
         """Where the storm ends: the last return, or `now` while some user is still out."""
         if self.dropped and self.all_back():
-            return max(self.back_ns.values())
+            return self.last_back_ns
         return now
 
     def report(self, figures: dict[str, int]) -> dict[str, Any]:
