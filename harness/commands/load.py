@@ -37,7 +37,9 @@ from harness.protocol import MAX_TEXT_CHARS
 from harness.redact import redact_url
 
 SLACK_S = 60.0
-SOURCES_ENV = "CHATBENCH_SOURCE_ADDRESSES"  # = harness.load.runtime.SOURCES_ENV (no locust here)
+SOURCES_ENV = "CHATBENCH_WORKER_SOURCES"
+"""= harness.load.storming.SOURCES_ENV (which imports locust); no option of that name, so the
+config's CHATBENCH_<OPTION> variables never mistake it for one."""
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from harness.load.runtime import Context
 
 log = logging.getLogger("chatbench")
-SOURCES_ENV = "CHATBENCH_SOURCE_ADDRESSES"
+SOURCES_ENV = "CHATBENCH_WORKER_SOURCES"
 
 
 def plan(env: Environment) -> StormPlan:
@@ -42,7 +42,7 @@ def plan(env: Environment) -> StormPlan:
 
 
 def source_list(env: Environment) -> list[str]:
-    """--cb-source-addresses, or this machine's own CHATBENCH_SOURCE_ADDRESSES (a worker's
+    """--cb-source-addresses, or this machine's own CHATBENCH_WORKER_SOURCES (a worker's
     `chatbench load --worker --source-addresses`: the master's options would override it)."""
     text = os.environ.get(SOURCES_ENV) or option(env, "cb_source_addresses", "") or ""
     if not text:

@@ -166,6 +166,15 @@ def test_two_processes_merge_their_storms_and_connect_latencies(tmp_path):
 
 
 @pytest.mark.slow
+def test_the_flag_wins_over_the_variable_all_the_way_to_the_users(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHATBENCH_SOURCE_ADDRESSES", "127.0.0.8")
+    peers = Peers()
+    with running_fake(server=peers) as url:
+        proc, _ = run_load_proc(url, tmp_path, "--source-addresses", "127.0.0.3")
+    assert proc.returncode == 0 and set(peers.peers[1:]) == {"127.0.0.3"}, peers.peers
+
+
+@pytest.mark.slow
 def test_a_worker_connects_from_its_own_source_addresses(tmp_path):
     """The master's --source-addresses go to its workers, unless a worker has its own."""
     peers = Peers()
