@@ -1,9 +1,10 @@
 """Protocol v1 servers for the connect and storm tests: the fake chat server (correct without
 faults) with one twist each.
 
-- `Refusing(accept, refuse_s)`: accepts the first `accept` handshakes, then answers 503 to
-  every handshake for `refuse_s` seconds (None: forever) after the first refusal: a server
-  that cannot take its users back after a storm.
+- `Refusing(accept, refuse_s, close=False)`: accepts the first `accept` handshakes, then
+  answers 503 to every handshake for `refuse_s` seconds (None: forever) after the first
+  refusal (`close`: completes the handshake and closes with 1013 before any welcome): a
+  server that cannot take its users back after a storm.
 - `SlowWelcome(delay_s)`: sends each member's welcome `delay_s` late (a slow auth or room
   lookup): connect latency must show it.
 - `Peers()`: records the address each connection came from.
@@ -24,19 +25,28 @@ from tests.fakes.chat_server import FakeChatServer, _Member
 class Refusing(FakeChatServer):
     """503 for every handshake after the first `accept`, for `refuse_s` s (None: forever)."""
 
-    def __init__(self, accept: int, refuse_s: float | None) -> None:
+    def __init__(self, accept: int, refuse_s: float | None, close: bool = False) -> None:
         super().__init__(frozenset())
-        self.accept, self.refuse_s = accept, refuse_s
+        self.accept, self.refuse_s, self.close = accept, refuse_s, close
         self.handshakes = 0
         self.first_refusal: float | None = None
         self.refused = 0
+        self.closing: set[ServerConnection] = set()
 
     def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         self.handshakes += 1
         if self.handshakes > self.accept and self._refusing(time.monotonic()):
             self.refused += 1
-            return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "try again later\n")
+            if not self.close:
+                return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "try again later\n")
+            self.closing.add(conn)
         return super().process_request(conn, request)
+
+    async def handler(self, ws: ServerConnection) -> None:
+        if ws in self.closing:
+            await ws.close(1013, "try again later")
+            return
+        await super().handler(ws)
 
     def _refusing(self, now: float) -> bool:
         if self.first_refusal is None:

@@ -65,14 +65,15 @@ def test_a_restart_of_the_served_server_is_a_storm_not_a_broken_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_server_that_refuses_reconnects_is_counted_and_not_green(tmp_path):
+@pytest.mark.parametrize(("close", "key"), [(False, "503"), (True, "1013")])
+def test_a_server_that_refuses_reconnects_is_counted_and_not_green(close, key, tmp_path):
     # 13 handshakes accepted: chatbench's preflight and the 12 users' first
-    with running_fake(server=Refusing(accept=13, refuse_s=None)) as url:
+    with running_fake(server=Refusing(accept=13, refuse_s=None, close=close)) as url:
         proc, doc = _storm_run(tmp_path, url=url)
     storm = doc["storm"]
     assert storm["dropped"] == 12 and storm["back"] == 0
     assert storm["back_99_s"] is None and storm["back_100_s"] is None
-    assert set(storm["failed_handshakes"]) == {"503"} and storm["failed_handshakes"]["503"] >= 12
+    assert set(storm["failed_handshakes"]) == {key} and storm["failed_handshakes"][key] >= 12
     gate = doc["slo"][0]
     assert gate["ok"] is False and "not all the dropped users came back (0 of 12)" in gate["reason"]
     assert any("only 0 of 12 dropped users came back" in b for b in doc["broken"])
