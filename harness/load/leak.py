@@ -31,7 +31,7 @@ from typing import Any
 
 FLOOR_BYTES = 16384.0
 """Bytes per churned connection below which growth is not called a leak: a freshly started
-reference server grows by 3 to 6 KiB per churned connection in its first seconds of churn."""
+reference server grows by 2 to 6 KiB per churned connection in its first seconds of churn."""
 WARMUP_S = 2.0
 WARMUP_SHARE = 0.25
 """The warm-up: the spawn ramp, then WARMUP_S or this share of the send phase, the longer."""
