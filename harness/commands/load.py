@@ -173,6 +173,7 @@ def validate(args: argparse.Namespace) -> list[Slo]:
         raise UsageError("--processes N (N >= 1) runs its own master; not with --master")
     if args.master:
         validate_value.at_least("--expect-workers", args.expect_workers, 1)
+    if args.master or args.processes:
         validate_value.port("--master-port", args.master_port)
     if not 0 <= args.payload_bytes <= MAX_TEXT_CHARS:
         raise UsageError(f"--payload-bytes must be between 0 and {MAX_TEXT_CHARS} (protocol limit)")
@@ -252,8 +253,9 @@ def locust_argv(args: argparse.Namespace) -> list[str]:
     argv += ["--host", args.urls[0], "--csv", str(args.out / "locust"), "--stop-timeout", "1"]
     if args.prometheus_port is not None:
         argv += ["--cb-prometheus-port", str(args.prometheus_port)]
-    if args.processes:
-        argv += ["--processes", str(args.processes)]
+    if args.processes:  # its master listens on --master-port, so two runs can share a machine
+        argv += ["--processes", str(args.processes), "--master-bind-port", str(args.master_port)]
+        argv += ["--master-port", str(args.master_port)]
     elif args.master:
         argv += ["--master", "--expect-workers", str(args.expect_workers)]
         argv += ["--master-bind-port", str(args.master_port)]
