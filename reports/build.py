@@ -36,7 +36,7 @@ CAPTIONS = {
     "saturated. Memory and descriptors that climb with each churn burst and never come back "
     "are a leak; gaps are seconds without a sample.",
     "connections_over_time": "Open connections, and connects and reconnects per second: the "
-    "ramp, churn and a reconnect storm. Red lines: the storm (solid) and when 99% (dashed) "
+    "ramp, churn and a reconnect storm. Black lines: the storm (solid) and when 99% (dashed) "
     "and all (dotted) of its users were connected again.",
     "connect_distribution": "The whole run's connect latency (TCP connect, WebSocket "
     "handshake and welcome) at every percentile.",

@@ -158,7 +158,7 @@ def storm_marks(storm: Storm) -> list[tuple[float, str, str]]:
 def mark_storm(ax: Axes, storm: Storm, legend: bool = True) -> None:
     """Vertical lines at the storm and at the 99% and 100% recoveries."""
     for t, label, style in storm_marks(storm):
-        ax.axvline(t, color="#d62728", ls=style, lw=1.4, label=label if legend else "_" + label)
+        ax.axvline(t, color="#222222", ls=style, lw=1.3, label=label if legend else "_" + label)
 
 
 def compare_server(runs: Mapping[str, tuple[Sequence[TimeseriesRow], ServerTelemetry]]) -> Figure:
