@@ -25,7 +25,7 @@ import orjson
 
 from harness import validate as validate_value
 from harness.errors import UnreachableError, UsageError
-from harness.load import profiles
+from harness.load import profiles, serverwatch
 from harness.load.frames import MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES
 from harness.load.plan import Fractions, process_plan
 from harness.load.slo import Slo, judge_all, parse_slo
@@ -120,6 +120,26 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--worker", action="store_true", help="be a worker of a swarm's master")
     p.add_argument("--master-host", default="127.0.0.1", help="the master to join (--worker)")
     p.add_argument("--master-port", type=int, default=5557, help="the master's port")
+    # server telemetry and live metrics (issue 15; harness/load/serverwatch.py, exporter.py)
+    p.add_argument("--server-pid", type=int, metavar="PID", help="sample this local server")
+    p.add_argument("--server-metrics", metavar="URL", help="scrape this Prometheus endpoint")
+    p.add_argument(
+        "--server-metric",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a metric to record from --server-metrics (repeatable; default: process_* and "
+        "the reference server's)",
+    )
+    p.add_argument(
+        "--server-interval",
+        type=validate_value.duration,
+        default=1.0,
+        help="seconds between server samples (default 1)",
+    )
+    p.add_argument(
+        "--prometheus-port", type=int, metavar="N", help="serve live load metrics on this port"
+    )
     return p
 
 
@@ -129,7 +149,10 @@ def validate(args: argparse.Namespace) -> list[Slo]:
         raise UsageError(f"--locustfile {args.locustfile}: no such file")
     if args.worker:
         validate_value.port("--master-port", args.master_port)
+        if serverwatch.wanted(args) or args.prometheus_port is not None:
+            raise UsageError("server telemetry and --prometheus-port belong to the master")
         return []
+    serverwatch.validate(args)
     args.protocol = profiles.load_protocol(args.profile, args.path_template)
     profiles.parse_headers(args.header, "--header")
     if not args.urls:
@@ -227,6 +250,8 @@ def locust_argv(args: argparse.Namespace) -> list[str]:
     run_time = int(args.duration + args.users / spawn + args.drain + args.leave_deadline + 30)
     argv += ["-u", str(args.users), "-r", str(spawn), "-t", f"{run_time}s"]
     argv += ["--host", args.urls[0], "--csv", str(args.out / "locust"), "--stop-timeout", "1"]
+    if args.prometheus_port is not None:
+        argv += ["--cb-prometheus-port", str(args.prometheus_port)]
     if args.processes:
         argv += ["--processes", str(args.processes)]
     elif args.master:
@@ -323,7 +348,13 @@ def run(args: argparse.Namespace) -> int:
     results_path = args.out / "results.json"
     results_path.unlink(missing_ok=True)
     ramp = args.users / (args.spawn_rate or args.users)
-    run_locust(locust_argv(args), args.duration + ramp + args.drain + args.leave_deadline + SLACK_S)
+    sampler = serverwatch.begin(args)
+    try:
+        run_locust(
+            locust_argv(args), args.duration + ramp + args.drain + args.leave_deadline + SLACK_S
+        )
+    finally:
+        serverwatch.end(sampler)
     if not results_path.exists():
         if args.locustfile:
             raise UsageError(
@@ -341,6 +372,8 @@ def run(args: argparse.Namespace) -> int:
             f"--locustfile {args.locustfile}: no chatbench user ran (its users must subclass "
             "harness.load.users classes: ChatterUser, LurkerUser, MixedChatUser, ...)"
         )
+    if sampler is not None:
+        doc["server"] = serverwatch.telemetry(sampler, doc)
     doc["slo"] = judge_all(slos, doc)
     results_path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
     return verdict(doc, results_path)
@@ -355,6 +388,8 @@ def verdict(doc: dict[str, Any], results_path: Path) -> int:
     ended = ended_by_server(doc)
     if ended:
         print(f"warning: {ended}")
+    if doc.get("server"):
+        print(serverwatch.summary(doc["server"]))
     print(f"results: {results_path}")
     harness_errors = doc["connections"].get("harness_errors", 0)
     if harness_errors:

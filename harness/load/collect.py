@@ -109,6 +109,7 @@ def _config(environment: Environment, incomplete: bool) -> dict[str, Any]:
         processes_reported=COLLECTED.aggregate.finals,
         incomplete=incomplete or COLLECTED.aggregate.finals < max(1, COLLECTED.workers),
         pid=os.getpid(),
+        start_s=COLLECTED.start_s,  # epoch second of t=0 (server telemetry aligns on it)
     )
     if COLLECTED.clocks:
         config["worker_clocks"] = list(COLLECTED.clocks.values())

@@ -44,6 +44,12 @@ def register(parser: Any) -> None:
     )
     add("--cb-out", default="", help="directory for results.json and fanout.hlog")
     add("--cb-config", default="{}", help="JSON merged into results config (by chatbench)")
+    add(
+        "--cb-prometheus-port",
+        type=int,
+        default=0,
+        help="serve live load metrics in Prometheus format on this port (master or local run)",
+    )
 
 
 def option(env: Environment, name: str, default: Any) -> Any:

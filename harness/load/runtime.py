@@ -32,7 +32,7 @@ from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from harness.errors import UsageError
-from harness.load import clock, collect, hist, options, profiles, webui
+from harness.load import clock, collect, exporter, hist, options, profiles, webui
 from harness.load.aggregate import SATURATION_CPU
 from harness.load.collect import COLLECTED
 from harness.load.frames import MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES
@@ -339,6 +339,9 @@ def _on_init(environment: Environment, **_: Any) -> None:
     if environment.web_ui is not None:
         webui.extend(environment.web_ui)
     runner = environment.runner
+    port = int(option(environment, "cb_prometheus_port", 0) or 0)
+    if port and not isinstance(runner, WorkerRunner):
+        exporter.serve(port, COLLECTED)
     if isinstance(runner, MasterRunner):
         runner.register_message(collect.FINAL_MESSAGE, collect.on_final)
         runner.register_message(clock.PING, clock.on_ping)

@@ -8,6 +8,10 @@ replayed, foreign), cleanup (abrupt_disconnects,
 leave_missing, online_mismatches, welcome_missing), connections (server_closes,
 connections_lost, protocol_errors, reconnects, under_planned_s, connect_errors), sends
 (scheduled, sent, unsent) and cpu_max (percent of one core). OP is one of < <= > >= == !=.
+Server telemetry (`--server-pid`, `--server-metrics`; `server` in results.json):
+server_bytes_per_churned_conn (the leak fit; `<`/`<=` judge the upper end of its 95% interval,
+`>`/`>=` the lower end), server_fd_growth (descriptors left open after the run), server_cpu_max
+(percent of one core), server_rss_max (bytes).
 
 A gate whose population is empty cannot be judged, and a gate that cannot be judged is not met
 (`ok` false, with a `reason`): p99 over no samples is not 0, and `lost==0` says nothing when
@@ -126,6 +130,35 @@ _COUNTERS: dict[str, tuple[str, str, _Population | None]] = {
 }
 
 
+_SERVER = ("server_bytes_per_churned_conn", "server_fd_growth", "server_cpu_max", "server_rss_max")
+_NO_SERVER = "not judged: no server telemetry (--server-pid or --server-metrics)"
+
+
+def _server(doc: Doc, metric: str, op: str) -> tuple[float, str]:
+    """A server gate's value and, when it cannot be judged, why ("" when it can)."""
+    server = doc.get("server")
+    if not server:
+        return 0.0, _NO_SERVER
+    leak = server.get("leak") or {}
+    if metric == "server_bytes_per_churned_conn":
+        value = leak.get("bytes_per_churned_conn")
+        if leak.get("verdict", "unknown") == "unknown" or value is None:
+            return float(value or 0), f"not judged: leak verdict unknown ({leak.get('reason')})"
+        half = float(leak.get("ci95_bytes") or 0)
+        side = {"<": 1, "<=": 1, ">": -1, ">=": -1}.get(op, 0)
+        return float(value) + side * half, ""
+    if metric == "server_fd_growth":
+        growth = leak.get("fd_growth")
+        if growth is None:
+            return 0.0, "not judged: the server's descriptors before or after the run are unknown"
+        return float(growth), ""
+    key = "cpu" if metric == "server_cpu_max" else "rss_bytes"
+    values = [float(s[key]) for s in server.get("timeseries", []) if s.get(key) is not None]
+    if not values:
+        return 0.0, f"not judged: no server sample has {key}"
+    return max(values), ""
+
+
 @dataclass(frozen=True)
 class Slo:
     """One parsed gate."""
@@ -157,6 +190,10 @@ class Slo:
 
     def judge(self, results: Doc) -> dict[str, Any]:
         """The verdict (harness.results.SloVerdict form); not met when it cannot be judged."""
+        if self.metric in _SERVER:
+            value, reason = _server(results, self.metric, self.op)
+            ok = not reason and _OPS[self.op](value, self.threshold)
+            return {"expr": self.expr, "value": value, "ok": ok, "reason": reason}
         value = self.observe(results)
         profile = results.get("config", {}).get("profile") or {}
         unclaimed = (profile.get("not_judged") or {}).get(
@@ -185,7 +222,7 @@ def parse_slo(expr: str) -> Slo:
     metric, op, number, unit = match.groups()
     base = metric[4:] if metric.startswith("rtt_") else metric
     is_latency = _is_latency(base)
-    known = is_latency or (metric == base and metric in _COUNTERS)
+    known = is_latency or (metric == base and (metric in _COUNTERS or metric in _SERVER))
     if not known:
         raise UsageError(f"--slo {expr!r}: unknown metric {metric!r}")
     if is_latency and unit is None:

@@ -138,3 +138,52 @@ def test_any_percentile_is_read_from_the_histogram():
 def test_a_percentile_without_samples_is_not_judged():
     [verdict] = judge_all([parse_slo("p95<1ms")], {**RESULTS, "fanout_latency_us": {"count": 0}})
     assert not verdict["ok"] and verdict["reason"].startswith("not judged")
+
+
+def _with_server(verdict="leak", b=70_000.0, ci=5_000.0, fd_growth=3):
+    leak = {"verdict": verdict, "reason": "why", "bytes_per_churned_conn": b, "ci95_bytes": ci}
+    leak["fd_growth"] = fd_growth
+    samples = [{"t": 0, "cpu": 20.0, "rss_bytes": 10}, {"t": 1, "cpu": 55.5, "rss_bytes": 30}]
+    return {**RESULTS, "server": {"source": "pid 1", "timeseries": samples, "leak": leak}}
+
+
+@pytest.mark.parametrize(
+    ("expr", "ok", "value"),
+    [
+        # < judges the upper end of the 95% interval, > the lower end
+        ("server_bytes_per_churned_conn<80000", True, 75_000.0),
+        ("server_bytes_per_churned_conn<72000", False, 75_000.0),
+        ("server_bytes_per_churned_conn>66000", False, 65_000.0),
+        ("server_fd_growth==0", False, 3.0),
+        ("server_cpu_max<50", False, 55.5),
+        ("server_rss_max<=30", True, 30.0),
+    ],
+)
+def test_server_gates(expr, ok, value):
+    [verdict] = judge_all([parse_slo(expr)], _with_server())
+    assert verdict == {"expr": expr, "value": pytest.approx(value), "ok": ok, "reason": ""}
+
+
+def test_a_leak_free_server_meets_the_server_gates():
+    doc = _with_server("none", b=1_000.0, ci=2_000.0, fd_growth=0)
+    gates = [parse_slo("server_bytes_per_churned_conn<16384"), parse_slo("server_fd_growth==0")]
+    assert [v["ok"] for v in judge_all(gates, doc)] == [True, True]
+
+
+@pytest.mark.parametrize(
+    ("doc", "expr", "why"),
+    [
+        (RESULTS, "server_fd_growth==0", "no server telemetry"),
+        (_with_server("unknown", b=None, ci=None), "server_bytes_per_churned_conn<1", "unknown"),
+        # an inconclusive fit has a number, but no verdict: not judged either
+        (
+            _with_server("unknown", b=1.0, ci=1e6),
+            "server_bytes_per_churned_conn<1000000000",
+            "unknown",
+        ),
+        (_with_server(fd_growth=None), "server_fd_growth==0", "descriptors"),
+    ],
+)
+def test_server_gates_that_cannot_be_judged_are_missed_with_the_reason(doc, expr, why):
+    [verdict] = judge_all([parse_slo(expr)], doc)
+    assert verdict["ok"] is False and why in verdict["reason"]
