@@ -94,7 +94,7 @@ def server_rows(server: ServerTelemetry) -> list[list[str]]:
         ["why", leak.reason or "—"],
         ["churned connections after warm-up", fmt.count(leak.churned_connections)],
         ["bytes retained per churned connection", per_conn(leak)],
-        ["descriptors left open (end minus warm-up)", fd_growth(leak)],
+        ["descriptors left open after the run (fd growth)", fd_growth(leak)],
     ]
     if server.errors:
         rows.append(["failed samples (first)", "; ".join(server.errors[:3])])
@@ -121,14 +121,24 @@ def storm_rows(storm: Storm) -> list[list[str]]:
 
 
 def metric_rows(server: ServerTelemetry) -> list[list[str]]:
-    """Each scraped gauge or counter by name: samples, min, max and last value."""
+    """Each scraped gauge or counter by name: samples, min, max, last value, and for a counter
+    (a name ending in `_total`, recorded cumulative) its mean rate over the run."""
     names = sorted({name for s in server.timeseries for name in s.metrics})
     rows = []
     for name in names:
-        values = [s.metrics[name] for s in server.timeseries if name in s.metrics]
+        seen = [(s.t, s.metrics[name]) for s in server.timeseries if name in s.metrics]
+        values = [v for _, v in seen]
         shown = [fmt.stat(repr(v)) for v in (min(values), max(values), values[-1])]
-        rows.append([name, fmt.count(len(values)), *shown])
+        rows.append([name, fmt.count(len(values)), *shown, _rate(name, seen)])
     return rows
 
 
-METRIC_HEADER = ["metric", "samples", "min", "max", "last"]
+def _rate(name: str, seen: list[tuple[float, float]]) -> str:
+    base = name.split("{", 1)[0]
+    (t0, v0), (t1, v1) = seen[0], seen[-1]
+    if not base.endswith("_total") or t1 <= t0:
+        return "—"
+    return fmt.stat(repr((v1 - v0) / (t1 - t0)))
+
+
+METRIC_HEADER = ["metric", "samples", "min", "max", "last", "rate/s (counters)"]

@@ -50,18 +50,18 @@ def server_over_time(
 ) -> Figure:
     """Fan-out latency, then the server's CPU, RSS, descriptors and connections: each panel
     drawn when the source gave that figure at all; a reconnect storm marked on every panel."""
-    samples = server.timeseries
+    samples, every = server.timeseries, server.interval_s
     panels: list[Panel] = []
     if rows:
         panels.append(lambda ax: _latency_panel(ax, rows))
     if _has(samples, "cpu"):
-        panels.append(lambda ax: _cpu_panel(ax, samples))
+        panels.append(lambda ax: _cpu_panel(ax, samples, every))
     if _has(samples, "rss_bytes"):
-        panels.append(lambda ax: _rss_panel(ax, samples))
+        panels.append(lambda ax: _rss_panel(ax, samples, every))
     if _has(samples, "fds"):
-        panels.append(lambda ax: _count_panel(ax, samples, "fds", "Open fds (count)"))
+        panels.append(lambda ax: _count_panel(ax, samples, every, "fds", "Open fds (count)"))
     if _has(samples, "connections") or rows:
-        panels.append(lambda ax: _connections_panel(ax, rows, samples))
+        panels.append(lambda ax: _connections_panel(ax, rows, samples, every))
     fig = stacked(f"Server under test over time ({server.source})", panels, rows)
     if storm is not None:
         _mark_storm_everywhere(fig, storm)
@@ -84,31 +84,37 @@ def _latency_panel(ax: Axes, rows: Sequence[TimeseriesRow]) -> None:
     ax.set_ylabel("Latency (ms)")
 
 
-def _cpu_panel(ax: Axes, samples: Sequence[ServerSample]) -> None:
-    ax.plot(*series.on_grid(samples, lambda s: s.cpu), label="server CPU", color="#9467bd")
+def _cpu_panel(ax: Axes, samples: Sequence[ServerSample], interval: float) -> None:
+    ax.plot(
+        *series.samples(samples, lambda s: s.cpu, interval), label="server CPU", color="#9467bd"
+    )
     ax.axhline(100, color="#d62728", ls="--", lw=1, label=ONE_CORE_LABEL)
     ax.set_ylim(bottom=0)
     ax.set_ylabel("CPU (% of a core)")
 
 
-def _rss_panel(ax: Axes, samples: Sequence[ServerSample]) -> None:
+def _rss_panel(ax: Axes, samples: Sequence[ServerSample], interval: float) -> None:
     ax.plot(
-        *series.on_grid(samples, lambda s: _mib(s.rss_bytes)), label="server RSS", color="#8c564b"
+        *series.samples(samples, lambda s: _mib(s.rss_bytes), interval),
+        label="server RSS",
+        color="#8c564b",
     )
     ax.set_ylabel("RSS (MiB)")
 
 
-def _count_panel(ax: Axes, samples: Sequence[ServerSample], name: str, ylabel: str) -> None:
-    ax.plot(*series.on_grid(samples, lambda s: getattr(s, name)), label=f"server {name}")
+def _count_panel(
+    ax: Axes, samples: Sequence[ServerSample], interval: float, name: str, ylabel: str
+) -> None:
+    ax.plot(*series.samples(samples, lambda s: getattr(s, name), interval), label=f"server {name}")
     ax.set_ylabel(ylabel)
     charts.integer_axis(ax)
 
 
 def _connections_panel(
-    ax: Axes, rows: Sequence[TimeseriesRow], samples: Sequence[ServerSample]
+    ax: Axes, rows: Sequence[TimeseriesRow], samples: Sequence[ServerSample], interval: float
 ) -> None:
     if _has(samples, "connections"):
-        line = series.on_grid(samples, lambda s: s.connections)
+        line = series.samples(samples, lambda s: s.connections, interval)
         ax.plot(*line, label="server's connections", color="#17becf", lw=1.6)
     if rows:
         line = series.count(rows, "connections")
@@ -166,9 +172,12 @@ def compare_server(runs: Mapping[str, tuple[Sequence[TimeseriesRow], ServerTelem
     p99 = [
         (label, series.latency(rows, "p99", charts.US_PER_MS)) for label, (rows, _) in runs.items()
     ]
-    cpu = [(label, series.on_grid(s.timeseries, lambda x: x.cpu)) for label, (_, s) in runs.items()]
+    cpu = [
+        (label, series.samples(s.timeseries, lambda x: x.cpu, s.interval_s))
+        for label, (_, s) in runs.items()
+    ]
     rss = [
-        (label, series.on_grid(s.timeseries, lambda x: _mib(x.rss_bytes)))
+        (label, series.samples(s.timeseries, lambda x: _mib(x.rss_bytes), s.interval_s))
         for label, (_, s) in runs.items()
     ]
     panels: list[Panel] = [
