@@ -77,3 +77,19 @@ def test_server_samples_keep_their_own_times_and_break_where_samples_failed():
     assert [v for v in line.y if not math.isnan(v)] == [s.cpu for s in every]
     late = [ServerSample(t=0.0, cpu=1), ServerSample(t=0.35, cpu=None), ServerSample(t=0.7, cpu=2)]
     assert nan_at(series.samples(late, lambda s: s.cpu, 0.25).y) == [1]  # jitter is no gap
+
+
+def test_hlog_intervals_without_a_delivery_are_gaps_too():
+    from hdrh.histogram import HdrHistogram
+
+    from reports.data import Interval
+
+    intervals = []
+    for t in range(4):
+        h = HdrHistogram(1, 60_000_000, 3)
+        if t != 2:
+            h.record_value(1000 * (t + 1))
+        intervals.append(Interval(float(t), 1.0, h))
+    ax = charts.latency_over_time([], intervals).axes[0]
+    for line in ax.get_lines():
+        assert nan_at(line.get_ydata()) == [2], line.get_label()
