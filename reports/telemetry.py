@@ -106,11 +106,24 @@ def back_after(seconds: float | None) -> str:
     return "not within the run" if seconds is None else f"{seconds:g} s after the drop"
 
 
+def storm_cause(storm: Storm) -> str:
+    """ "drop" (`--storm-at`) or "restart" (`--restart-at`); results before the field: drop."""
+    return str((storm.model_extra or {}).get("cause", "drop"))
+
+
 def storm_rows(storm: Storm) -> list[list[str]]:
     """When, how many, how fast they came back and what the storm cost, as rows."""
-    return [
-        ["every connection dropped at", f"{storm.at_s:g} s"],
-        ["connections dropped", fmt.count(storm.dropped)],
+    when = (
+        "server restart asked at" if storm_cause(storm) == "restart" else "connections dropped at"
+    )
+    back = (storm.model_extra or {}).get("back")
+    rows = [
+        [when, f"{storm.at_s:g} s"],
+        ["users dropped", fmt.count(storm.dropped)],
+    ]
+    if back is not None:
+        rows.append(["users back", f"{back:,} of {storm.dropped:,}"])
+    return rows + [
         ["99% back", back_after(storm.back_99_s)],
         ["all back", back_after(storm.back_100_s)],
         ["failed reconnect handshakes", fmt.by_code(storm.failed_handshakes)],

@@ -16,7 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from harness.results import ServerSample, ServerTelemetry, Storm, TimeseriesRow
-from reports import charts, series
+from reports import charts, series, telemetry
 
 MIB = 1024.0 * 1024.0
 ONE_CORE_LABEL = "one core (100%)"
@@ -154,7 +154,8 @@ def _connects_panel(ax: Axes, rows: Sequence[TimeseriesRow]) -> None:
 def storm_marks(storm: Storm) -> list[tuple[float, str, str]]:
     """(time, label, line style) of the storm and of the recoveries it reached."""
     missing = "" if storm.back_100_s is not None else ", not all back by the end"
-    marks = [(storm.at_s, f"{STORM_LABEL}: {storm.dropped:,} dropped{missing}", "-")]
+    cause = " (server restart)" if telemetry.storm_cause(storm) == "restart" else ""
+    marks = [(storm.at_s, f"{STORM_LABEL}{cause}: {storm.dropped:,} dropped{missing}", "-")]
     for back, what, style in ((storm.back_99_s, "99%", "--"), (storm.back_100_s, "all", ":")):
         if back is not None:
             marks.append((storm.at_s + back, f"{what} back after {back:g} s", style))
@@ -162,9 +163,13 @@ def storm_marks(storm: Storm) -> list[tuple[float, str, str]]:
 
 
 def mark_storm(ax: Axes, storm: Storm, legend: bool = True) -> None:
-    """Vertical lines at the storm and at the 99% and 100% recoveries."""
-    for t, label, style in storm_marks(storm):
+    """Vertical lines at the storm and at the 99% and 100% recoveries, inside the x axis (a
+    recovery after the last row would fall off the chart)."""
+    marks = storm_marks(storm)
+    for t, label, style in marks:
         ax.axvline(t, color="#222222", ls=style, lw=1.3, label=label if legend else "_" + label)
+    left, right = ax.get_xlim()
+    ax.set_xlim(min(left, marks[0][0] - 0.5), max(right, max(t for t, _, _ in marks) + 0.5))
 
 
 def compare_server(runs: Mapping[str, tuple[Sequence[TimeseriesRow], ServerTelemetry]]) -> Figure:

@@ -110,7 +110,8 @@ def test_storm_rows_say_when_and_how_fast_the_users_came_back():
 
     storm = data.load_run(DATA / "run_storm").results.storm
     rows = dict(telemetry.storm_rows(storm))
-    assert rows["every connection dropped at"] == "20 s"
+    assert rows["connections dropped at"] == "20 s"
+    assert rows["users back"] == "200 of 200"
     assert rows["99% back"] == "3.4 s after the drop"
     assert rows["failed reconnect handshakes"] == "177 (refused x140, 503 x37)"
     assert rows["left announcements seen / owed"] == "171 / 190"
@@ -146,3 +147,15 @@ def test_a_labelled_counter_gets_a_rate_too():
     samples = [ServerSample(t=t, metrics={name: 10.0 + 4 * t}) for t in (0.0, 0.5, 2.5)]
     (row,) = telemetry.metric_rows(ServerTelemetry(source="u", timeseries=samples))
     assert row == [name, "3", "10", "20", "20", "4"]
+
+
+def test_a_restart_storm_says_so_and_an_older_storm_is_a_drop():
+    from reports import data, timecharts
+
+    storm = data.load_run(DATA / "run_storm").results.storm
+    restart = storm.model_validate({**storm.model_dump(), "cause": "restart"})
+    assert dict(telemetry.storm_rows(restart))["server restart asked at"] == "20 s"
+    assert timecharts.storm_marks(restart)[0][1] == "storm (server restart): 200 dropped"
+    older = storm.model_validate({k: v for k, v in storm.model_dump().items() if k != "cause"})
+    assert telemetry.storm_cause(older) == "drop"
+    assert "users back" not in dict(telemetry.storm_rows(storm.model_validate({"at_s": 3})))

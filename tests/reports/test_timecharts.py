@@ -193,3 +193,15 @@ def test_server_telemetry_without_a_single_sample_draws_no_server_chart(server_r
     empty = r.server.model_copy(update={"timeseries": []})
     bare = LoadRun(server_run.source, r.model_copy(update={"server": empty}))
     assert "server_over_time" not in build.load_figures(bare)
+
+
+def test_a_recovery_after_the_last_row_stays_on_the_chart(storm_run):
+    r = storm_run.results
+    late = r.storm.model_copy(update={"back_100_s": 30.0})  # back at 50 s, rows end at 42
+    for fig in (
+        timecharts.connections_over_time(r.timeseries, late),
+        timecharts.server_over_time(
+            r.timeseries, ServerTelemetry(source="p", timeseries=[ServerSample(t=0, cpu=1)]), late
+        ),
+    ):
+        assert all(ax.get_xlim()[1] > 50 for ax in fig.axes)
