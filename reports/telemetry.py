@@ -123,7 +123,7 @@ def storm_rows(storm: Storm) -> list[list[str]]:
     ]
     if back is not None:
         rows.append(["users back", f"{back:,} of {storm.dropped:,}"])
-    return rows + [
+    rows += [
         ["99% back", back_after(storm.back_99_s)],
         ["all back", back_after(storm.back_100_s)],
         ["failed reconnect handshakes", fmt.by_code(storm.failed_handshakes)],
@@ -131,6 +131,7 @@ def storm_rows(storm: Storm) -> list[list[str]]:
         ["left announcements seen / owed", f"{storm.left_seen:,} / {storm.left_owed:,}"],
         ["joined announcements seen / owed", f"{storm.joined_seen:,} / {storm.joined_owed:,}"],
     ]
+    return rows
 
 
 def metric_rows(server: ServerTelemetry) -> list[list[str]]:
