@@ -56,8 +56,9 @@ def load_figures(run: LoadRun) -> dict[str, Figure]:
     if r.timeseries or run.intervals:
         figures["latency_over_time"] = charts.latency_over_time(r.timeseries, run.intervals)
         if r.storm is not None:  # the spike after a storm is the reconnects' doing
-            timecharts.mark_storm(figures["latency_over_time"].axes[0], r.storm)
-            charts.legend(figures["latency_over_time"].axes[0])
+            ax = figures["latency_over_time"].axes[0]
+            timecharts.mark_storm(ax, r.storm)
+            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     if run.fanout is not None and run.fanout.get_total_count() > 0:
         figures["latency_distribution"] = charts.distribution({"fan-out": run.fanout})
         figures["latency_histogram"] = charts.latency_histogram(run.fanout)
