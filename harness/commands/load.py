@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from harness import validate as validate_value
+from harness.commands import load_storm
 from harness.errors import UnreachableError, UsageError
 from harness.load import profiles, serverwatch
 from harness.load.frames import MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES
@@ -35,6 +36,7 @@ from harness.protocol import MAX_TEXT_CHARS
 from harness.redact import redact_url
 
 SLACK_S = 60.0
+SOURCES_ENV = "CHATBENCH_SOURCE_ADDRESSES"  # = harness.load.runtime.SOURCES_ENV (no locust here)
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -140,6 +142,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--prometheus-port", type=int, metavar="N", help="serve live load metrics on this port"
     )
+    load_storm.add_arguments(p)
     return p
 
 
@@ -151,12 +154,14 @@ def validate(args: argparse.Namespace) -> list[Slo]:
         validate_value.port("--master-port", args.master_port)
         if serverwatch.wanted(args) or args.prometheus_port is not None:
             raise UsageError("server telemetry and --prometheus-port belong to the master")
+        load_storm.validate(args)
         return []
     serverwatch.validate(args)
     args.protocol = profiles.load_protocol(args.profile, args.path_template)
     profiles.parse_headers(args.header, "--header")
-    if not args.urls:
-        raise UsageError("give at least one server URL (ws://HOST:PORT)")
+    load_storm.validate(args)
+    if not args.urls and not args.serve:
+        raise UsageError("give at least one server URL (ws://HOST:PORT), or --serve")
     for url in args.urls:
         validate_value.ws_url(url)
     if args.users is None or args.users < 1:
@@ -281,6 +286,7 @@ def locust_argv(args: argparse.Namespace) -> list[str]:
         "profile": _profile_argument(args.profile),
         "path-template": args.path_template or "",
     }
+    options.update(load_storm.locust_options(args))
     for name, value in options.items():
         argv += [f"--cb-{name}", str(value)]
     for header in args.header:
@@ -319,12 +325,13 @@ def config(args: argparse.Namespace, sizes: list[int]) -> dict[str, Any]:
         "slo": args.slo,
         "headers": [name for name, _ in profiles.parse_headers(args.header, "--header")],
         "locustfile": str(args.locustfile) if args.locustfile else "",
+        **load_storm.config(args),
     }
 
 
-def run_locust(argv: list[str], timeout: float) -> int:
+def run_locust(argv: list[str], timeout: float, extra_env: dict[str, str] | None = None) -> int:
     """Run Locust; its output (our progress lines among it) goes to our stderr."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     with subprocess.Popen(argv, stdout=sys.stderr, stderr=sys.stderr, env=env) as child:
         try:
             return child.wait(timeout)
@@ -342,7 +349,25 @@ def run(args: argparse.Namespace) -> int:
     """Run the load test; exit 1 when an SLO gate is missed."""
     slos = validate(args)
     if args.worker:
-        return run_locust(locust_argv(args), timeout=24 * 3600)
+        own = {SOURCES_ENV: args.source_addresses} if args.source_addresses else {}
+        return run_locust(locust_argv(args), 24 * 3600, own)  # its own addresses, not the master's
+    if not args.serve:
+        return _run(args, slos)
+    from harness.load.served import ServedServer, ServeError
+
+    with ServedServer() as served:
+        try:
+            args.urls = [served.start()]
+        except ServeError as exc:
+            raise UnreachableError(f"--serve: {exc}") from None
+        print(f"chatbench load: serving the reference server at {served.url}", file=sys.stderr)
+        if args.restart_at:
+            served.restart_on()
+        return _run(args, slos, served.restarts)
+
+
+def _run(args: argparse.Namespace, slos: list[Slo], restarts: list[Any] | None = None) -> int:
+    """Preflight, the Locust run, the gates."""
     headers = profiles.parse_headers(args.header, "--header")
     for url in args.urls:
         preflight(url, args.connect_timeout, args.protocol, headers)
@@ -376,6 +401,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if sampler is not None:
         doc["server"] = serverwatch.telemetry(sampler, doc)
+    if restarts is not None and args.restart_at:
+        doc["config"]["restarts"] = restarts
     doc["slo"] = judge_all(slos, doc)
     results_path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
     return verdict(doc, results_path)
