@@ -15,6 +15,7 @@ import argparse
 import importlib.util
 import os
 import secrets
+import socket
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -258,9 +259,10 @@ def locust_argv(args: argparse.Namespace) -> list[str]:
     argv += ["--host", args.urls[0], "--csv", str(args.out / "locust"), "--stop-timeout", "1"]
     if args.prometheus_port is not None:
         argv += ["--cb-prometheus-port", str(args.prometheus_port)]
-    if args.processes:  # its master listens on --master-port, so two runs can share a machine
-        argv += ["--processes", str(args.processes), "--master-bind-port", str(args.master_port)]
-        argv += ["--master-port", str(args.master_port)]
+    if args.processes:  # its own master port: two runs on one machine must not share 5557
+        port = str(_free_port())
+        argv += ["--processes", str(args.processes), "--master-bind-port", port]
+        argv += ["--master-port", port]
     elif args.master:
         argv += ["--master", "--expect-workers", str(args.expect_workers)]
         argv += ["--master-bind-port", str(args.master_port)]
@@ -292,6 +294,13 @@ def locust_argv(args: argparse.Namespace) -> list[str]:
     for header in args.header:
         argv += ["--cb-header", header]
     return argv
+
+
+def _free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _profile_argument(name: str) -> str:
@@ -403,6 +412,10 @@ def _run(args: argparse.Namespace, slos: list[Slo], restarts: list[Any] | None =
         doc["server"] = serverwatch.telemetry(sampler, doc)
     if restarts is not None and args.restart_at:
         doc["config"]["restarts"] = restarts
+        for failed in (r["error"] for r in restarts if "error" in r):
+            print(f"warning: the restart of the served server failed: {failed}")
+        if not restarts:
+            print("warning: the served server was never restarted (the run ended first?)")
     doc["slo"] = judge_all(slos, doc)
     results_path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
     return verdict(doc, results_path)
