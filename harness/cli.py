@@ -76,14 +76,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = next((a for a in args_list if not a.startswith("-")), "")
         print(f"chatbench {name}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    args_list, passthrough = _split_passthrough(args_list)
     try:
-        args, extra = parser.parse_known_args(argv)
+        args, extra = parser.parse_known_args(args_list)
     except SystemExit as exc:  # argparse: --help, --version, or a usage error it printed
         return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 2
     prog = f"chatbench {args.command}"
-    if extra:  # argparse would blame the top-level parser; name the subcommand
+    if extra and not getattr(args, "_unknown_to_passthrough", False):
+        # argparse would blame the top-level parser; name the subcommand
         print(f"{prog}: error: unrecognized arguments: {' '.join(extra)}", file=sys.stderr)
         return 2
+    if (extra or passthrough) and not hasattr(args, "passthrough"):
+        print(f"{prog}: error: takes no arguments after --", file=sys.stderr)
+        return 2
+    if hasattr(args, "passthrough"):
+        args.passthrough = [*extra, *passthrough]
     try:
         return int(args._run(args))
     except (UsageError, UnreachableError) as exc:
@@ -94,6 +101,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:
         return _harness_error(prog, exc)
+
+
+def _split_passthrough(argv: list[str]) -> tuple[list[str], list[str]]:
+    """chatbench's arguments, and those after the first `--` (passed on, e.g. to Locust)."""
+    if "--" not in argv:
+        return argv, []
+    at = argv.index("--")
+    return argv[:at], argv[at + 1 :]
 
 
 def _one_line(exc: BaseException) -> str:

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
 import secrets
-import subprocess
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +24,7 @@ import orjson
 
 from harness import validate as validate_value
 from harness.errors import UnreachableError, UsageError
-from harness.load import profiles
+from harness.load import child, profiles
 from harness.load.frames import MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES
 from harness.load.plan import Fractions, process_plan
 from harness.load.slo import Slo, judge_all, parse_slo
@@ -35,6 +34,8 @@ from harness.protocol import MAX_TEXT_CHARS
 from harness.redact import redact_url
 
 SLACK_S = 60.0
+LOCUST_LOG = "locust.log"
+"""Locust's own log in --out (unless --verbose shows it on the console)."""
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -76,6 +77,15 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="send phase: seconds or 10s, 1m30s (default 10)",
     )
     p.add_argument("--out", type=Path, help="output directory (required)")
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show Locust's own log on the console (default: DIR/locust.log; warnings, errors "
+        "and chatbench's lines are always shown)",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="overwrite an earlier run in --out (its results.json)"
+    )
     p.add_argument(
         "--spawn-rate", type=float, help="users started per second (default: all in 1 s)"
     )
@@ -120,6 +130,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--worker", action="store_true", help="be a worker of a swarm's master")
     p.add_argument("--master-host", default="127.0.0.1", help="the master to join (--worker)")
     p.add_argument("--master-port", type=int, default=5557, help="the master's port")
+    p.set_defaults(passthrough=[])  # the arguments after `--`, for Locust (harness.cli)
+    p.epilog = "Arguments after `--` go to Locust as they are: ... -- --loglevel DEBUG"
     return p
 
 
@@ -140,8 +152,7 @@ def validate(args: argparse.Namespace) -> list[Slo]:
         raise UsageError("--users must be at least 1")
     if args.out is None:
         raise UsageError("--out DIR is required")
-    if args.out.exists() and not args.out.is_dir():
-        raise UsageError(f"--out {args.out}: not a directory")
+    validate_value.out_dir("--out", args.out, args.force)
     validate_value.at_least("--rooms", args.rooms, 1)
     for name in ("rate", "duration", "drain", "leave_deadline", "connect_timeout"):
         validate_value.positive(f"--{name.replace('_', '-')}", getattr(args, name))
@@ -214,21 +225,17 @@ def locust_argv(args: argparse.Namespace) -> list[str]:
     argv = [sys.executable, "-m", "locust", "-f", users_file, "--headless", "--only-summary"]
     argv += ["--exit-code-on-error", "0"]  # ledger failures are judged by --slo, not Locust
     if args.worker:
-        return [
-            *argv,
-            "--worker",
-            "--master-host",
-            args.master_host,
-            "--master-port",
-            str(args.master_port),
-        ]
+        argv += ["--worker", "--master-host", args.master_host]
+        return [*argv, "--master-port", str(args.master_port), *args.passthrough]
     sizes = _sizes(args)
     spawn = args.spawn_rate or float(args.users)
     run_time = int(args.duration + args.users / spawn + args.drain + args.leave_deadline + 30)
     argv += ["-u", str(args.users), "-r", str(spawn), "-t", f"{run_time}s"]
     argv += ["--host", args.urls[0], "--csv", str(args.out / "locust"), "--stop-timeout", "1"]
-    if args.processes:
-        argv += ["--processes", str(args.processes)]
+    if args.processes:  # a free port, not 5557: two runs on one machine must not collide
+        port = str(_free_port())
+        argv += ["--processes", str(args.processes), "--master-bind-port", port]
+        argv += ["--master-port", port]
     elif args.master:
         argv += ["--master", "--expect-workers", str(args.expect_workers)]
         argv += ["--master-bind-port", str(args.master_port)]
@@ -258,7 +265,18 @@ def locust_argv(args: argparse.Namespace) -> list[str]:
         argv += [f"--cb-{name}", str(value)]
     for header in args.header:
         argv += ["--cb-header", header]
-    return argv
+    if not args.verbose:  # Locust's INFO lines and tables into DIR/locust.log
+        argv += ["--logfile", str(args.out / LOCUST_LOG), "--cb-quiet"]
+    return [*argv, *args.passthrough]
+
+
+def _free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for the local workers' master)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _profile_argument(name: str) -> str:
@@ -295,43 +313,79 @@ def config(args: argparse.Namespace, sizes: list[int]) -> dict[str, Any]:
     }
 
 
-def run_locust(argv: list[str], timeout: float) -> int:
-    """Run Locust; its output (our progress lines among it) goes to our stderr."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with subprocess.Popen(argv, stdout=sys.stderr, stderr=sys.stderr, env=env) as child:
-        try:
-            return child.wait(timeout)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait(10)
-            raise UnreachableError(f"the load run did not end within {timeout:.0f} s") from None
-        except KeyboardInterrupt:
-            child.terminate()
-            child.wait(10)
-            raise
+def run_locust(argv: list[str], timeout: float) -> child.Outcome:
+    """Run Locust in its own process group (signals forwarded; see harness.load.child)."""
+    return child.run(argv, timeout)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the load test; exit 1 when an SLO gate is missed."""
+    """Run the load test; exit 1 when an SLO gate is missed, 128+N when signal N stopped it."""
     slos = validate(args)
     if args.worker:
-        return run_locust(locust_argv(args), timeout=24 * 3600)
+        outcome = run_locust(locust_argv(args), timeout=24 * 3600)
+        return outcome.exit_code if outcome.signum else outcome.code
     headers = profiles.parse_headers(args.header, "--header")
     for url in args.urls:
         preflight(url, args.connect_timeout, args.protocol, headers)
-    args.out.mkdir(parents=True, exist_ok=True)
-    results_path = args.out / "results.json"
-    results_path.unlink(missing_ok=True)
+    results_path = _prepare_out(args.out)
+    if not args.verbose:
+        _say(f"Locust's log: {args.out / LOCUST_LOG} (--verbose shows it here)")
     ramp = args.users / (args.spawn_rate or args.users)
-    run_locust(locust_argv(args), args.duration + ramp + args.drain + args.leave_deadline + SLACK_S)
+    timeout = args.duration + ramp + args.drain + args.leave_deadline + SLACK_S
+    outcome = run_locust(locust_argv(args), timeout)
     if not results_path.exists():
-        if args.locustfile:
-            raise UsageError(
-                f"the load run wrote no results (see the Locust output above); does "
-                f"--locustfile {args.locustfile} import its users from harness.load.users?"
-            )
-        raise UnreachableError("the load run wrote no results (see the Locust output above)")
+        if outcome.signum:  # nothing collected yet: an interrupted run, not a verdict
+            print(f"{_stopped(outcome)} before any result was written", file=sys.stderr)
+            return outcome.exit_code
+        raise _no_results(args, outcome)
     doc = orjson.loads(results_path.read_bytes())
+    if not outcome.signum:
+        _check_users_ran(args, doc)
+    doc["slo"] = judge_all(slos, doc)
+    results_path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+    code = verdict(doc, results_path)
+    if outcome.signum:
+        print(f"incomplete run: {_stopped(outcome)}")
+        return outcome.exit_code
+    return code
+
+
+def _stopped(outcome: child.Outcome) -> str:
+    return f"stopped by {signal.Signals(outcome.signum).name} (exit {outcome.exit_code})"
+
+
+def _say(line: str) -> None:
+    print(f"[chatbench] {line}", file=sys.stderr, flush=True)
+
+
+def _prepare_out(out: Path) -> Path:
+    """Create --out; remove an earlier run's results and Locust log (--force); results.json."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("results.json", LOCUST_LOG):
+            (out / name).unlink(missing_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: {exc.strerror or exc}") from None
+    return out / "results.json"
+
+
+def _no_results(args: argparse.Namespace, outcome: child.Outcome) -> Exception:
+    """The error for a run that wrote no results.json (Locust's log shows why)."""
+    log = args.out / LOCUST_LOG
+    where = f"{log} and the output above" if log.exists() else "the Locust output above"
+    if args.locustfile:
+        return UsageError(
+            f"the load run wrote no results (Locust exited {outcome.code}; see {where}); does "
+            f"--locustfile {args.locustfile} import its users from harness.load.users?"
+        )
+    return UnreachableError(
+        f"the load run wrote no results (Locust exited {outcome.code}; see {where})"
+    )
+
+
+def _check_users_ran(args: argparse.Namespace, doc: dict[str, Any]) -> None:
+    """UnreachableError when no connection got through; UsageError when no user of a
+    --locustfile was chatbench's."""
     connections = doc["connections"]
     if connections["errors"] and not connections.get("opened"):
         first = (connections["first_errors"] or ["?"])[0]
@@ -341,9 +395,6 @@ def run(args: argparse.Namespace) -> int:
             f"--locustfile {args.locustfile}: no chatbench user ran (its users must subclass "
             "harness.load.users classes: ChatterUser, LurkerUser, MixedChatUser, ...)"
         )
-    doc["slo"] = judge_all(slos, doc)
-    results_path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
-    return verdict(doc, results_path)
 
 
 def verdict(doc: dict[str, Any], results_path: Path) -> int:

@@ -20,6 +20,7 @@ import itertools
 import logging
 import random
 import secrets
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -284,10 +285,12 @@ def _run_over(ctx: Context, now: int) -> bool:
     return pending is None or now >= pending
 
 
-def _finish(ctx: Context, now: int) -> None:
-    """Finalize the ledger and send (or keep) this process's final report."""
+def _finish(ctx: Context, now: int, incomplete: bool = False) -> None:
+    """Finalize the ledger and send (or keep) this process's final report; `incomplete`
+    (a signal) or a stop before the plan's end marks the run incomplete."""
     if ctx.finished.is_set():
         return
+    incomplete = incomplete or (ctx.send_end_ns is not None and not _run_over(ctx, now))
     ctx.finished.set()
     ctx.recorder.finalize(now)
     report = ctx.recorder.take(final=True)
@@ -295,6 +298,7 @@ def _finish(ctx: Context, now: int) -> None:
     runner = ctx.env.runner
     if isinstance(runner, WorkerRunner):
         report["shift_s"] = clock.CLOCK["shift_s"]
+        report["incomplete"] = incomplete
         report["clock"] = {
             "offset_ms": clock.CLOCK["offset_ms"],
             "bound_ms": clock.CLOCK["bound_ms"],
@@ -302,7 +306,7 @@ def _finish(ctx: Context, now: int) -> None:
         runner.send_message(collect.FINAL_MESSAGE, report)
     elif isinstance(runner, LocalRunner):
         COLLECTED.aggregate.merge(report)
-        collect.write_results(ctx.env)
+        collect.write_results(ctx.env, incomplete=incomplete)
         if option(ctx.env, "headless", False):
             gevent.spawn_later(0.2, runner.quit)
 
@@ -329,6 +333,15 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
         _finish(_context, time.time_ns())
 
 
+def _on_quitting(environment: Environment, **_: Any) -> None:
+    """Locust is shutting down (SIGTERM, SIGINT, the end of a run): a run still going is
+    stopped here and written as incomplete, with what was collected."""
+    if isinstance(environment.runner, MasterRunner):
+        collect.stop_early(environment)
+    elif _context is not None:
+        _finish(_context, time.time_ns(), incomplete=True)
+
+
 def _report(client_id: str, data: dict[str, Any]) -> None:
     if _context is not None and not _context.recorder.totals_sent:
         data["chatbench"] = _context.recorder.take()
@@ -336,6 +349,8 @@ def _report(client_id: str, data: dict[str, Any]) -> None:
 
 
 def _on_init(environment: Environment, **_: Any) -> None:
+    if option(environment, "cb_quiet", False):
+        _quiet_console()
     if environment.web_ui is not None:
         webui.extend(environment.web_ui)
     runner = environment.runner
@@ -344,13 +359,40 @@ def _on_init(environment: Environment, **_: Any) -> None:
         runner.register_message(clock.PING, clock.on_ping)
     elif isinstance(runner, WorkerRunner):
         runner.register_message(clock.PONG, clock.on_pong)
+    # quitting fires in reverse order of registration: ours (stop, final reports, results)
+    # must run before the runners' own listeners send their "quit" messages
+    events.quitting.remove_listener(_on_quitting)  # type: ignore[no-untyped-call]
+    events.quitting.add_listener(_on_quitting)  # type: ignore[no-untyped-call]
+
+
+def _quiet_console() -> None:
+    """--cb-quiet (chatbench load without --verbose): Locust's log and its summary tables go
+    to its --logfile only; warnings and errors (a crash's traceback) reach the console too."""
+    root = logging.getLogger()
+    files = [h for h in root.handlers if isinstance(h, logging.FileHandler)]
+    if not files:
+        return  # no --logfile: nowhere else to send the noise, keep Locust's console
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.WARNING)
+    console.setFormatter(logging.Formatter("[%(name)s] %(levelname)s: %(message)s"))
+    for logger in (root, logging.getLogger("locust")):
+        logger.addHandler(console)
+    tables = logging.getLogger("locust.stats_logger")
+    for handler in list(tables.handlers):
+        if isinstance(handler, logging.StreamHandler) and not isinstance(
+            handler, logging.FileHandler
+        ):
+            tables.removeHandler(handler)
+    tables.addHandler(files[0])
 
 
 # Registered on import (decorators would hide the listeners' types from mypy).
 _LISTENERS = (
     (events.init_command_line_parser, options.register),
     (events.test_start, _on_test_start),
+    (events.test_stopping, _on_test_stop),  # settle before the users' stop timeout
     (events.test_stop, _on_test_stop),
+    (events.quitting, _on_quitting),
     (events.report_to_master, _report),
     (events.worker_report, collect.worker_report),
     (events.init, _on_init),
