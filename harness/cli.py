@@ -2,6 +2,7 @@
 
   chatbench check ws://HOST:PORT             judge a server clause by clause (exit 0/1)
   chatbench load ws://HOST:PORT --users 100 --out run1   fan-out latency, delivery ledger
+  chatbench locust --host ws://HOST:PORT     Locust's web UI with chatbench's users
   chatbench report run1                      charts, HTML and Markdown of a run
   chatbench profile check my.toml ws://...   describe a server that does not speak v1
   chatbench serve                            the reference chat server
@@ -23,7 +24,7 @@ from harness import __version__, config
 from harness.errors import UnreachableError, UsageError
 
 # Each module harness.commands.NAME defines `add_parser(subparsers)` and `run(args) -> int`.
-COMMANDS = ("schema", "serve", "check", "load", "report", "profile", "demo")
+COMMANDS = ("schema", "serve", "check", "load", "locust", "report", "profile", "demo")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -45,12 +45,14 @@ class Collected:
     """time.time() at the start (0: no run has started)."""
     incomplete: bool = False
     """A worker's final report said its part was cut short."""
+    stopping: bool = False
+    """The master is quitting (stop_early): the last final report must not quit it again."""
 
     def reset(self, start_s: int, workers: int) -> None:
         """A new run starts (the web UI can start several)."""
         self.aggregate = Aggregate()
         self.start_s, self.workers, self.written, self.clocks = start_s, workers, False, {}
-        self.started, self.incomplete = time.time(), False
+        self.started, self.incomplete, self.stopping = time.time(), False, False
 
 
 COLLECTED = Collected()
@@ -71,7 +73,8 @@ def on_final(environment: Environment, msg: Any, **_: Any) -> None:
     COLLECTED.incomplete |= bool(report.get("incomplete"))
     if COLLECTED.aggregate.finals >= COLLECTED.workers:
         write_results(environment)
-        if option(environment, "headless", False) and environment.runner is not None:
+        quitting = COLLECTED.stopping  # stop_early: the master is quitting already
+        if not quitting and option(environment, "headless", False) and environment.runner:
             gevent.spawn_later(0.2, environment.runner.quit)
 
 
@@ -103,6 +106,7 @@ def stop_early(environment: Environment) -> None:
     runner = environment.runner
     if COLLECTED.written or not COLLECTED.started or not isinstance(runner, MasterRunner):
         return
+    COLLECTED.stopping = True
     for client in runner.clients.all:
         runner.server.send_to_client(Message("stop", None, client.id))  # type: ignore[no-untyped-call]
     deadline = time.monotonic() + FINAL_WAIT_S

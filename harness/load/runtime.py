@@ -6,9 +6,12 @@ Importing this module (users.py does) registers chatbench's listeners on `locust
 - `init`: the web UI's chatbench tab (`webui.py`) and the custom messages (final reports,
   clock pings: `collect.py`, `clock.py`).
 - `test_start` on a process that runs users (local runner or worker): a ticker greenlet
-  samples CPU and connections once a second, runs due leave checks, fires one Locust request
-  event per second with the fan-out p99, and once the send phase and the drain are over,
-  settles the ledger and reports.
+  samples CPU and connections once a second, runs due leave checks, and once the send phase
+  and the drain are over, settles the ledger and reports. Fan-out latency stays out of
+  Locust's request statistics (a per-second p99 is not a response time, nor a delivery count
+  a size): the web UI's chatbench tab, the progress lines and results.json show it.
+- `test_stopping`, `test_stop`, `quitting` (a stop, a signal, the end): a run still going
+  is settled there, incomplete when it is cut short (`collect.stop_early` on a master).
 - `report_to_master` / `worker_report`: workers send the buckets filled since their last
   report; the master merges them (`collect.py`). A local run merges into itself.
 """
@@ -33,7 +36,7 @@ from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from harness.errors import UsageError
-from harness.load import clock, collect, hist, options, profiles, webui
+from harness.load import clock, collect, options, profiles, webui
 from harness.load.aggregate import SATURATION_CPU
 from harness.load.collect import COLLECTED
 from harness.load.frames import MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES
@@ -253,15 +256,12 @@ def _ticker(ctx: Context) -> None:
         if saturated and not warned:
             warned = True
             log.warning("chatbench: generator CPU at %.0f%%: latencies measure the generator", cpu)
-        current = ctx.recorder.buckets.get(sec)
         ctx.recorder.tick(sec, now, ctx.connections, cpu, saturated, ctx.missing_peak)
         ctx.missing_peak = ctx.missing
-        if current is not None:
-            _second_event(ctx.env, current)
         if isinstance(ctx.env.runner, LocalRunner):
             COLLECTED.aggregate.merge(ctx.recorder.take())
         if _run_over(ctx, now):
-            _finish(ctx, now)
+            _finish(ctx, now, ended=True)
 
 
 def _second_end(now: int) -> int:
@@ -271,13 +271,6 @@ def _second_end(now: int) -> int:
     return target if target - now >= NS // 2 else target + NS
 
 
-def _second_event(env: Environment, bucket: Any) -> None:
-    fanout = hist.merged(list(bucket.fanout.values()))
-    if fanout.get_total_count():
-        p99_ms = fanout.get_value_at_percentile(99) / 1000
-        _request(env, "WS", "fanout p99 per second", p99_ms, fanout.get_total_count(), None)
-
-
 def _run_over(ctx: Context, now: int) -> bool:
     if ctx.send_end_ns is None or now < ctx.send_end_ns + ctx.drain_ns:
         return False
@@ -285,9 +278,11 @@ def _run_over(ctx: Context, now: int) -> bool:
     return pending is None or now >= pending
 
 
-def _finish(ctx: Context, now: int, incomplete: bool = False) -> None:
+def _finish(ctx: Context, now: int, incomplete: bool = False, ended: bool = False) -> None:
     """Finalize the ledger and send (or keep) this process's final report; `incomplete`
-    (a signal) or a stop before the plan's end marks the run incomplete."""
+    (a signal) or a stop before the plan's end marks the run incomplete. `ended`: the run
+    reached its end by itself, and a headless local run quits (a stop is quitting already:
+    a second quit would race the first one's stopping users)."""
     if ctx.finished.is_set():
         return
     incomplete = incomplete or (ctx.send_end_ns is not None and not _run_over(ctx, now))
@@ -307,7 +302,7 @@ def _finish(ctx: Context, now: int, incomplete: bool = False) -> None:
     elif isinstance(runner, LocalRunner):
         COLLECTED.aggregate.merge(report)
         collect.write_results(ctx.env, incomplete=incomplete)
-        if option(ctx.env, "headless", False):
+        if ended and option(ctx.env, "headless", False):
             gevent.spawn_later(0.2, runner.quit)
 
 
@@ -325,7 +320,7 @@ def _failure_events(env: Environment, totals: dict[str, int]) -> None:
     ):
         if totals.get(name):
             error = Exception(f"{totals[name]} {name}")
-            _request(env, "LEDGER", name, 0, totals[name], error)
+            _request(env, "LEDGER", name, 0, 0, error)  # the count is in the message
 
 
 def _on_test_stop(environment: Environment, **_: Any) -> None:
