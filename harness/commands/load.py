@@ -6,7 +6,8 @@ among them), makes sure the server answers, starts `python -m locust -f scenario
 through), then judges the SLO gates on DIR/results.json.
 Exit codes: 0 every gate held, 1 a gate was missed or the run is broken (nothing was
 delivered, the server broke the WebSocket protocol or ended every user's connection), 2 usage
-or connection error, 3 chatbench itself erred (never counted as the server's failure).
+or connection error, 3 chatbench itself erred (never counted as the server's failure), 128+N
+signal N stopped the run (harness.load.child; results.json is then marked incomplete).
 """
 
 from __future__ import annotations
@@ -33,6 +34,22 @@ from harness.profile import ChatProtocol, builtin_names
 from harness.protocol import MAX_TEXT_CHARS
 from harness.redact import redact_url
 
+DESCRIPTION = """\
+Swarm a chat server with Locust users: fan-out latency (HdrHistogram), a delivery ledger
+(lost, duplicated, out of order, leaked), cleanup after abrupt drops; DIR/results.json.
+
+  chatbench load ws://127.0.0.1:8000 --users 200 --rate 2 --duration 30s --out run1 \\
+      --slo 'p99<50ms' --slo 'lost==0'
+
+Locust's own log goes to DIR/locust.log (--verbose: to the console); arguments after `--`
+go to Locust as they are (... --out run1 -- --loglevel DEBUG). Ctrl-C or SIGTERM stops the
+run within seconds and writes what was collected, marked incomplete.
+
+Exit codes: 0 every --slo gate held; 1 a gate missed, or the run proves nothing (nothing
+delivered, the server broke the WebSocket protocol or ended every user's connection); 2 a
+usage error or an unreachable server; 3 a bug in chatbench (never the server's failure);
+130 (SIGINT) or 143 (SIGTERM) an interrupted run, whatever its gates. docs/load.md.
+"""
 SLACK_S = 60.0
 LOCUST_LOG = "locust.log"
 """Locust's own log in --out (unless --verbose shows it on the console)."""
@@ -43,7 +60,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = sub.add_parser(
         "load",
         help="swarm a chat server with Locust: fan-out latency, delivery ledger, cleanup",
-        description=__doc__,
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("urls", nargs="*", metavar="URL", help="server base URL(s), ws://HOST:PORT")
     p.add_argument(
@@ -131,7 +149,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--master-host", default="127.0.0.1", help="the master to join (--worker)")
     p.add_argument("--master-port", type=int, default=5557, help="the master's port")
     p.set_defaults(passthrough=[])  # the arguments after `--`, for Locust (harness.cli)
-    p.epilog = "Arguments after `--` go to Locust as they are: ... -- --loglevel DEBUG"
     return p
 
 
@@ -416,6 +433,13 @@ def verdict(doc: dict[str, Any], results_path: Path) -> int:
         return 3
     if doc["broken"]:
         print("broken run: " + "; ".join(doc["broken"]))
+        return 1
+    config = doc.get("config", {})
+    if config.get("processes_reported", 1) < config.get("processes", 1):
+        print(  # the watchdog wrote what arrived: never green
+            f"incomplete run: {config['processes_reported']} of {config['processes']} Locust "
+            "processes sent their final report"
+        )
         return 1
     return 0 if all(v["ok"] for v in doc["slo"]) else 1
 

@@ -193,3 +193,15 @@ def test_slo_gates_of_an_interrupted_run_are_judged_on_what_was_collected(tmp_pa
     assert gates["lost==0"]["ok"] is True
     assert gates["p99<1ms"]["value"] > 0
     assert "slo ok   lost==0" in stdout  # even a held gate does not make it green: exit 143
+
+
+@pytest.mark.parametrize(("reported", "code"), [(1, 1), (2, 0)])
+def test_a_run_missing_a_final_report_is_never_green(capsys, tmp_path, reported, code):
+    from harness.commands.load import verdict
+    from tests.load.test_load_command import verdict_doc
+
+    doc = verdict_doc()
+    doc["config"] = {"processes": 2, "processes_reported": reported, "incomplete": reported < 2}
+    assert verdict(doc, tmp_path / "results.json") == code
+    said = "incomplete run: 1 of 2 Locust processes sent their final report"
+    assert (said in capsys.readouterr().out) == (code == 1)
