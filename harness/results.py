@@ -150,7 +150,8 @@ class LeakVerdict(_Model):
     ci95_bytes: float | None = None
     """Half-width of the 95% confidence interval of bytes_per_churned_conn."""
     fd_growth: int | None = None
-    """Descriptors open at the end of the run (after the drain) minus after warm-up."""
+    """Descriptors open after the run (its clients gone, the server given a few seconds to
+    close what they left) minus before it; None when either is unknown."""
 
 
 class ServerTelemetry(_Model):

@@ -24,8 +24,9 @@ from typing import Any
 import orjson
 
 from harness import validate as validate_value
+from harness.commands import load_storm
 from harness.errors import UnreachableError, UsageError
-from harness.load import child, profiles
+from harness.load import child, profiles, serverwatch
 from harness.load.frames import MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES
 from harness.load.plan import Fractions, process_plan
 from harness.load.slo import Slo, judge_all, parse_slo
@@ -53,6 +54,7 @@ usage error or an unreachable server; 3 a bug in chatbench (never the server's f
 SLACK_S = 60.0
 LOCUST_LOG = "locust.log"
 """Locust's own log in --out (unless --verbose shows it on the console)."""
+SOURCES_ENV = "CHATBENCH_SOURCE_ADDRESSES"  # = harness.load.runtime.SOURCES_ENV (no locust here)
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -148,6 +150,27 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--worker", action="store_true", help="be a worker of a swarm's master")
     p.add_argument("--master-host", default="127.0.0.1", help="the master to join (--worker)")
     p.add_argument("--master-port", type=int, default=5557, help="the master's port")
+    # server telemetry and live metrics (issue 15; harness/load/serverwatch.py, exporter.py)
+    p.add_argument("--server-pid", type=int, metavar="PID", help="sample this local server")
+    p.add_argument("--server-metrics", metavar="URL", help="scrape this Prometheus endpoint")
+    p.add_argument(
+        "--server-metric",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a metric to record from --server-metrics (repeatable; default: process_* and "
+        "the reference server's)",
+    )
+    p.add_argument(
+        "--server-interval",
+        type=validate_value.duration,
+        default=1.0,
+        help="seconds between server samples (default 1)",
+    )
+    p.add_argument(
+        "--prometheus-port", type=int, metavar="N", help="serve live load metrics on this port"
+    )
+    load_storm.add_arguments(p)
     p.set_defaults(passthrough=[])  # the arguments after `--`, for Locust (harness.cli)
     return p
 
@@ -158,11 +181,16 @@ def validate(args: argparse.Namespace) -> list[Slo]:
         raise UsageError(f"--locustfile {args.locustfile}: no such file")
     if args.worker:
         validate_value.port("--master-port", args.master_port)
+        if serverwatch.wanted(args) or args.prometheus_port is not None:
+            raise UsageError("server telemetry and --prometheus-port belong to the master")
+        load_storm.validate(args)
         return []
+    serverwatch.validate(args)
     args.protocol = profiles.load_protocol(args.profile, args.path_template)
     profiles.parse_headers(args.header, "--header")
-    if not args.urls:
-        raise UsageError("give at least one server URL (ws://HOST:PORT)")
+    load_storm.validate(args)
+    if not args.urls and not args.serve:
+        raise UsageError("give at least one server URL (ws://HOST:PORT), or --serve")
     for url in args.urls:
         validate_value.ws_url(url)
     if args.users is None or args.users < 1:
@@ -248,7 +276,11 @@ def locust_argv(args: argparse.Namespace) -> list[str]:
     spawn = args.spawn_rate or float(args.users)
     run_time = int(args.duration + args.users / spawn + args.drain + args.leave_deadline + 30)
     argv += ["-u", str(args.users), "-r", str(spawn), "-t", f"{run_time}s"]
-    argv += ["--host", args.urls[0], "--csv", str(args.out / "locust"), "--stop-timeout", "1"]
+    # --stop-timeout 0: a user never ends its task by itself (it idles once the run is over),
+    # so a grace would only delay every stop; a stopped user still closes cleanly (on_stop)
+    argv += ["--host", args.urls[0], "--csv", str(args.out / "locust"), "--stop-timeout", "0"]
+    if args.prometheus_port is not None:
+        argv += ["--cb-prometheus-port", str(args.prometheus_port)]
     if args.processes:  # a free port, not 5557: two runs on one machine must not collide
         port = str(_free_port())
         argv += ["--processes", str(args.processes), "--master-bind-port", port]
@@ -278,6 +310,7 @@ def locust_argv(args: argparse.Namespace) -> list[str]:
         "profile": _profile_argument(args.profile),
         "path-template": args.path_template or "",
     }
+    options.update(load_storm.locust_options(args))
     for name, value in options.items():
         argv += [f"--cb-{name}", str(value)]
     for header in args.header:
@@ -327,29 +360,54 @@ def config(args: argparse.Namespace, sizes: list[int]) -> dict[str, Any]:
         "slo": args.slo,
         "headers": [name for name, _ in profiles.parse_headers(args.header, "--header")],
         "locustfile": str(args.locustfile) if args.locustfile else "",
+        **load_storm.config(args),
     }
 
 
-def run_locust(argv: list[str], timeout: float) -> child.Outcome:
+def run_locust(
+    argv: list[str], timeout: float, extra_env: dict[str, str] | None = None
+) -> child.Outcome:
     """Run Locust in its own process group (signals forwarded; see harness.load.child)."""
-    return child.run(argv, timeout)
+    return child.run(argv, timeout, extra_env)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the load test; exit 1 when an SLO gate is missed, 128+N when signal N stopped it."""
     slos = validate(args)
     if args.worker:
-        outcome = run_locust(locust_argv(args), timeout=24 * 3600)
+        own = {SOURCES_ENV: args.source_addresses} if args.source_addresses else {}
+        outcome = run_locust(locust_argv(args), 24 * 3600, own)  # its own addresses
         return outcome.exit_code if outcome.signum else outcome.code
+    if not args.serve:
+        return _run(args, slos)
+    from harness.load.served import ServedServer, ServeError
+
+    with ServedServer() as served:
+        try:
+            args.urls = [served.start()]
+        except ServeError as exc:
+            raise UnreachableError(f"--serve: {exc}") from None
+        print(f"chatbench load: serving the reference server at {served.url}", file=sys.stderr)
+        if args.restart_at:
+            served.restart_on()
+        return _run(args, slos, served.restarts)
+
+
+def _run(args: argparse.Namespace, slos: list[Slo], restarts: list[Any] | None = None) -> int:
+    """Preflight, the Locust run, the gates; 128+N when signal N stopped it."""
     headers = profiles.parse_headers(args.header, "--header")
     for url in args.urls:
         preflight(url, args.connect_timeout, args.protocol, headers)
     results_path = _prepare_out(args.out)
-    if not args.verbose:
-        _say(f"Locust's log: {args.out / LOCUST_LOG} (--verbose shows it here)")
     ramp = args.users / (args.spawn_rate or args.users)
     timeout = args.duration + ramp + args.drain + args.leave_deadline + SLACK_S
-    outcome = run_locust(locust_argv(args), timeout)
+    sampler = serverwatch.begin(args)
+    if not args.verbose:
+        _say(f"Locust's log: {args.out / LOCUST_LOG} (--verbose shows it here)")
+    try:
+        outcome = run_locust(locust_argv(args), timeout)
+    finally:
+        serverwatch.end(sampler)
     if not results_path.exists():
         if outcome.signum:  # nothing collected yet: an interrupted run, not a verdict
             print(f"{_stopped(outcome)} before any result was written", file=sys.stderr)
@@ -358,6 +416,10 @@ def run(args: argparse.Namespace) -> int:
     doc = orjson.loads(results_path.read_bytes())
     if not outcome.signum:
         _check_users_ran(args, doc)
+    if sampler is not None:
+        doc["server"] = serverwatch.telemetry(sampler, doc)
+    if restarts is not None and args.restart_at:
+        doc["config"]["restarts"] = restarts
     doc["slo"] = judge_all(slos, doc)
     results_path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
     code = verdict(doc, results_path)
@@ -423,6 +485,8 @@ def verdict(doc: dict[str, Any], results_path: Path) -> int:
     ended = ended_by_server(doc)
     if ended:
         print(f"warning: {ended}")
+    if doc.get("server"):
+        print(serverwatch.summary(doc["server"]))
     print(f"results: {results_path}")
     harness_errors = doc["connections"].get("harness_errors", 0)
     if harness_errors:

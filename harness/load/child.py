@@ -55,9 +55,10 @@ class _Caught:
     at: float = 0.0
 
 
-def run(argv: list[str], timeout: float) -> Outcome:
-    """Run `argv` in a new process group; its output goes to our stderr."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def run(argv: list[str], timeout: float, extra_env: dict[str, str] | None = None) -> Outcome:
+    """Run `argv` in a new process group (`extra_env` on top of ours); its output goes to
+    our stderr."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     with subprocess.Popen(
         argv, stdout=sys.stderr, stderr=sys.stderr, env=env, start_new_session=True
     ) as child:

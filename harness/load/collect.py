@@ -141,6 +141,7 @@ def _config(environment: Environment, incomplete: bool) -> dict[str, Any]:
         processes_reported=COLLECTED.aggregate.finals,
         incomplete=incomplete or COLLECTED.aggregate.finals < max(1, COLLECTED.workers),
         pid=os.getpid(),
+        start_s=COLLECTED.start_s,  # epoch second of t=0 (server telemetry aligns on it)
     )
     _durations(config)
     if COLLECTED.clocks:
@@ -192,8 +193,36 @@ def _print_summary(doc: dict[str, Any]) -> None:
         file=sys.stderr,
         flush=True,
     )
+    for line in connect_lines(doc):
+        print(f"[chatbench] {line}", file=sys.stderr, flush=True)
     for reason in doc["broken"]:
         print(f"[chatbench] broken run: {reason}", file=sys.stderr, flush=True)
+
+
+def connect_lines(doc: dict[str, Any]) -> list[str]:
+    """The console's lines on connect latency and the reconnect storm."""
+    c = doc.get("connect_latency_us") or {}
+    peak = max((row.get("connects", 0) for row in doc["timeseries"]), default=0)
+    lines = [
+        f"connect p50 {c.get('p50', 0) / 1000:.1f} ms p99 {c.get('p99', 0) / 1000:.1f} ms "
+        f"max {c.get('max', 0) / 1000:.1f} ms ({c.get('count', 0)} connects, "
+        f"peak {peak} connects/s)"
+    ]
+    s = doc.get("storm")
+    if s:
+
+        def secs(v: float | None) -> str:
+            return "never" if v is None else f"{v:.2f} s"
+
+        failed = codes(s["failed_handshakes"]) or "none"
+        lines.append(
+            f"storm ({s.get('cause', 'drop')}) at {s['at_s']:.1f} s: dropped {s['dropped']}, "
+            f"back {s.get('back', 0)}; 99% back after {secs(s['back_99_s'])}, all after "
+            f"{secs(s['back_100_s'])}; failed handshakes {failed}; lost {s['lost']}; "
+            f"left seen {s['left_seen']} of {s['left_owed']} owed, joined seen "
+            f"{s['joined_seen']} of {s['joined_owed']} owed"
+        )
+    return lines
 
 
 def _foreign(deliveries: dict[str, int]) -> str:

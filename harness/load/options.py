@@ -47,6 +47,19 @@ def register(parser: Any) -> None:
         default=MAX_MESSAGE_BYTES,
         help="largest server message accepted; a larger one fails that connection (1009)",
     )
+    # connection scale and the reconnect storm (docs/load.md "The reconnect storm")
+    add("--cb-storm-at", type=float, default=0.0, help="drop every connection at T s (0: no)")
+    add("--cb-restart-at", type=float, default=0.0, help="the served server restarts at T s")
+    add(
+        "--cb-restart-pid",
+        type=int,
+        default=0,
+        help="who restarts it (SIGUSR1; set by chatbench)",
+        include_in_web_ui=False,
+    )
+    add("--cb-backoff-base", type=float, default=0.5, help="storm reconnect backoff base, s")
+    add("--cb-backoff-cap", type=float, default=10.0, help="storm reconnect backoff cap, s")
+    add("--cb-source-addresses", default="", help="local addresses to connect from: A-B,C")
     add("--cb-out", default="", help="directory for results.json and fanout.hlog")
     add(
         "--cb-config",
@@ -60,6 +73,13 @@ def register(parser: Any) -> None:
         help="with --logfile: the console shows only warnings, errors and chatbench's lines "
         "(set by chatbench load unless --verbose)",
         include_in_web_ui=False,
+    )
+
+    add(
+        "--cb-prometheus-port",
+        type=int,
+        default=0,
+        help="serve live load metrics in Prometheus format on this port (master or local run)",
     )
 
 

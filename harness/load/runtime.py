@@ -21,8 +21,10 @@ from __future__ import annotations
 import gc
 import itertools
 import logging
+import os
 import random
 import secrets
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -36,7 +38,7 @@ from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from harness.errors import UsageError
-from harness.load import clock, collect, options, profiles, webui
+from harness.load import clock, collect, exporter, options, profiles, sources, storm, webui
 from harness.load.aggregate import SATURATION_CPU
 from harness.load.collect import COLLECTED
 from harness.load.frames import MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES
@@ -47,9 +49,22 @@ from harness.load.recorder import Recorder
 from harness.profile import ChatProtocol
 
 log = logging.getLogger("chatbench")
+SOURCES_ENV = "CHATBENCH_SOURCE_ADDRESSES"
 MEMBER_BLOCK = 10**9
 """`{member}` numbers of a process start at a random multiple of this (unique across
 processes and runs that share a server, below 2**53 for servers that parse them as doubles)."""
+
+
+@dataclass
+class StormPlan:
+    """The run's reconnect storm: at `at_s` seconds (0: none), dropped by chatbench (DROP)
+    or by the restarted server (RESTART); reconnects back off from `base` to `cap`."""
+
+    at_s: float = 0.0
+    cause: str = storm.DROP
+    base: float = storm.BACKOFF_BASE_S
+    cap: float = storm.BACKOFF_CAP_S
+    restart_pid: int = 0
 
 
 @dataclass
@@ -81,6 +96,19 @@ class Context:
     connections: int = 0
     missing: int = 0  # users without the connection the plan gives them
     missing_peak: int = 0  # the most of them since the last tick
+    storm: StormPlan = field(default_factory=lambda: StormPlan())
+    users: list[Any] = field(default_factory=list)
+    """Every user of the process (the storm ends their connections)."""
+    sources: list[str] = field(default_factory=list)
+    """--cb-source-addresses: connections are bound to these in turn."""
+    _source_turn: int = 0
+
+    def next_source(self) -> str | None:
+        """The local address the next connection binds to (None: the system's choice)."""
+        if not self.sources:
+            return None
+        self._source_turn += 1
+        return self.sources[self._source_turn % len(self.sources)]
 
     def room_name(self, index: int) -> str:
         """The id of this process's room `index` (unique to the process and run)."""
@@ -150,6 +178,8 @@ def _build_context(env: Environment) -> Context:
     max_message = int(option(env, "cb_max_message_bytes", MAX_MESSAGE_BYTES))
     if max_message < MIN_MESSAGE_BYTES:
         raise RuntimeError(f"chatbench: --cb-max-message-bytes must be >= {MIN_MESSAGE_BYTES}")
+    plan_storm = _storm_plan(env)
+    recorder.track_joins = bool(plan_storm.at_s) and protocol.behaviour.announces_join
     return Context(
         env=env,
         plan=plan,
@@ -165,7 +195,34 @@ def _build_context(env: Environment) -> Context:
         connect_timeout=float(option(env, "cb_connect_timeout", 10.0)),
         max_message_bytes=max_message,
         drain_ns=int(drain * NS),
+        storm=plan_storm,
+        sources=_sources(env),
     )
+
+
+def _storm_plan(env: Environment) -> StormPlan:
+    drop, restart = float(option(env, "cb_storm_at", 0)), float(option(env, "cb_restart_at", 0))
+    return StormPlan(
+        at_s=drop or restart,
+        cause=storm.RESTART if restart and not drop else storm.DROP,
+        base=float(option(env, "cb_backoff_base", storm.BACKOFF_BASE_S)),
+        cap=float(option(env, "cb_backoff_cap", storm.BACKOFF_CAP_S)),
+        restart_pid=int(option(env, "cb_restart_pid", 0)),
+    )
+
+
+def _sources(env: Environment) -> list[str]:
+    """--cb-source-addresses, or this machine's own CHATBENCH_SOURCE_ADDRESSES (a worker's
+    `chatbench load --worker --source-addresses`: the master's options would override it)."""
+    text = os.environ.get(SOURCES_ENV) or option(env, "cb_source_addresses", "") or ""
+    if not text:
+        return []
+    try:
+        found = sources.parse_addresses(text)
+        sources.check_local(found)
+    except UsageError as exc:
+        raise RuntimeError(f"chatbench: {exc}") from None
+    return found
 
 
 _protocol: tuple[tuple[str, str], ChatProtocol] | None = None
@@ -201,6 +258,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         COLLECTED.reset(time.time_ns() // NS, workers)
         gevent.spawn(collect.progress, environment)
         gevent.spawn(collect.watchdog, environment)
+        gevent.spawn(_ask_restart, _storm_plan(environment), time.time_ns())
         return
     global _context
     if _context is not None and _context.finished.is_set():  # a new run from the web UI
@@ -212,11 +270,49 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     ctx.send_end_ns = ctx.start_ns + int(duration * NS) if duration > 0 else None
     ctx.recorder.on_rtt = lambda us: _rtt_event(environment, us)
     gevent.spawn(_ticker, ctx)
+    if ctx.storm.at_s > 0:
+        gevent.spawn(_storm, ctx)
+    if isinstance(runner, LocalRunner):
+        gevent.spawn(_ask_restart, ctx.storm, ctx.start_ns)
     if isinstance(runner, LocalRunner):
         COLLECTED.reset(ctx.start_ns // NS, 1)
         gevent.spawn(collect.progress, environment)
     if isinstance(runner, WorkerRunner):
         gevent.spawn(clock.sync, runner)
+
+
+RESTART_LAG_S = 0.1
+"""The restart is asked for this long after the storm's books open in every process, so no
+process sees its connections end before it counts them."""
+
+
+def _storm(ctx: Context) -> None:
+    """At the storm's instant: open the book, then end every connection (DROP) or mark the
+    users whose connections the restarted server will end (RESTART)."""
+    at = ctx.start_ns + int(ctx.storm.at_s * NS)
+    gevent.sleep(max(0.0, (at - time.time_ns()) / NS))
+    if ctx.finished.is_set():
+        return
+    book = storm.StormBook(time.time_ns(), ctx.storm.cause)
+    ctx.recorder.start_storm(book)
+    connected = [user for user in ctx.users if user.connected()]
+    for user in connected:
+        book.drop(user.uid)
+    for user in connected:
+        user.storm_hit(drop=ctx.storm.cause == storm.DROP)
+    log.warning("chatbench: reconnect storm (%s): %d connections", book.cause, len(connected))
+
+
+def _ask_restart(plan: StormPlan, start_ns: int) -> None:
+    """--restart-at: ask chatbench (SIGUSR1 to its process) to restart the served server."""
+    if plan.cause != storm.RESTART or plan.at_s <= 0 or not plan.restart_pid:
+        return
+    at = start_ns + int((plan.at_s + RESTART_LAG_S) * NS)
+    gevent.sleep(max(0.0, (at - time.time_ns()) / NS))
+    try:
+        os.kill(plan.restart_pid, signal.SIGUSR1)
+    except OSError as exc:
+        log.error("chatbench: could not ask for the restart: %s", exc)
 
 
 def _request(env: Environment, kind: str, name: str, ms: float, length: int, exc: Any) -> None:
@@ -349,6 +445,9 @@ def _on_init(environment: Environment, **_: Any) -> None:
     if environment.web_ui is not None:
         webui.extend(environment.web_ui)
     runner = environment.runner
+    port = int(option(environment, "cb_prometheus_port", 0) or 0)
+    if port and not isinstance(runner, WorkerRunner):
+        exporter.serve(port, COLLECTED)
     if isinstance(runner, MasterRunner):
         runner.register_message(collect.FINAL_MESSAGE, collect.on_final)
         runner.register_message(clock.PING, clock.on_ping)

@@ -156,7 +156,7 @@ def descendants(pid: int) -> list[psutil.Process]:
     [
         (signal.SIGTERM, (), 2.0),
         (signal.SIGINT, (), 2.0),
-        (signal.SIGTERM, ("--processes", "2"), 4.0),
+        (signal.SIGTERM, ("--processes", "2"), 5.0),  # the master awaits its workers
     ],
 )
 def test_a_signal_stops_the_run_and_writes_incomplete_results(tmp_path, signum, extra, bound_s):
