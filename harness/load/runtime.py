@@ -25,7 +25,6 @@ import os
 import random
 import secrets
 import signal
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +37,7 @@ from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from harness.errors import UsageError
-from harness.load import clock, collect, exporter, options, profiles, sources, storm, webui
+from harness.load import clock, collect, console, exporter, options, profiles, sources, storm, webui
 from harness.load.aggregate import SATURATION_CPU
 from harness.load.collect import COLLECTED
 from harness.load.frames import MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES
@@ -441,7 +440,7 @@ def _report(client_id: str, data: dict[str, Any]) -> None:
 
 def _on_init(environment: Environment, **_: Any) -> None:
     if option(environment, "cb_quiet", False):
-        _quiet_console()
+        console.quiet()
     if environment.web_ui is not None:
         webui.extend(environment.web_ui)
     runner = environment.runner
@@ -457,27 +456,6 @@ def _on_init(environment: Environment, **_: Any) -> None:
     # must run before the runners' own listeners send their "quit" messages
     events.quitting.remove_listener(_on_quitting)  # type: ignore[no-untyped-call]
     events.quitting.add_listener(_on_quitting)  # type: ignore[no-untyped-call]
-
-
-def _quiet_console() -> None:
-    """--cb-quiet (chatbench load without --verbose): Locust's log and its summary tables go
-    to its --logfile only; warnings and errors (a crash's traceback) reach the console too."""
-    root = logging.getLogger()
-    files = [h for h in root.handlers if isinstance(h, logging.FileHandler)]
-    if not files:
-        return  # no --logfile: nowhere else to send the noise, keep Locust's console
-    console = logging.StreamHandler(sys.stderr)
-    console.setLevel(logging.WARNING)
-    console.setFormatter(logging.Formatter("[%(name)s] %(levelname)s: %(message)s"))
-    for logger in (root, logging.getLogger("locust")):
-        logger.addHandler(console)
-    tables = logging.getLogger("locust.stats_logger")
-    for handler in list(tables.handlers):
-        if isinstance(handler, logging.StreamHandler) and not isinstance(
-            handler, logging.FileHandler
-        ):
-            tables.removeHandler(handler)
-    tables.addHandler(files[0])
 
 
 # Registered on import (decorators would hide the listeners' types from mypy).
