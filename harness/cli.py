@@ -9,7 +9,8 @@
   chatbench demo                             all of the above on an in-memory server
 
 Exit codes: 0 ok, 1 the server broke a clause or missed a gate, 2 a usage error or an
-unreachable server, 3 a bug in chatbench. `chatbench COMMAND --help` for each command.
+unreachable server, 3 a bug in chatbench, 130/143 a run stopped by Ctrl-C (SIGINT) or
+SIGTERM. `chatbench COMMAND --help` for each command.
 """
 
 from __future__ import annotations

@@ -253,7 +253,20 @@ def preflight(
             pass
     except (OSError, TimeoutError, WebSocketException) as exc:
         shown = redact_url(url.rstrip("/") + protocol.shown_path(room, "preflight", member))
-        raise UnreachableError(f"{shown}: {exc}") from exc
+        raise UnreachableError(f"{shown}: {exc}{_path_hint(url)}") from exc
+
+
+def _path_hint(url: str) -> str:
+    """A hint when the base URL has a path of its own (the profile's path is appended)."""
+    import urllib.parse
+
+    path = urllib.parse.urlsplit(url).path.rstrip("/")
+    if not path:
+        return ""
+    return (
+        f" (the URL's path {path} comes before the profile's: give the base URL ws://HOST:PORT, "
+        "or the whole path with --path-template or a --profile)"
+    )
 
 
 def locustfile() -> str:

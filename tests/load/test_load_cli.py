@@ -205,3 +205,16 @@ def test_a_run_missing_a_final_report_is_never_green(capsys, tmp_path, reported,
     assert verdict(doc, tmp_path / "results.json") == code
     said = "incomplete run: 1 of 2 Locust processes sent their final report"
     assert (said in capsys.readouterr().out) == (code == 1)
+
+
+def test_a_url_with_a_path_says_what_was_tried_and_hints_at_the_template(tmp_path):
+    with running_fake() as url:
+        proc = chatbench_load(f"{url}/ws/chat/foo", "--users", "2", "--out", str(tmp_path))
+        plain = chatbench_load(
+            url, "--users", "2", "--out", str(tmp_path / "p"), "--path-template", "/nothing/{room}"
+        )
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "/ws/chat/foo/ws/chat/cbpreflight" in proc.stderr  # what was tried
+    assert "the URL's path /ws/chat/foo comes before the profile's" in proc.stderr
+    assert "--path-template" in proc.stderr
+    assert plain.returncode == 2 and "the URL's path" not in plain.stderr  # no path, no hint
