@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
 
 from harness import __version__, config
-from harness.errors import UnreachableError, UsageError
+from harness.errors import Interrupted, UnreachableError, UsageError
 
 # Each module harness.commands.NAME defines `add_parser(subparsers)` and `run(args) -> int`.
 COMMANDS = ("schema", "serve", "check", "load", "locust", "report", "profile", "demo")
@@ -101,6 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except Interrupted as exc:
+        print(f"{prog}: stopped by {signal.Signals(exc.signum).name}", file=sys.stderr)
+        return 128 + exc.signum
     except Exception as exc:
         return _harness_error(prog, exc)
 

@@ -392,10 +392,11 @@ def run(args: argparse.Namespace) -> int:
         outcome = run_locust(locust_argv(args), 24 * 3600, own)  # its own addresses
         return outcome.exit_code if outcome.signum else outcome.code
     if not args.serve:
-        return _run(args, slos)
+        with child.interruptible():
+            return _run(args, slos)
     from harness.load.served import ServedServer, ServeError
 
-    with ServedServer() as served:
+    with child.interruptible(), ServedServer() as served:
         try:
             args.urls = [served.start()]
         except ServeError as exc:
@@ -434,12 +435,19 @@ def _run(args: argparse.Namespace, slos: list[Slo], restarts: list[Any] | None =
     if restarts is not None and args.restart_at:
         doc["config"]["restarts"] = restarts
     doc["slo"] = judge_all(slos, doc)
-    results_path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+    _write_atomically(results_path, orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
     code = verdict(doc, results_path)
     if outcome.signum:
         print(f"incomplete run: {_stopped(outcome)}")
         return outcome.exit_code
     return code
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Replace `path` whole (a signal meanwhile leaves the child's results, never half)."""
+    part = path.with_name(path.name + ".part")
+    part.write_bytes(data)
+    part.replace(path)
 
 
 def _stopped(outcome: child.Outcome) -> str:

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
 
-from harness.errors import UnreachableError
+from harness.errors import Interrupted, UnreachableError
 
 STOP_GRACE_S = 5.0
 """Seconds the child's group gets to write its results after a forwarded signal."""
@@ -105,6 +105,22 @@ def _forwarding(child: subprocess.Popen[bytes]) -> Iterator[_Caught]:
     previous = {s: signal.signal(s, forward) for s in FORWARDED}
     try:
         yield caught
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """While inside (outside `run`, which forwards them): SIGTERM and SIGINT raise
+    Interrupted, so what was started (a served server) is stopped on the way out."""
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, stop) for s in FORWARDED}
+    try:
+        yield
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

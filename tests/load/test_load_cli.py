@@ -218,3 +218,44 @@ def test_a_url_with_a_path_says_what_was_tried_and_hints_at_the_template(tmp_pat
     assert "the URL's path /ws/chat/foo comes before the profile's" in proc.stderr
     assert "--path-template" in proc.stderr
     assert plain.returncode == 2 and "the URL's path" not in plain.stderr  # no path, no hint
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_served_run_stops_the_served_server_too(tmp_path):
+    cmd = [sys.executable, "-m", "harness.cli", "load", "--serve", "--users", "2", "--rooms", "1"]
+    cmd += ["--duration", "30", "--out", str(tmp_path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_progress(proc, time.monotonic() + 40 * FACTOR)
+        children = descendants(proc.pid)
+        assert len(children) >= 2  # the served server and the Locust child
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=20 * FACTOR)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, stderr[-3000:]
+    assert not [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert json.loads((tmp_path / "results.json").read_text())["config"]["incomplete"] is True
+
+
+def test_sigterm_before_the_locust_child_runs_is_exit_143_and_cleans_up():
+    """The window before the child (preflight, a served server starting): Interrupted."""
+    code = (
+        "import os, signal, sys\n"
+        "from harness.errors import Interrupted\n"
+        "from harness.load import child\n"
+        "try:\n"
+        "    with child.interruptible():\n"
+        "        try:\n"
+        "            os.kill(os.getpid(), signal.SIGTERM)\n"
+        "            signal.pause()\n"
+        "        finally:\n"
+        "            print('cleaned up')\n"
+        "except Interrupted as exc:\n"
+        "    sys.exit(128 + exc.signum)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30 * FACTOR
+    )
+    assert proc.returncode == 143 and proc.stdout == "cleaned up\n", proc.stderr
