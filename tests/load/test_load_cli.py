@@ -230,7 +230,7 @@ def test_sigterm_to_a_served_run_stops_the_served_server_too(tmp_path):
         children = descendants(proc.pid)
         assert len(children) >= 2  # the served server and the Locust child
         proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=20 * FACTOR)
+        _, stderr = proc.communicate(timeout=20 * FACTOR)
     finally:
         if proc.poll() is None:
             proc.kill()
