@@ -108,7 +108,7 @@ def back_after(seconds: float | None) -> str:
 
 def storm_cause(storm: Storm) -> str:
     """ "drop" (`--storm-at`) or "restart" (`--restart-at`); results before the field: drop."""
-    return str((storm.model_extra or {}).get("cause", "drop"))
+    return storm.cause
 
 
 def storm_rows(storm: Storm) -> list[list[str]]:
@@ -116,7 +116,7 @@ def storm_rows(storm: Storm) -> list[list[str]]:
     when = (
         "server restart asked at" if storm_cause(storm) == "restart" else "connections dropped at"
     )
-    back = (storm.model_extra or {}).get("back")
+    back = storm.back
     rows = [
         [when, f"{storm.at_s:g} s"],
         ["users dropped", fmt.count(storm.dropped)],
