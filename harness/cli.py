@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = next((a for a in args_list if not a.startswith("-")), "")
         print(f"chatbench {name}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
-    args_list, passthrough = _split_passthrough(args_list)
+    args_list, passthrough = _split_passthrough(parser, args_list)
     try:
         args, extra = parser.parse_known_args(args_list)
     except SystemExit as exc:  # argparse: --help, --version, or a usage error it printed
@@ -88,9 +88,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and not getattr(args, "_unknown_to_passthrough", False):
         # argparse would blame the top-level parser; name the subcommand
         print(f"{prog}: error: unrecognized arguments: {' '.join(extra)}", file=sys.stderr)
-        return 2
-    if (extra or passthrough) and not hasattr(args, "passthrough"):
-        print(f"{prog}: error: takes no arguments after --", file=sys.stderr)
         return 2
     if hasattr(args, "passthrough"):
         args.passthrough = [*extra, *passthrough]
@@ -109,9 +106,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _harness_error(prog, exc)
 
 
-def _split_passthrough(argv: list[str]) -> tuple[list[str], list[str]]:
-    """chatbench's arguments, and those after the first `--` (passed on, e.g. to Locust)."""
-    if "--" not in argv:
+def _split_passthrough(
+    parser: argparse.ArgumentParser, argv: list[str]
+) -> tuple[list[str], list[str]]:
+    """chatbench's arguments, and those after the first `--` for a command that passes them
+    on (`load`, `locust`: to Locust); for the others `--` keeps its argparse meaning."""
+    name = next((a for a in argv if not a.startswith("-")), None)
+    command = parser.commands.get(name)  # type: ignore[attr-defined]
+    if "--" not in argv or command is None or command.get_default("passthrough") is None:
         return argv, []
     at = argv.index("--")
     return argv[:at], argv[at + 1 :]
