@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import background
+from bench import background, scale_report
 from bench.procs import ROOT, cpu_count
 from bench.search import first_failure, limit_of
 
@@ -31,7 +31,11 @@ TARGETS = {
     "slow_consumer_p99_ratio": ("<=", 2.0),
     "generator_p99_vs_naive": (">=", 5.0),
     "generator_capacity": (">=", 30000.0),
+    "conn_p99_ms_10k": ("<=", 20.0),
+    "server_kb_per_conn": ("<=", 20.0),
+    "generator_kb_per_user": ("<=", 20.0),
 }
+DIGITS = {"generator_capacity": 0, "server_kb_per_conn": 1, "generator_kb_per_user": 1}
 
 
 def machine_info() -> dict[str, Any]:
@@ -65,7 +69,7 @@ def machine_info() -> dict[str, Any]:
 
 
 def ratios(results: dict[str, Any]) -> dict[str, float]:
-    """The five headline numbers (nan when their part did not run)."""
+    """The headline numbers (nan when their part did not run)."""
     nan = float("nan")
     servers = results.get("fanout", {}).get("servers", {})
     cap = {k: v.get("capacity", 0.0) for k, v in servers.items()}
@@ -78,6 +82,7 @@ def ratios(results: dict[str, Any]) -> dict[str, float]:
         "slow_consumer_p99_ratio": slow.get("ratio", nan),
         "generator_p99_vs_naive": gen.get("compare", {}).get("ratio", nan),
         "generator_capacity": gen.get("capacity", {}).get("capacity", nan),
+        **scale_report.ratios(results.get("scale", {})),
     }
 
 
@@ -85,10 +90,8 @@ def summary_line(r: dict[str, float]) -> str:
     """The last line `bench/run.py --quick` prints."""
     parts = []
     for key, value in r.items():
-        if key == "generator_capacity":
-            parts.append(f"{key}={value:.0f}" if math.isfinite(value) else f"{key}={value}")
-        else:
-            parts.append(f"{key}={value:.2f}" if math.isfinite(value) else f"{key}={value}")
+        shown = f"{value:.{DIGITS.get(key, 2)}f}" if math.isfinite(value) else f"{value}"
+        parts.append(f"{key}={shown}")
     return " ".join(parts)
 
 
@@ -305,7 +308,7 @@ def render(results: dict[str, Any], charts: dict[str, str], optimisations: str) 
     ]
     for key, value in r.items():
         op, target = TARGETS[key]
-        shown = _num(value, "", 0 if key == "generator_capacity" else 2)
+        shown = _num(value, "", DIGITS.get(key, 2))
         lines.append(f"| `{key}` | {shown} | {op} {target:g} | {meets(key, value)} |")
     lines += ["", "```", summary_line(r), "```", ""]
     warned = [f"- **Warning:** {w}." for w in background.warnings(results)]
@@ -315,6 +318,7 @@ def render(results: dict[str, Any], charts: dict[str, str], optimisations: str) 
         ("slow", lambda p: slow_section(p, charts)),
         ("generator", lambda p: generator_section(p, charts)),
         ("scaleout", scaleout_section),
+        ("scale", lambda p: scale_report.section(p, charts)),
     )
     for key, build in sections:
         if key in results:

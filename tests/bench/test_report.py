@@ -37,7 +37,8 @@ def test_summary_line_is_exact() -> None:
     assert r["server_vs_seed"] == 2.0
     assert report.summary_line(r) == (
         "server_vs_seed=2.00 server_vs_broadcast=nan slow_consumer_p99_ratio=nan "
-        "generator_p99_vs_naive=nan generator_capacity=nan"
+        "generator_p99_vs_naive=nan generator_capacity=nan conn_p99_ms_10k=nan "
+        "server_kb_per_conn=nan generator_kb_per_user=nan"
     )
 
 
