@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from harness.protocol import is_valid_room_id, sanitize_username
 from reference_server import metrics
+from reference_server.collector import Collector
 from reference_server.connection import Connection
 from reference_server.descriptors import open_count
 from reference_server.hub import Hub
@@ -30,10 +32,15 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.start()
+        collector = Collector(
+            lambda: len(state.members), lambda: state.stats.connections_total - len(state.members)
+        )
+        collector.start(asyncio.get_running_loop())
         await state.hub.start()
         try:
             yield
         finally:
+            collector.stop()
             await state.hub.stop()
 
     # No /docs, /redoc or /openapi.json: the server documents nothing it does not mean to serve.
