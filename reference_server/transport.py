@@ -26,6 +26,8 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.frames import Frame
 from websockets.protocol import State
 
+from reference_server.lean import Flag, Inbox
+
 EXTENSION = "chatbench.transport"
 POLICY, TOO_BIG = 1008, 1009
 READ_SLICE = 16 * 1024
@@ -92,7 +94,10 @@ class ChatProtocol(WebSocketsSansIOProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.lost = asyncio.Event()
+        # uvicorn's asyncio.Queue and Event, without their deques (reference_server.lean)
+        self.queue = Inbox()  # type: ignore[assignment]
+        self.writable = Flag(True)  # type: ignore[assignment]
+        self.lost = Flag()
         # uvicorn waits this long for the peer's close reply before closing the transport.
         self.close_timeout = self.limits.close_timeout
         self._fragments = 0
@@ -197,9 +202,13 @@ class ChatProtocol(WebSocketsSansIOProtocol):
         return message
 
     async def send(self, message: ASGISendEvent) -> None:
-        """uvicorn's send; once the app closes, read again: the client's close reply."""
+        """uvicorn's send; once the app closes, read again: the client's close reply. Once
+        accepted, the handshake's request and response (their headers) are dropped: nothing
+        reads them again, and they were a kilobyte or two per member."""
         await super().send(message)
-        if message["type"] == "websocket.close":
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            del self.request, self.response
+        elif message["type"] == "websocket.close":
             self._output_blocked = False
             self._proceed()
 
