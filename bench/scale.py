@@ -49,7 +49,7 @@ class ScalePlan:
     measure: float = 20.0
     """Seconds measured once every member is connected (and `settle` s more have passed)."""
     settle: float = 2.0
-    spawn_rate: float = 1000.0
+    spawn_rate: float = 500.0
     connect_rate: float = 400.0
     """Connections/s assumed when sizing the run: a slower ramp only shortens the window."""
     limit_ms: float = 20.0
@@ -177,7 +177,7 @@ def per_kb(rss: float, base: float, count: int) -> float:
 def duration(members: int, plan: ScalePlan) -> float:
     """The send phase (--duration, counted from the start of spawning) of a step."""
     ramp = members / min(plan.spawn_rate, plan.connect_rate)
-    return round(ramp + 2 + plan.settle + plan.measure)
+    return round(ramp + 5 + plan.settle + plan.measure)
 
 
 def load_command(url: str, users: int, seconds: float, out: str, plan: ScalePlan) -> list[str]:
@@ -255,7 +255,10 @@ def summarize(run: dict[str, Any], members: int, base: float, plan: ScalePlan) -
         "lost_total": data["deliveries"]["lost"],
     }
     if span is None:
-        return out | {"ok": False, "reason": f"only {out['connected']} of {members} connected"}
+        why = f"only {out['connected']} of {members} connected"
+        if out["connected"] >= members:
+            why = f"the ramp took the whole run ({duration(members, plan):g} s)"
+        return out | {"ok": False, "reason": why}
     first, last = span
     t0, t1 = run["start"] + first, run["start"] + last + 1
     used = usage(run["samples"], t0, t1)
