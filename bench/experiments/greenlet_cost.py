@@ -32,7 +32,7 @@ def per_greenlet(n: int, depth: int) -> float:
     gevent.sleep(0.5)  # every greenlet has run up to its sleep
     added = proc.memory_info().rss - before
     gevent.killall(sleepers)
-    return added / n / 1024
+    return float(added) / n / 1024
 
 
 def main() -> None:
