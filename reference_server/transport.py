@@ -216,11 +216,15 @@ class ChatProtocol(WebSocketsSansIOProtocol):
 
     async def send(self, message: ASGISendEvent) -> None:
         """uvicorn's send; once the app closes, read again: the client's close reply. Once
-        accepted, the handshake's request and response (their headers) are dropped: nothing
-        reads them again, and they were a kilobyte or two per member."""
+        accepted, the handshake's request, response and the scope's headers are dropped:
+        nothing reads them again (the app looks at Origin and Host before it accepts), and
+        they were two or three kilobytes per member."""
         await super().send(message)
         if message["type"] == "websocket.accept" and self.handshake_complete:
             del self.request, self.response
+            headers = self.scope["headers"]
+            if isinstance(headers, list):
+                headers.clear()  # in place: Starlette's Headers share the list
         elif message["type"] == "websocket.close":
             self._output_blocked = False
             self._proceed()
