@@ -50,7 +50,7 @@ class ScalePlan:
     """Seconds measured once every member is connected (and `settle` s more have passed)."""
     settle: float = 2.0
     spawn_rate: float = 500.0
-    connect_rate: float = 400.0
+    connect_rate: float = 250.0
     """Connections/s assumed when sizing the run: a slower ramp only shortens the window."""
     limit_ms: float = 20.0
     kb_limit: float = 20.0
@@ -256,6 +256,7 @@ def summarize(run: dict[str, Any], members: int, base: float, plan: ScalePlan) -
     }
     if span is None:
         why = f"only {out['connected']} of {members} connected"
+        why += f" ({out['connect_errors']} failed attempts)" if out["connect_errors"] else ""
         if out["connected"] >= members:
             why = f"the ramp took the whole run ({duration(members, plan):g} s)"
         return out | {"ok": False, "reason": why}

@@ -166,3 +166,17 @@ def test_tiny_real_run() -> None:
         assert s["count"] > 0 and s["p99_ms"] > 0 and s["server_rss"] > s["server_base_rss"]
         assert s["generator_rss"] > 0 and s["measured_s"] >= 2
     assert out["generator_base_rss"] > 0
+
+
+def test_summarize_says_why_nothing_was_measured() -> None:
+    data = {
+        "timeseries": [row(t, 70, 5) for t in range(10)],
+        "connections": {"errors": 12, "server_closes": {}},
+        "deliveries": {"lost": 0},
+    }
+    run = {"data": data, "start": 0, "hists": {}, "samples": []}
+    out = scale.summarize(run, 100, 0.0, scale.ScalePlan())
+    assert not out["ok"] and out["reason"] == "only 70 of 100 connected (12 failed attempts)"
+    data["timeseries"] = [row(t, 100 if t == 9 else 70, 5) for t in range(10)]
+    out = scale.summarize(run, 100, 0.0, scale.ScalePlan(measure=1, settle=1))
+    assert out["reason"].startswith("the ramp took the whole run")
