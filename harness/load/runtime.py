@@ -18,10 +18,12 @@ Importing this module (users.py does) registers chatbench's listeners on `locust
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import itertools
 import logging
 import random
+import resource
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -224,6 +226,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     if _context is not None and _context.finished.is_set():  # a new run from the web UI
         _context = None
     ctx = context(environment)
+    _raise_nofile()
     _quiet_gc()
     ctx.start_ns = time.time_ns()
     duration = float(option(environment, "cb_duration", 0))
@@ -253,11 +256,35 @@ def _request(env: Environment, kind: str, name: str, ms: float, length: int, exc
     )
 
 
+def _raise_nofile() -> None:
+    """Soft RLIMIT_NOFILE to the hard limit: every user holds a socket, and a default soft
+    limit of 1,024 would fail the 1,000th connection of a process."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < hard:
+        with contextlib.suppress(ValueError, OSError):  # macOS caps it below its hard limit
+            resource.setrlimit(
+                resource.RLIMIT_NOFILE, (hard, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+            )
+
+
 def _quiet_gc() -> None:
     """Keep the cyclic GC from pausing the receive path for long (a pause is latency)."""
     gc.collect()
     gc.freeze()  # what exists now (Locust, gevent, modules) is never scanned again
     gc.set_threshold(50_000, 20, 100)
+
+
+def _freeze_grown(connections: int, frozen: int) -> int:
+    """While connections grow, move what is alive out of the collector's sight (gc.freeze
+    splices lists: free). Without it, each collection of the generation the users' objects
+    pile up in walks all of them: 0.2-1.7 s pauses at 10,000 users (docs/benchmarks.md, part
+    5). A churner's first connection, frozen, is never collected: bounded by the users."""
+    if connections <= frozen:
+        return frozen
+    gc.freeze()
+    return connections
 
 
 def _rtt_event(env: Environment, us: int) -> None:
@@ -268,7 +295,7 @@ def _ticker(ctx: Context) -> None:
     """Just before each second ends: gauges, leave checks, a Locust event; then the end."""
     proc = psutil.Process()
     proc.cpu_percent(None)
-    warned = False
+    warned, frozen = False, 0
     while not ctx.finished.is_set():
         target = _second_end(time.time_ns())
         gevent.sleep(max(0.0, (target - time.time_ns()) / NS))
@@ -280,6 +307,7 @@ def _ticker(ctx: Context) -> None:
             log.warning("chatbench: generator CPU at %.0f%%: latencies measure the generator", cpu)
         ctx.recorder.tick(sec, now, ctx.connections, cpu, saturated, ctx.missing_peak)
         ctx.missing_peak = ctx.missing
+        frozen = _freeze_grown(ctx.connections, frozen)
         if isinstance(ctx.env.runner, LocalRunner):
             COLLECTED.aggregate.merge(ctx.recorder.take())
         if _run_over(ctx, now):
