@@ -171,7 +171,11 @@ class Storm(_Model):
 
     at_s: float
     """When the connections were dropped, on the clock of `timeseries`."""
+    cause: Literal["drop", "restart"] = "drop"
+    """`drop` (`--storm-at`: chatbench dropped them) or `restart` (`--restart-at`)."""
     dropped: int = 0
+    back: int | None = None
+    """Of the dropped users, how many were connected (and welcomed) again."""
     back_99_s: float | None = None
     """Seconds until 99% of the dropped users were connected (and welcomed) again."""
     back_100_s: float | None = None

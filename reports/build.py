@@ -36,7 +36,7 @@ CAPTIONS = {
     "saturated. Memory and descriptors that climb with each churn burst and never come back "
     "are a leak; gaps are seconds without a sample.",
     "connections_over_time": "Open connections, and connects and reconnects per second: the "
-    "ramp, churn and a reconnect storm. Red lines: the storm (solid) and when 99% (dashed) "
+    "ramp, churn and a reconnect storm. Black lines: the storm (solid) and when 99% (dashed) "
     "and all (dotted) of its users were connected again.",
     "connect_distribution": "The whole run's connect latency (TCP connect, WebSocket "
     "handshake and welcome) at every percentile.",
@@ -56,8 +56,9 @@ def load_figures(run: LoadRun) -> dict[str, Figure]:
     if r.timeseries or run.intervals:
         figures["latency_over_time"] = charts.latency_over_time(r.timeseries, run.intervals)
         if r.storm is not None:  # the spike after a storm is the reconnects' doing
-            timecharts.mark_storm(figures["latency_over_time"].axes[0], r.storm)
-            charts.legend(figures["latency_over_time"].axes[0])
+            ax = figures["latency_over_time"].axes[0]
+            timecharts.mark_storm(ax, r.storm)
+            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     if run.fanout is not None and run.fanout.get_total_count() > 0:
         figures["latency_distribution"] = charts.distribution({"fan-out": run.fanout})
         figures["latency_histogram"] = charts.latency_histogram(run.fanout)

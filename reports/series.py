@@ -52,6 +52,23 @@ def _number(value: float | None) -> float:
     return NAN if value is None else float(value)
 
 
+def samples(
+    rows: Sequence[ServerSample], value: Callable[[ServerSample], float | None], interval: float
+) -> Series:
+    """`value` of each server sample at its own time (samples may come every 0.25 s); NaN for a
+    sample without the figure, and a NaN point between two samples more than 1.5x
+    `interval` apart (the samples in between failed)."""
+    x: list[float] = []
+    y: list[float] = []
+    for row in sorted(rows, key=lambda r: r.t):
+        if x and row.t - x[-1] > 1.5 * interval:
+            x.append((x[-1] + row.t) / 2)
+            y.append(NAN)
+        x.append(row.t)
+        y.append(_number(value(row)))
+    return Series(x, y)
+
+
 def latency(rows: Sequence[TimeseriesRow], name: str, scale: float = 1.0) -> Series:
     """Latency percentile `name` per second, divided by `scale`; NaN in seconds that recorded
     no fan-out latency (no delivery: a latency of 0 would be a lie)."""

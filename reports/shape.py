@@ -1,4 +1,5 @@
-"""Whether two load runs have one shape: the same users, rooms, rate, duration, churn and profile.
+"""Whether two load runs have one shape: the same users, rooms, rate, duration, churn, profile
+and reconnect storm.
 
 `--compare` compares totals (lost, delivered, reconnects) and latencies; between runs of
 different shapes the totals mean nothing and the latencies little, so the comparison warns.
@@ -18,6 +19,7 @@ SHAPE = (
     ("duration_s", "duration (s)"),
     ("churn", "churn"),
     ("profile", "profile"),
+    ("storm", "storm"),
 )
 
 
@@ -26,6 +28,10 @@ def setting(config: dict[str, Any], key: str) -> Any:
     value = config.get(key)
     if key == "profile" and isinstance(value, dict):
         return value.get("source") or value.get("name")
+    if key == "storm":  # {"at_s", "cause", backoff}; null (or absent: older runs) for none
+        if not isinstance(value, dict):
+            return "none"
+        return f"{value.get('cause', 'drop')} at {value.get('at_s', 0):g} s"
     return value
 
 

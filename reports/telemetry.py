@@ -94,7 +94,7 @@ def server_rows(server: ServerTelemetry) -> list[list[str]]:
         ["why", leak.reason or "—"],
         ["churned connections after warm-up", fmt.count(leak.churned_connections)],
         ["bytes retained per churned connection", per_conn(leak)],
-        ["descriptors left open (end minus warm-up)", fd_growth(leak)],
+        ["descriptors left open after the run (fd growth)", fd_growth(leak)],
     ]
     if server.errors:
         rows.append(["failed samples (first)", "; ".join(server.errors[:3])])
@@ -106,11 +106,24 @@ def back_after(seconds: float | None) -> str:
     return "not within the run" if seconds is None else f"{seconds:g} s after the drop"
 
 
+def storm_cause(storm: Storm) -> str:
+    """ "drop" (`--storm-at`) or "restart" (`--restart-at`); results before the field: drop."""
+    return storm.cause
+
+
 def storm_rows(storm: Storm) -> list[list[str]]:
     """When, how many, how fast they came back and what the storm cost, as rows."""
-    return [
-        ["every connection dropped at", f"{storm.at_s:g} s"],
-        ["connections dropped", fmt.count(storm.dropped)],
+    when = (
+        "server restart asked at" if storm_cause(storm) == "restart" else "connections dropped at"
+    )
+    back = storm.back
+    rows = [
+        [when, f"{storm.at_s:g} s"],
+        ["users dropped", fmt.count(storm.dropped)],
+    ]
+    if back is not None:
+        rows.append(["users back", f"{back:,} of {storm.dropped:,}"])
+    rows += [
         ["99% back", back_after(storm.back_99_s)],
         ["all back", back_after(storm.back_100_s)],
         ["failed reconnect handshakes", fmt.by_code(storm.failed_handshakes)],
@@ -118,17 +131,28 @@ def storm_rows(storm: Storm) -> list[list[str]]:
         ["left announcements seen / owed", f"{storm.left_seen:,} / {storm.left_owed:,}"],
         ["joined announcements seen / owed", f"{storm.joined_seen:,} / {storm.joined_owed:,}"],
     ]
-
-
-def metric_rows(server: ServerTelemetry) -> list[list[str]]:
-    """Each scraped gauge or counter by name: samples, min, max and last value."""
-    names = sorted({name for s in server.timeseries for name in s.metrics})
-    rows = []
-    for name in names:
-        values = [s.metrics[name] for s in server.timeseries if name in s.metrics]
-        shown = [fmt.stat(repr(v)) for v in (min(values), max(values), values[-1])]
-        rows.append([name, fmt.count(len(values)), *shown])
     return rows
 
 
-METRIC_HEADER = ["metric", "samples", "min", "max", "last"]
+def metric_rows(server: ServerTelemetry) -> list[list[str]]:
+    """Each scraped gauge or counter by name: samples, min, max, last value, and for a counter
+    (a name ending in `_total`, recorded cumulative) its mean rate over the run."""
+    names = sorted({name for s in server.timeseries for name in s.metrics})
+    rows = []
+    for name in names:
+        seen = [(s.t, s.metrics[name]) for s in server.timeseries if name in s.metrics]
+        values = [v for _, v in seen]
+        shown = [fmt.stat(repr(v)) for v in (min(values), max(values), values[-1])]
+        rows.append([name, fmt.count(len(values)), *shown, _rate(name, seen)])
+    return rows
+
+
+def _rate(name: str, seen: list[tuple[float, float]]) -> str:
+    base = name.split("{", 1)[0]
+    (t0, v0), (t1, v1) = seen[0], seen[-1]
+    if not base.endswith("_total") or t1 <= t0:
+        return "—"
+    return fmt.stat(repr((v1 - v0) / (t1 - t0)))
+
+
+METRIC_HEADER = ["metric", "samples", "min", "max", "last", "rate/s (counters)"]

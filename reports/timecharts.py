@@ -16,7 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from harness.results import ServerSample, ServerTelemetry, Storm, TimeseriesRow
-from reports import charts, series
+from reports import charts, series, telemetry
 
 MIB = 1024.0 * 1024.0
 ONE_CORE_LABEL = "one core (100%)"
@@ -50,18 +50,18 @@ def server_over_time(
 ) -> Figure:
     """Fan-out latency, then the server's CPU, RSS, descriptors and connections: each panel
     drawn when the source gave that figure at all; a reconnect storm marked on every panel."""
-    samples = server.timeseries
+    samples, every = server.timeseries, server.interval_s
     panels: list[Panel] = []
     if rows:
         panels.append(lambda ax: _latency_panel(ax, rows))
     if _has(samples, "cpu"):
-        panels.append(lambda ax: _cpu_panel(ax, samples))
+        panels.append(lambda ax: _cpu_panel(ax, samples, every))
     if _has(samples, "rss_bytes"):
-        panels.append(lambda ax: _rss_panel(ax, samples))
+        panels.append(lambda ax: _rss_panel(ax, samples, every))
     if _has(samples, "fds"):
-        panels.append(lambda ax: _count_panel(ax, samples, "fds", "Open fds (count)"))
+        panels.append(lambda ax: _count_panel(ax, samples, every, "fds", "Open fds (count)"))
     if _has(samples, "connections") or rows:
-        panels.append(lambda ax: _connections_panel(ax, rows, samples))
+        panels.append(lambda ax: _connections_panel(ax, rows, samples, every))
     fig = stacked(f"Server under test over time ({server.source})", panels, rows)
     if storm is not None:
         _mark_storm_everywhere(fig, storm)
@@ -84,31 +84,37 @@ def _latency_panel(ax: Axes, rows: Sequence[TimeseriesRow]) -> None:
     ax.set_ylabel("Latency (ms)")
 
 
-def _cpu_panel(ax: Axes, samples: Sequence[ServerSample]) -> None:
-    ax.plot(*series.on_grid(samples, lambda s: s.cpu), label="server CPU", color="#9467bd")
+def _cpu_panel(ax: Axes, samples: Sequence[ServerSample], interval: float) -> None:
+    ax.plot(
+        *series.samples(samples, lambda s: s.cpu, interval), label="server CPU", color="#9467bd"
+    )
     ax.axhline(100, color="#d62728", ls="--", lw=1, label=ONE_CORE_LABEL)
     ax.set_ylim(bottom=0)
     ax.set_ylabel("CPU (% of a core)")
 
 
-def _rss_panel(ax: Axes, samples: Sequence[ServerSample]) -> None:
+def _rss_panel(ax: Axes, samples: Sequence[ServerSample], interval: float) -> None:
     ax.plot(
-        *series.on_grid(samples, lambda s: _mib(s.rss_bytes)), label="server RSS", color="#8c564b"
+        *series.samples(samples, lambda s: _mib(s.rss_bytes), interval),
+        label="server RSS",
+        color="#8c564b",
     )
     ax.set_ylabel("RSS (MiB)")
 
 
-def _count_panel(ax: Axes, samples: Sequence[ServerSample], name: str, ylabel: str) -> None:
-    ax.plot(*series.on_grid(samples, lambda s: getattr(s, name)), label=f"server {name}")
+def _count_panel(
+    ax: Axes, samples: Sequence[ServerSample], interval: float, name: str, ylabel: str
+) -> None:
+    ax.plot(*series.samples(samples, lambda s: getattr(s, name), interval), label=f"server {name}")
     ax.set_ylabel(ylabel)
     charts.integer_axis(ax)
 
 
 def _connections_panel(
-    ax: Axes, rows: Sequence[TimeseriesRow], samples: Sequence[ServerSample]
+    ax: Axes, rows: Sequence[TimeseriesRow], samples: Sequence[ServerSample], interval: float
 ) -> None:
     if _has(samples, "connections"):
-        line = series.on_grid(samples, lambda s: s.connections)
+        line = series.samples(samples, lambda s: s.connections, interval)
         ax.plot(*line, label="server's connections", color="#17becf", lw=1.6)
     if rows:
         line = series.count(rows, "connections")
@@ -148,7 +154,8 @@ def _connects_panel(ax: Axes, rows: Sequence[TimeseriesRow]) -> None:
 def storm_marks(storm: Storm) -> list[tuple[float, str, str]]:
     """(time, label, line style) of the storm and of the recoveries it reached."""
     missing = "" if storm.back_100_s is not None else ", not all back by the end"
-    marks = [(storm.at_s, f"{STORM_LABEL}: {storm.dropped:,} dropped{missing}", "-")]
+    cause = " (server restart)" if telemetry.storm_cause(storm) == "restart" else ""
+    marks = [(storm.at_s, f"{STORM_LABEL}{cause}: {storm.dropped:,} dropped{missing}", "-")]
     for back, what, style in ((storm.back_99_s, "99%", "--"), (storm.back_100_s, "all", ":")):
         if back is not None:
             marks.append((storm.at_s + back, f"{what} back after {back:g} s", style))
@@ -156,9 +163,13 @@ def storm_marks(storm: Storm) -> list[tuple[float, str, str]]:
 
 
 def mark_storm(ax: Axes, storm: Storm, legend: bool = True) -> None:
-    """Vertical lines at the storm and at the 99% and 100% recoveries."""
-    for t, label, style in storm_marks(storm):
-        ax.axvline(t, color="#d62728", ls=style, lw=1.4, label=label if legend else "_" + label)
+    """Vertical lines at the storm and at the 99% and 100% recoveries, inside the x axis (a
+    recovery after the last row would fall off the chart)."""
+    marks = storm_marks(storm)
+    for t, label, style in marks:
+        ax.axvline(t, color="#222222", ls=style, lw=1.3, label=label if legend else "_" + label)
+    left, right = ax.get_xlim()
+    ax.set_xlim(min(left, marks[0][0] - 0.5), max(right, max(t for t, _, _ in marks) + 0.5))
 
 
 def compare_server(runs: Mapping[str, tuple[Sequence[TimeseriesRow], ServerTelemetry]]) -> Figure:
@@ -166,9 +177,12 @@ def compare_server(runs: Mapping[str, tuple[Sequence[TimeseriesRow], ServerTelem
     p99 = [
         (label, series.latency(rows, "p99", charts.US_PER_MS)) for label, (rows, _) in runs.items()
     ]
-    cpu = [(label, series.on_grid(s.timeseries, lambda x: x.cpu)) for label, (_, s) in runs.items()]
+    cpu = [
+        (label, series.samples(s.timeseries, lambda x: x.cpu, s.interval_s))
+        for label, (_, s) in runs.items()
+    ]
     rss = [
-        (label, series.on_grid(s.timeseries, lambda x: _mib(x.rss_bytes)))
+        (label, series.samples(s.timeseries, lambda x: _mib(x.rss_bytes), s.interval_s))
         for label, (_, s) in runs.items()
     ]
     panels: list[Panel] = [

@@ -193,10 +193,15 @@ def storm_results(sim: dict[str, Any]) -> dict[str, Any]:
     doc["deliveries"] = {"expected": delivered + 26, "delivered": delivered, "lost": 26}
     doc["cleanup"] = {}
     doc["connections"] = {"opened": 400, "welcomed": 400, "users": 200, "reconnects": 200}
-    doc["config"] = shape(users=200, rooms=10, room_size=20, rate=5, duration_s=40, churn=0)
+    storm = {"at_s": 20.0, "cause": "drop", "backoff_base_s": 0.5, "backoff_cap_s": 10.0}
+    doc["config"] = shape(
+        users=200, rooms=10, room_size=20, rate=5, duration_s=40, churn=0, storm=storm
+    )
     doc["storm"] = {
         "at_s": 20.0,
+        "cause": "drop",
         "dropped": 200,
+        "back": 200,
         "back_99_s": 3.4,
         "back_100_s": 5.2,
         "failed_handshakes": {"refused": 140, "503": 37},

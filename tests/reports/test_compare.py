@@ -243,3 +243,32 @@ def test_connect_latency_and_storm_recovery_are_compared(server_results):
     assert cells["storm: all back after"][1:4] == ["5.2 s", "—", "—"]
     assert ["reconnect storm", "200 dropped at 20 s, all back after 5.2 s",
             "200 dropped at 20 s, not all back"] in again.facts  # fmt: skip
+
+
+def test_the_same_storm_is_one_shape_and_no_storm_in_either_is_too(base_run):
+    r = base_run.results
+    storm = {"at_s": 5.0, "cause": "drop", "backoff_base_s": 0.5}
+    a = r.model_copy(update={"config": {**r.config, "storm": storm}})
+    b = r.model_copy(update={"config": {**r.config, "storm": {**storm, "backoff_base_s": 1}}})
+    assert compare(a, b, 10).warnings == []
+    none = r.model_copy(update={"config": {**r.config, "storm": None}})
+    assert compare(none, r, 10).warnings == []  # null and absent (older results) alike
+
+
+def test_a_storm_at_another_time_is_another_shape():
+    from reports import data
+    from tests.reports.conftest import DATA
+
+    r = data.load_run(DATA / "run_storm").results
+    later = r.model_copy(
+        update={
+            "config": {**r.config, "storm": {**r.config["storm"], "at_s": 30.0}},
+            "storm": r.storm.model_copy(update={"at_s": 30.0}),
+        }
+    )
+    result = compare(r, later, 10)
+    (warning,) = result.warnings
+    assert "(storm drop at 20 s vs drop at 30 s)" in warning
+    assert not result.broken
+    plain = r.model_copy(update={"config": {k: v for k, v in r.config.items() if k != "storm"}})
+    assert "storm none vs drop at 20 s" in compare(plain, r, 10).warnings[0]

@@ -66,3 +66,30 @@ def test_churn_on_most_seconds_is_one_band_not_a_line_per_second():
     ax = charts.ledger_events(rows).axes[0]
     bands = [p for p in ax.patches if p.get_label().lstrip("_") == charts.CHURN_LABEL]
     assert [(b.get_x(), b.get_x() + b.get_width()) for b in bands] == [(1.0, 30.0)]
+
+
+def test_server_samples_keep_their_own_times_and_break_where_samples_failed():
+    every = [ServerSample(t=t / 4, cpu=float(t)) for t in range(-4, 8) if t not in (3, 4)]
+    line = series.samples(every, lambda s: s.cpu, 0.25)
+    assert line.x[:5] == [-1.0, -0.75, -0.5, -0.25, 0.0]  # the baseline before the run
+    assert nan_at(line.y) == [7]  # between 0.5 and 1.25: two samples missing
+    assert line.x[6:9] == [0.5, 0.875, 1.25]
+    assert [v for v in line.y if not math.isnan(v)] == [s.cpu for s in every]
+    late = [ServerSample(t=0.0, cpu=1), ServerSample(t=0.35, cpu=None), ServerSample(t=0.7, cpu=2)]
+    assert nan_at(series.samples(late, lambda s: s.cpu, 0.25).y) == [1]  # jitter is no gap
+
+
+def test_hlog_intervals_without_a_delivery_are_gaps_too():
+    from hdrh.histogram import HdrHistogram
+
+    from reports.data import Interval
+
+    intervals = []
+    for t in range(4):
+        h = HdrHistogram(1, 60_000_000, 3)
+        if t != 2:
+            h.record_value(1000 * (t + 1))
+        intervals.append(Interval(float(t), 1.0, h))
+    ax = charts.latency_over_time([], intervals).axes[0]
+    for line in ax.get_lines():
+        assert nan_at(line.get_ydata()) == [2], line.get_label()

@@ -52,7 +52,7 @@ def test_an_unknown_verdict_is_unknown_with_its_reason_never_no_leak():
     assert rows["leak verdict"] == "unknown"
     assert rows["why"] == UNKNOWN["reason"]
     assert rows["bytes retained per churned connection"] == "not measured"
-    assert rows["descriptors left open (end minus warm-up)"] == "not measured"
+    assert rows["descriptors left open after the run (fd growth)"] == "not measured"
     assert rows["CPU max (% of one core)"] == "not measured"  # no samples at all
 
 
@@ -88,7 +88,7 @@ def test_page_and_summary_show_the_leak_in_badge_headline_and_table(server_resul
     text = markdown.load_summary(server_results)
     assert "❌ server leak: 48.2 KiB ± 2.88 KiB (95% CI) per churned connection" in text
     assert table_rows(text, "leak verdict") == [["leak verdict", "leak"]]
-    assert table_rows(text, "descriptors left open (end minus warm-up)")[0][1] == "+78"
+    assert table_rows(text, "descriptors left open after the run (fd growth)")[0][1] == "+78"
 
 
 def test_page_and_summary_show_unknown_as_a_warning(server_results):
@@ -110,7 +110,8 @@ def test_storm_rows_say_when_and_how_fast_the_users_came_back():
 
     storm = data.load_run(DATA / "run_storm").results.storm
     rows = dict(telemetry.storm_rows(storm))
-    assert rows["every connection dropped at"] == "20 s"
+    assert rows["connections dropped at"] == "20 s"
+    assert rows["users back"] == "200 of 200"
     assert rows["99% back"] == "3.4 s after the drop"
     assert rows["failed reconnect handshakes"] == "177 (refused x140, 503 x37)"
     assert rows["left announcements seen / owed"] == "171 / 190"
@@ -129,8 +130,32 @@ def test_connect_latency_is_a_row_of_the_latency_tables(server_results, base_run
 def test_scraped_metrics_are_listed_with_min_max_and_last(server_results):
     rows = {row[0]: row for row in telemetry.metric_rows(server_results.server)}
     assert list(rows) == ["chat_messages_relayed_total", "chat_rooms"]
-    assert rows["chat_rooms"] == ["chat_rooms", "39", "6", "6", "6"]
-    relayed = [s.metrics["chat_messages_relayed_total"] for s in server_results.server.timeseries]
+    assert rows["chat_rooms"] == ["chat_rooms", "39", "6", "6", "6", "—"]  # a gauge: no rate
+    samples = server_results.server.timeseries
+    relayed = [s.metrics["chat_messages_relayed_total"] for s in samples]
     assert rows["chat_messages_relayed_total"][3] == f"{max(relayed):,.0f}"
-    assert "| chat_rooms | 39 | 6 | 6 | 6 |" in markdown.load_summary(server_results)
+    rate = (relayed[-1] - relayed[0]) / (samples[-1].t - samples[0].t)
+    assert rows["chat_messages_relayed_total"][5] == f"{rate:,.0f}"
+    assert "| chat_rooms | 39 | 6 | 6 | 6 | — |" in markdown.load_summary(server_results)
     assert telemetry.metric_rows(ServerTelemetry(source="pid 1")) == []
+
+
+def test_a_labelled_counter_gets_a_rate_too():
+    from harness.results import ServerSample
+
+    name = 'chatbench_refusals_total{reason="origin"}'
+    samples = [ServerSample(t=t, metrics={name: 10.0 + 4 * t}) for t in (0.0, 0.5, 2.5)]
+    (row,) = telemetry.metric_rows(ServerTelemetry(source="u", timeseries=samples))
+    assert row == [name, "3", "10", "20", "20", "4"]
+
+
+def test_a_restart_storm_says_so_and_an_older_storm_is_a_drop():
+    from reports import data, timecharts
+
+    storm = data.load_run(DATA / "run_storm").results.storm
+    restart = storm.model_validate({**storm.model_dump(), "cause": "restart"})
+    assert dict(telemetry.storm_rows(restart))["server restart asked at"] == "20 s"
+    assert timecharts.storm_marks(restart)[0][1] == "storm (server restart): 200 dropped"
+    older = storm.model_validate({k: v for k, v in storm.model_dump().items() if k != "cause"})
+    assert telemetry.storm_cause(older) == "drop"
+    assert "users back" not in dict(telemetry.storm_rows(storm.model_validate({"at_s": 3})))

@@ -47,18 +47,20 @@ def test_server_chart_stacks_latency_cpu_rss_fds_and_connections_on_one_x_axis(s
     assert all(ax.get_xlabel() == "" for ax in axes[:-1])
 
 
-def test_server_samples_are_drawn_at_their_second_with_a_gap_for_the_failed_one(server_run):
+def test_server_samples_are_drawn_at_their_time_with_a_gap_for_the_failed_one(server_run):
     r = server_run.results
     _, cpu, rss, fds, _ = timecharts.server_over_time(r.timeseries, r.server).axes
     line = lines(cpu)["server CPU"]
     x, y = list(line.get_xdata()), list(line.get_ydata())
-    assert x == [float(t) for t in range(40)]
-    assert nan_at(y) == [17]
-    by_second = {int(s.t): s for s in r.server.timeseries}
-    assert [v for v in y if not math.isnan(v)] == [by_second[int(t)].cpu for t in x if t != 17]
+    times = [s.t for s in r.server.timeseries]
+    assert 17.3 not in times  # the failed sample
+    assert [t for t, v in zip(x, y, strict=True) if not math.isnan(v)] == times
+    (gap,) = [t for t, v in zip(x, y, strict=True) if math.isnan(v)]
+    assert 16.3 < gap < 18.3
+    assert [v for v in y if not math.isnan(v)] == [s.cpu for s in r.server.timeseries]
     assert lines(cpu)[timecharts.ONE_CORE_LABEL].get_ydata()[0] == 100
     mib = lines(rss)["server RSS"].get_ydata()
-    assert mib[0] == pytest.approx(by_second[0].rss_bytes / 2**20)
+    assert mib[0] == pytest.approx(r.server.timeseries[0].rss_bytes / 2**20)
     fds.figure.canvas.draw()
     assert all(float(t).is_integer() for t in fds.get_yticks())
 
@@ -191,3 +193,15 @@ def test_server_telemetry_without_a_single_sample_draws_no_server_chart(server_r
     empty = r.server.model_copy(update={"timeseries": []})
     bare = LoadRun(server_run.source, r.model_copy(update={"server": empty}))
     assert "server_over_time" not in build.load_figures(bare)
+
+
+def test_a_recovery_after_the_last_row_stays_on_the_chart(storm_run):
+    r = storm_run.results
+    late = r.storm.model_copy(update={"back_100_s": 30.0})  # back at 50 s, rows end at 42
+    for fig in (
+        timecharts.connections_over_time(r.timeseries, late),
+        timecharts.server_over_time(
+            r.timeseries, ServerTelemetry(source="p", timeseries=[ServerSample(t=0, cpu=1)]), late
+        ),
+    ):
+        assert all(ax.get_xlim()[1] > 50 for ax in fig.axes)
