@@ -204,6 +204,7 @@ def validate(args: argparse.Namespace) -> list[Slo]:
         raise UsageError("--processes N (N >= 1) runs its own master; not with --master")
     if args.master:
         validate_value.at_least("--expect-workers", args.expect_workers, 1)
+    if args.master or args.processes:
         validate_value.port("--master-port", args.master_port)
     if not 0 <= args.payload_bytes <= MAX_TEXT_CHARS:
         raise UsageError(f"--payload-bytes must be between 0 and {MAX_TEXT_CHARS} (protocol limit)")
@@ -410,6 +411,10 @@ def _run(args: argparse.Namespace, slos: list[Slo], restarts: list[Any] | None =
         doc["server"] = serverwatch.telemetry(sampler, doc)
     if restarts is not None and args.restart_at:
         doc["config"]["restarts"] = restarts
+        for failed in (r["error"] for r in restarts if "error" in r):
+            print(f"warning: the restart of the served server failed: {failed}")
+        if not restarts:
+            print("warning: the served server was never restarted (the run ended first?)")
     doc["slo"] = judge_all(slos, doc)
     load_run.write_atomically(results_path, orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
     code = verdict(doc, results_path)

@@ -8,10 +8,11 @@ a level. So, over the samples from the end of the warm-up to the end of the drai
     rss_bytes = a + b * churned(t)        (least squares)
 
 where churned(t) is the count of connections that ended (abrupt drops of --churn, closes and
-losses the server caused) up to the sample's time. `b` is the bytes retained per churned
-connection; its 95% confidence half-width uses Student's t on an effective sample size that
-allows for the residuals' lag-1 autocorrelation (memory moves in steps, so neighbouring
-samples are not independent, and plain least squares would claim too much certainty).
+losses the server caused, connections failed for a protocol error) up to the sample's time.
+`b` is the bytes retained per churned connection; the half-width of its 95% interval comes
+from a Newey-West (heteroskedasticity and autocorrelation consistent) standard error over
+LAG_S seconds of neighbours: memory moves in steps, so neighbouring samples are not
+independent, and plain least squares would claim too much certainty.
 
 `leak` when the whole interval lies above `FLOOR_BYTES` per connection, `none` when it lies
 below, `unknown` with the reason otherwise (too little churn or too few samples, or an interval
@@ -30,13 +31,15 @@ from typing import Any
 
 FLOOR_BYTES = 16384.0
 """Bytes per churned connection below which growth is not called a leak: a freshly started
-reference server grows by 3 to 6 KiB per churned connection in its first seconds of churn."""
+reference server grows by 2 to 6 KiB per churned connection in its first seconds of churn."""
 WARMUP_S = 2.0
 WARMUP_SHARE = 0.25
 """The warm-up: the spawn ramp, then WARMUP_S or this share of the send phase, the longer."""
 MIN_SAMPLES = 5
+LAG_S = 2.0
+"""Residuals this close in time are taken as correlated (the Newey-West window)."""
 MIN_CHURNED = 20
-CHURN_KEYS = ("abrupt_disconnects", "server_closes", "connections_lost")
+CHURN_KEYS = ("abrupt_disconnects", "server_closes", "connections_lost", "protocol_errors")
 """Timeseries counts of connections that ended mid-run."""
 
 Row = dict[str, Any]
@@ -76,27 +79,30 @@ def t_quantile(p: float, df: float) -> float:
     )
 
 
-def fit(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
-    """Least-squares slope of ys on xs and its 95% half-width (autocorrelation allowed for).
-    Needs at least 3 points and xs that vary."""
+def fit(xs: Sequence[float], ys: Sequence[float], lags: int = 2) -> tuple[float, float]:
+    """Least-squares slope of ys on xs and the half-width of its 95% interval (Newey-West
+    standard error, Bartlett weights over `lags` neighbours). Needs 3 points, xs that vary."""
     n = len(xs)
     mx, my = sum(xs) / n, sum(ys) / n
-    sxx = sum((x - mx) ** 2 for x in xs)
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
-    resid = [y - my - slope * (x - mx) for x, y in zip(xs, ys, strict=True)]
-    ssr = sum(r * r for r in resid)
-    r1 = _lag1(resid, ssr)
-    n_eff = max(3.0, n * (1 - r1) / (1 + r1)) if r1 > 0 else float(n)
-    if n_eff <= 2 or n <= 2:
+    dx = [x - mx for x in xs]
+    sxx = sum(d * d for d in dx)
+    slope = sum(d * (y - my) for d, y in zip(dx, ys, strict=True)) / sxx
+    scores = [d * (y - my - slope * d) for d, y in zip(dx, ys, strict=True)]
+    var = sum(u * u for u in scores)
+    for lag in range(1, min(lags, n - 1) + 1):
+        weight = 1 - lag / (lags + 1)
+        var += 2 * weight * sum(a * b for a, b in zip(scores[lag:], scores, strict=False))
+    if n <= 2:
         return slope, math.inf
-    se = math.sqrt(ssr / (n - 2) / sxx * (n / n_eff))
-    return slope, t_quantile(0.975, n_eff - 2) * se
+    se = math.sqrt(max(var, 0.0) * n / (n - 2)) / sxx
+    return slope, t_quantile(0.975, n - 2) * se
 
 
-def _lag1(resid: Sequence[float], ssr: float) -> float:
-    if ssr <= 0 or len(resid) < 3:
-        return 0.0
-    return min(0.95, sum(a * b for a, b in itertools.pairwise(resid)) / ssr)
+def lags_for(series: Sequence[Row]) -> int:
+    """How many neighbours lie within LAG_S seconds at the series' spacing (at least 2)."""
+    ts = sorted(float(s["t"]) for s in series)
+    steps = sorted(b - a for a, b in itertools.pairwise(ts) if b > a)
+    return max(2, round(LAG_S / steps[len(steps) // 2])) if steps else 2
 
 
 def verdict(
@@ -118,7 +124,7 @@ def verdict(
     why = _unknown_why(series, points, churned, span)
     if why:
         return {"verdict": "unknown", "reason": why, **base}
-    slope, half = fit([x for x, _ in points], [y for _, y in points])
+    slope, half = fit([x for x, _ in points], [y for _, y in points], lags_for(series))
     result = {**base, "bytes_per_churned_conn": round(slope, 1), "ci95_bytes": round(half, 1)}
     return {**result, **_judge(slope, half)}
 

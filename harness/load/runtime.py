@@ -18,13 +18,13 @@ Importing this module (users.py does) registers chatbench's listeners on `locust
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import itertools
 import logging
-import os
 import random
+import resource
 import secrets
-import signal
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +37,7 @@ from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from harness.errors import UsageError
-from harness.load import clock, collect, console, exporter, options, profiles, sources, storm, webui
+from harness.load import clock, collect, console, exporter, options, profiles, storming, webui
 from harness.load.aggregate import SATURATION_CPU
 from harness.load.collect import COLLECTED
 from harness.load.frames import MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES
@@ -45,25 +45,13 @@ from harness.load.ledger import NS, Ledger
 from harness.load.options import option
 from harness.load.plan import Fractions, RoomPlan, process_plan
 from harness.load.recorder import Recorder
+from harness.load.storm import StormPlan
 from harness.profile import ChatProtocol
 
 log = logging.getLogger("chatbench")
-SOURCES_ENV = "CHATBENCH_SOURCE_ADDRESSES"
 MEMBER_BLOCK = 10**9
 """`{member}` numbers of a process start at a random multiple of this (unique across
 processes and runs that share a server, below 2**53 for servers that parse them as doubles)."""
-
-
-@dataclass
-class StormPlan:
-    """The run's reconnect storm: at `at_s` seconds (0: none), dropped by chatbench (DROP)
-    or by the restarted server (RESTART); reconnects back off from `base` to `cap`."""
-
-    at_s: float = 0.0
-    cause: str = storm.DROP
-    base: float = storm.BACKOFF_BASE_S
-    cap: float = storm.BACKOFF_CAP_S
-    restart_pid: int = 0
 
 
 @dataclass
@@ -177,7 +165,7 @@ def _build_context(env: Environment) -> Context:
     max_message = int(option(env, "cb_max_message_bytes", MAX_MESSAGE_BYTES))
     if max_message < MIN_MESSAGE_BYTES:
         raise RuntimeError(f"chatbench: --cb-max-message-bytes must be >= {MIN_MESSAGE_BYTES}")
-    plan_storm = _storm_plan(env)
+    plan_storm = storming.plan(env)
     recorder.track_joins = bool(plan_storm.at_s) and protocol.behaviour.announces_join
     return Context(
         env=env,
@@ -195,33 +183,8 @@ def _build_context(env: Environment) -> Context:
         max_message_bytes=max_message,
         drain_ns=int(drain * NS),
         storm=plan_storm,
-        sources=_sources(env),
+        sources=storming.source_list(env),
     )
-
-
-def _storm_plan(env: Environment) -> StormPlan:
-    drop, restart = float(option(env, "cb_storm_at", 0)), float(option(env, "cb_restart_at", 0))
-    return StormPlan(
-        at_s=drop or restart,
-        cause=storm.RESTART if restart and not drop else storm.DROP,
-        base=float(option(env, "cb_backoff_base", storm.BACKOFF_BASE_S)),
-        cap=float(option(env, "cb_backoff_cap", storm.BACKOFF_CAP_S)),
-        restart_pid=int(option(env, "cb_restart_pid", 0)),
-    )
-
-
-def _sources(env: Environment) -> list[str]:
-    """--cb-source-addresses, or this machine's own CHATBENCH_SOURCE_ADDRESSES (a worker's
-    `chatbench load --worker --source-addresses`: the master's options would override it)."""
-    text = os.environ.get(SOURCES_ENV) or option(env, "cb_source_addresses", "") or ""
-    if not text:
-        return []
-    try:
-        found = sources.parse_addresses(text)
-        sources.check_local(found)
-    except UsageError as exc:
-        raise RuntimeError(f"chatbench: {exc}") from None
-    return found
 
 
 _protocol: tuple[tuple[str, str], ChatProtocol] | None = None
@@ -257,12 +220,13 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         COLLECTED.reset(time.time_ns() // NS, workers)
         gevent.spawn(collect.progress, environment)
         gevent.spawn(collect.watchdog, environment)
-        gevent.spawn(_ask_restart, _storm_plan(environment), time.time_ns())
+        gevent.spawn(storming.ask_restart, storming.plan(environment), time.time_ns())
         return
     global _context
     if _context is not None and _context.finished.is_set():  # a new run from the web UI
         _context = None
     ctx = context(environment)
+    _raise_nofile()
     _quiet_gc()
     ctx.start_ns = time.time_ns()
     duration = float(option(environment, "cb_duration", 0))
@@ -270,48 +234,14 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     ctx.recorder.on_rtt = lambda us: _rtt_event(environment, us)
     gevent.spawn(_ticker, ctx)
     if ctx.storm.at_s > 0:
-        gevent.spawn(_storm, ctx)
+        gevent.spawn(storming.run_storm, ctx)
     if isinstance(runner, LocalRunner):
-        gevent.spawn(_ask_restart, ctx.storm, ctx.start_ns)
+        gevent.spawn(storming.ask_restart, ctx.storm, ctx.start_ns)
     if isinstance(runner, LocalRunner):
         COLLECTED.reset(ctx.start_ns // NS, 1)
         gevent.spawn(collect.progress, environment)
     if isinstance(runner, WorkerRunner):
         gevent.spawn(clock.sync, runner)
-
-
-RESTART_LAG_S = 0.1
-"""The restart is asked for this long after the storm's books open in every process, so no
-process sees its connections end before it counts them."""
-
-
-def _storm(ctx: Context) -> None:
-    """At the storm's instant: open the book, then end every connection (DROP) or mark the
-    users whose connections the restarted server will end (RESTART)."""
-    at = ctx.start_ns + int(ctx.storm.at_s * NS)
-    gevent.sleep(max(0.0, (at - time.time_ns()) / NS))
-    if ctx.finished.is_set():
-        return
-    book = storm.StormBook(time.time_ns(), ctx.storm.cause)
-    ctx.recorder.start_storm(book)
-    connected = [user for user in ctx.users if user.connected()]
-    for user in connected:
-        book.drop(user.uid)
-    for user in connected:
-        user.storm_hit(drop=ctx.storm.cause == storm.DROP)
-    log.warning("chatbench: reconnect storm (%s): %d connections", book.cause, len(connected))
-
-
-def _ask_restart(plan: StormPlan, start_ns: int) -> None:
-    """--restart-at: ask chatbench (SIGUSR1 to its process) to restart the served server."""
-    if plan.cause != storm.RESTART or plan.at_s <= 0 or not plan.restart_pid:
-        return
-    at = start_ns + int((plan.at_s + RESTART_LAG_S) * NS)
-    gevent.sleep(max(0.0, (at - time.time_ns()) / NS))
-    try:
-        os.kill(plan.restart_pid, signal.SIGUSR1)
-    except OSError as exc:
-        log.error("chatbench: could not ask for the restart: %s", exc)
 
 
 def _request(env: Environment, kind: str, name: str, ms: float, length: int, exc: Any) -> None:
@@ -326,11 +256,35 @@ def _request(env: Environment, kind: str, name: str, ms: float, length: int, exc
     )
 
 
+def _raise_nofile() -> None:
+    """Soft RLIMIT_NOFILE to the hard limit: every user holds a socket, and a default soft
+    limit of 1,024 would fail the 1,000th connection of a process."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < hard:
+        with contextlib.suppress(ValueError, OSError):  # macOS caps it below its hard limit
+            resource.setrlimit(
+                resource.RLIMIT_NOFILE, (hard, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+            )
+
+
 def _quiet_gc() -> None:
     """Keep the cyclic GC from pausing the receive path for long (a pause is latency)."""
     gc.collect()
     gc.freeze()  # what exists now (Locust, gevent, modules) is never scanned again
     gc.set_threshold(50_000, 20, 100)
+
+
+def _freeze_grown(connections: int, frozen: int) -> int:
+    """While connections grow, move what is alive out of the collector's sight (gc.freeze
+    splices lists: free). Without it, each collection of the generation the users' objects
+    pile up in walks all of them: 0.2-1.7 s pauses at 10,000 users (docs/benchmarks.md, part
+    5). A churner's first connection, frozen, is never collected: bounded by the users."""
+    if connections <= frozen:
+        return frozen
+    gc.freeze()
+    return connections
 
 
 def _rtt_event(env: Environment, us: int) -> None:
@@ -341,7 +295,7 @@ def _ticker(ctx: Context) -> None:
     """Just before each second ends: gauges, leave checks, a Locust event; then the end."""
     proc = psutil.Process()
     proc.cpu_percent(None)
-    warned = False
+    warned, frozen = False, 0
     while not ctx.finished.is_set():
         target = _second_end(time.time_ns())
         gevent.sleep(max(0.0, (target - time.time_ns()) / NS))
@@ -353,6 +307,7 @@ def _ticker(ctx: Context) -> None:
             log.warning("chatbench: generator CPU at %.0f%%: latencies measure the generator", cpu)
         ctx.recorder.tick(sec, now, ctx.connections, cpu, saturated, ctx.missing_peak)
         ctx.missing_peak = ctx.missing
+        frozen = _freeze_grown(ctx.connections, frozen)
         if isinstance(ctx.env.runner, LocalRunner):
             COLLECTED.aggregate.merge(ctx.recorder.take())
         if _run_over(ctx, now):

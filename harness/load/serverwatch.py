@@ -117,6 +117,11 @@ class Sampler:
         """Whether every source has ended."""
         return all(s.name in self._dead for s in self.sources)
 
+    def snapshot(self) -> tuple[list[tuple[float, Reading]], list[str], int]:
+        """The samples, the first errors and the count of failed readings, as of now."""
+        with self._lock:
+            return list(self.samples), list(self.errors), self.failures
+
     def baseline_fds(self) -> int | None:
         """Descriptors of the first sample (before the run), None if unknown."""
         with self._lock:
@@ -192,9 +197,7 @@ def end(sampler: Sampler | None) -> None:
 def telemetry(sampler: Sampler, doc: dict[str, Any]) -> dict[str, Any]:
     """results.json's `server` (harness.results.ServerTelemetry) for the run of `doc`."""
     start = float(doc.get("config", {}).get("start_s") or 0.0)
-    with sampler._lock:
-        samples, errors = list(sampler.samples), list(sampler.errors)
-        failures = sampler.failures
+    samples, errors, failures = sampler.snapshot()
     series = [{"t": round(stamp - start, 3), **reading} for stamp, reading in samples]
     if failures > len(errors):
         errors.append(f"... {failures - len(errors)} more failed samples")

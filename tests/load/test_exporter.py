@@ -114,12 +114,13 @@ def test_a_run_serves_live_metrics_while_it_goes(reference_url, tmp_path):
     port = free_port()
     argv = [sys.executable, "-m", "harness.cli", "load", reference_url, "--users", "6"]
     argv += ["--rooms", "2", "--rate", "5", "--duration", "4", "--out", str(tmp_path)]
-    argv += ["--prometheus-port", str(port), "--processes", "2"]
-    with subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as run:
+    argv += ["--prometheus-port", str(port), "--processes", "2", "--master-port", str(free_port())]
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as err, subprocess.Popen(argv, stdout=err, stderr=err) as run:
         try:
             live = _poll_scrape(port, lambda m: m.get(f"{P}delivered_total", 0) > 0, run)
         finally:
-            assert run.wait(60 * FACTOR) == 0
+            assert run.wait(60 * FACTOR) == 0, log.read_text()[-2000:]
     families = {_family(k) for k in live}
     assert families == exporter.exported_names()
     assert dashboard_metrics() & families == {n for n in dashboard_metrics() if n.startswith(P)}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -67,6 +68,7 @@ def test_the_reference_server_leaks_nothing_and_its_metrics_are_recorded(tmp_pat
         metrics = url.replace("ws://", "http://") + "/metrics"
         # two Locust workers: the parent samples the server all the same
         flags = ["--server-pid", str(pid), "--server-metrics", metrics, "--processes", "2"]
+        flags += ["--master-port", str(free_port())]
         code, doc = churn_run(url, tmp_path, *flags)
     server = doc["server"]
     assert server["leak"]["verdict"] == "none", server["leak"]
@@ -115,6 +117,8 @@ def _wait_for_samples(out: Path, run: subprocess.Popen[bytes], timeout: float = 
         (["--server-metrics", "http://127.0.0.1:{port}/metrics"], "--server-metrics http://"),
         (["--server-metrics", "ftp://x/metrics"], "expected http://HOST:PORT/metrics"),
         (["--server-metric", "x"], "--server-metric NAME needs --server-metrics URL"),
+        (["--worker", "--server-pid", "1"], "server telemetry and --prometheus-port belong to"),
+        (["--prometheus-port", "0"], "--prometheus-port"),
     ],
 )
 def test_a_server_that_cannot_be_read_is_a_usage_error(reference_url, tmp_path, flags, says):
@@ -123,3 +127,14 @@ def test_a_server_that_cannot_be_read_is_a_usage_error(reference_url, tmp_path, 
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and says in proc.stderr, proc.stderr
     assert not (tmp_path / "results.json").exists()
+
+
+def test_a_prometheus_port_in_use_is_a_usage_error(reference_url, tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        argv = ["--users", "2", "--out", str(tmp_path), "--prometheus-port", str(port)]
+        proc = chatbench_load(reference_url, *argv)
+    assert proc.returncode == 2 and f"--prometheus-port {port}: " in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1
