@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import secrets
-import signal
-import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +23,7 @@ from typing import Any
 import orjson
 
 from harness import validate as validate_value
-from harness.commands import load_storm
+from harness.commands import load_run, load_storm
 from harness.errors import UnreachableError, UsageError
 from harness.load import child, profiles, serverwatch
 from harness.load.frames import MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES
@@ -53,8 +51,7 @@ usage error or an unreachable server; 3 a bug in chatbench (never the server's f
 130 (SIGINT) or 143 (SIGTERM) an interrupted run, whatever its gates. docs/load.md.
 """
 SLACK_S = 60.0
-LOCUST_LOG = "locust.log"
-"""Locust's own log in --out (unless --verbose shows it on the console)."""
+LOCUST_LOG = load_run.LOCUST_LOG
 SOURCES_ENV = "CHATBENCH_WORKER_SOURCES"
 """= harness.load.storming.SOURCES_ENV (which imports locust); no option of that name, so the
 config's CHATBENCH_<OPTION> variables never mistake it for one."""
@@ -257,20 +254,7 @@ def preflight(
             pass
     except (OSError, TimeoutError, WebSocketException) as exc:
         shown = redact_url(url.rstrip("/") + protocol.shown_path(room, "preflight", member))
-        raise UnreachableError(f"{shown}: {exc}{_path_hint(url)}") from exc
-
-
-def _path_hint(url: str) -> str:
-    """A hint when the base URL has a path of its own (the profile's path is appended)."""
-    import urllib.parse
-
-    path = urllib.parse.urlsplit(url).path.rstrip("/")
-    if not path:
-        return ""
-    return (
-        f" (the URL's path {path} comes before the profile's: give the base URL ws://HOST:PORT, "
-        "or the whole path with --path-template or a --profile)"
-    )
+        raise UnreachableError(f"{shown}: {exc}{load_run.path_hint(url)}") from exc
 
 
 def locustfile() -> str:
@@ -298,8 +282,8 @@ def locust_argv(args: argparse.Namespace) -> list[str]:
     argv += ["--host", args.urls[0], "--csv", str(args.out / "locust"), "--stop-timeout", "0"]
     if args.prometheus_port is not None:
         argv += ["--cb-prometheus-port", str(args.prometheus_port)]
-    if args.processes:  # its own master port: two runs on one machine must not share 5557
-        port = str(_free_port())
+    if args.processes:  # a free port, not 5557: two runs on one machine must not collide
+        port = str(load_run.free_port())
         argv += ["--processes", str(args.processes), "--master-bind-port", port]
         argv += ["--master-port", port]
     elif args.master:
@@ -335,13 +319,6 @@ def locust_argv(args: argparse.Namespace) -> list[str]:
     if not args.verbose:  # Locust's INFO lines and tables into DIR/locust.log
         argv += ["--logfile", str(args.out / LOCUST_LOG), "--cb-quiet"]
     return [*argv, *args.passthrough]
-
-
-def _free_port() -> int:
-    """A TCP port free on 127.0.0.1 now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _profile_argument(name: str) -> str:
@@ -414,24 +391,24 @@ def _run(args: argparse.Namespace, slos: list[Slo], restarts: list[Any] | None =
     headers = profiles.parse_headers(args.header, "--header")
     for url in args.urls:
         preflight(url, args.connect_timeout, args.protocol, headers)
-    results_path = _prepare_out(args.out)
+    results_path = load_run.prepare_out(args.out)
     ramp = args.users / (args.spawn_rate or args.users)
     timeout = args.duration + ramp + args.drain + args.leave_deadline + SLACK_S
     sampler = serverwatch.begin(args)
     if not args.verbose:
-        _say(f"Locust's log: {args.out / LOCUST_LOG} (--verbose shows it here)")
+        load_run.say(f"Locust's log: {args.out / LOCUST_LOG} (--verbose shows it here)")
     try:
         outcome = run_locust(locust_argv(args), timeout)
     finally:
         serverwatch.end(sampler)
     if not results_path.exists():
         if outcome.signum:  # nothing collected yet: an interrupted run, not a verdict
-            print(f"{_stopped(outcome)} before any result was written", file=sys.stderr)
+            print(f"{load_run.stopped(outcome)} before any result was written", file=sys.stderr)
             return outcome.exit_code
-        raise _no_results(args, outcome)
+        raise load_run.no_results(args, outcome)
     doc = orjson.loads(results_path.read_bytes())
     if not outcome.signum:
-        _check_users_ran(args, doc)
+        load_run.check_users_ran(args, doc)
     if sampler is not None:
         doc["server"] = serverwatch.telemetry(sampler, doc)
     if restarts is not None and args.restart_at:
@@ -441,66 +418,12 @@ def _run(args: argparse.Namespace, slos: list[Slo], restarts: list[Any] | None =
         if not restarts:
             print("warning: the served server was never restarted (the run ended first?)")
     doc["slo"] = judge_all(slos, doc)
-    _write_atomically(results_path, orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+    load_run.write_atomically(results_path, orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
     code = verdict(doc, results_path)
     if outcome.signum:
-        print(f"incomplete run: {_stopped(outcome)}")
+        print(f"incomplete run: {load_run.stopped(outcome)}")
         return outcome.exit_code
     return code
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Replace `path` whole (a signal meanwhile leaves the child's results, never half)."""
-    part = path.with_name(path.name + ".part")
-    part.write_bytes(data)
-    part.replace(path)
-
-
-def _stopped(outcome: child.Outcome) -> str:
-    return f"stopped by {signal.Signals(outcome.signum).name} (exit {outcome.exit_code})"
-
-
-def _say(line: str) -> None:
-    print(f"[chatbench] {line}", file=sys.stderr, flush=True)
-
-
-def _prepare_out(out: Path) -> Path:
-    """Create --out; remove an earlier run's results and Locust log (--force); results.json."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        for name in ("results.json", LOCUST_LOG):
-            (out / name).unlink(missing_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--out {out}: {exc.strerror or exc}") from None
-    return out / "results.json"
-
-
-def _no_results(args: argparse.Namespace, outcome: child.Outcome) -> Exception:
-    """The error for a run that wrote no results.json (Locust's log shows why)."""
-    log = args.out / LOCUST_LOG
-    where = f"{log} and the output above" if log.exists() else "the Locust output above"
-    if args.locustfile:
-        return UsageError(
-            f"the load run wrote no results (Locust exited {outcome.code}; see {where}); does "
-            f"--locustfile {args.locustfile} import its users from harness.load.users?"
-        )
-    return UnreachableError(
-        f"the load run wrote no results (Locust exited {outcome.code}; see {where})"
-    )
-
-
-def _check_users_ran(args: argparse.Namespace, doc: dict[str, Any]) -> None:
-    """UnreachableError when no connection got through; UsageError when no user of a
-    --locustfile was chatbench's."""
-    connections = doc["connections"]
-    if connections["errors"] and not connections.get("opened"):
-        first = (connections["first_errors"] or ["?"])[0]
-        raise UnreachableError(f"no connection got through: {first}")
-    if args.locustfile and not connections["errors"] and not connections.get("opened"):
-        raise UsageError(
-            f"--locustfile {args.locustfile}: no chatbench user ran (its users must subclass "
-            "harness.load.users classes: ChatterUser, LurkerUser, MixedChatUser, ...)"
-        )
 
 
 def verdict(doc: dict[str, Any], results_path: Path) -> int:
