@@ -333,7 +333,7 @@ def render(results: dict[str, Any], charts: dict[str, str], optimisations: str) 
     ]
     for key, value in r.items():
         op, target = TARGETS[key]
-        shown = _num(value, "", DIGITS.get(key, 2))
+        shown = "inf" if math.isinf(value) else _num(value, "", DIGITS.get(key, 2))
         lines.append(f"| `{key}` | {shown} | {op} {target:g} | {meets(key, value)} |")
     lines += ["", "```", summary_line(r), "```", ""]
     warned = [f"- **Warning:** {w}." for w in background.warnings(results)]
