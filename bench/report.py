@@ -111,7 +111,7 @@ def summary_line(r: dict[str, float]) -> str:
 def meets(key: str, value: float) -> str:
     op, target = TARGETS[key]
     if math.isnan(value):
-        return "not run"
+        return "not measured"  # its part did not run, or measured no capacity to divide by
     ok = value >= target if op == ">=" else value <= target
     return "yes" if ok else "**no**"
 
