@@ -150,7 +150,8 @@ class LeakVerdict(_Model):
     ci95_bytes: float | None = None
     """Half-width of the 95% confidence interval of bytes_per_churned_conn."""
     fd_growth: int | None = None
-    """Descriptors open at the end of the run (after the drain) minus after warm-up."""
+    """Descriptors open after the run (its clients gone, the server given a few seconds to
+    close what they left) minus before it; None when either is unknown."""
 
 
 class ServerTelemetry(_Model):
@@ -170,7 +171,11 @@ class Storm(_Model):
 
     at_s: float
     """When the connections were dropped, on the clock of `timeseries`."""
+    cause: Literal["drop", "restart"] = "drop"
+    """`drop` (`--storm-at`: chatbench dropped them) or `restart` (`--restart-at`)."""
     dropped: int = 0
+    back: int | None = None
+    """Of the dropped users, how many were connected (and welcomed) again."""
     back_99_s: float | None = None
     """Seconds until 99% of the dropped users were connected (and welcomed) again."""
     back_100_s: float | None = None

@@ -1,8 +1,9 @@
 """The charts of a report: each function returns a matplotlib Figure (Agg canvas, no pyplot).
 
-Latencies arrive in microseconds and are drawn in milliseconds. Charts on a time axis mark the
-seconds where the load generator saturated (shaded) and churn bursts (dotted lines), because a
-latency spike in those seconds may be the harness's doing, not the server's.
+Latencies arrive in microseconds and are drawn in milliseconds. Charts on a time axis shade the
+seconds where the load generator saturated (red) and the churn bursts (grey), because a latency
+spike in those seconds may be the harness's doing, not the server's. Seconds with nothing to
+measure are gaps in a line (NaN, `reports.series`), never zeros.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from collections.abc import Mapping, Sequence
 
 from hdrh.histogram import HdrHistogram
 from matplotlib.axes import Axes
+from matplotlib.axis import XAxis, YAxis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import LogFormatter, MaxNLocator
 
 from harness.results import LatencySummary, TimeseriesRow
-from reports import hdr
+from reports import hdr, series
 from reports.data import Interval
 
 US_PER_MS = 1000.0
@@ -39,8 +41,27 @@ TIME_LABEL = "Time since start (s)"
 LATENCY_LABEL = "Latency (ms)"
 # Latency lines spanning more than this ratio (max / smallest) get a log y axis.
 _LOG_Y_SPAN = 30.0
-# Log axes labelled 1, 10, 100 rather than 10^0, 10^1, 10^2.
-_PLAIN = FuncFormatter(lambda value, _pos: f"{value:g}")
+
+
+class PlainLogFormatter(LogFormatter):
+    """Log-axis labels in plain numbers (2, 30, 0.5), never 2x10^0: matplotlib picks which
+    ticks get a label (all decades, and minor ticks when the axis spans little), we the text."""
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        """'' where matplotlib would leave the tick unlabelled, else the value as '%g'."""
+        return f"{x:g}" if super().__call__(x, pos) else ""
+
+
+def plain_log_axis(axis: XAxis | YAxis) -> None:
+    """Label a log axis in plain numbers, major and minor ticks alike."""
+    axis.set_major_formatter(PlainLogFormatter(labelOnlyBase=False))
+    axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False))
+
+
+def integer_axis(ax: Axes) -> None:
+    """A count axis: whole-number ticks, from 0 to at least 1 (an empty chart too)."""
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(0, max(1.0, ax.get_ylim()[1]))
 
 
 def new_figure(title: str, xlabel: str, ylabel: str) -> tuple[Figure, Axes]:
@@ -56,47 +77,70 @@ def new_figure(title: str, xlabel: str, ylabel: str) -> tuple[Figure, Axes]:
     return fig, ax
 
 
-def mark_time_events(ax: Axes, rows: Sequence[TimeseriesRow]) -> None:
-    """Shade the seconds where the generator saturated; a dotted line at each churn burst."""
-    saturated_label, churn_label = SATURATED_LABEL, CHURN_LABEL
-    for row in rows:
-        if row.saturated:
-            ax.axvspan(row.t, row.t + 1, color="#d62728", alpha=0.12, lw=0, label=saturated_label)
-            saturated_label = "_" + SATURATED_LABEL  # one legend entry, however many seconds
-        if row.abrupt_disconnects > 0:
-            ax.axvline(row.t, color="#7f7f7f", ls=":", lw=1.5, label=churn_label)
-            churn_label = "_" + CHURN_LABEL
+def mark_time_events(ax: Axes, rows: Sequence[TimeseriesRow], legend: bool = True) -> None:
+    """Shade the seconds where the generator saturated (red) and the churn bursts (grey): one
+    band per burst, one legend entry for each kind (none without `legend`)."""
+    _shade(ax, series.churn_spans(rows), CHURN_LABEL, "#7f7f7f", legend)
+    _shade(ax, series.saturated_spans(rows), SATURATED_LABEL, "#d62728", legend)
+
+
+def _shade(ax: Axes, spans: Sequence[series.Span], label: str, color: str, legend: bool) -> None:
+    for n, span in enumerate(spans):
+        name = label if n == 0 and legend else "_" + label
+        ax.axvspan(span.start, span.end, color=color, alpha=0.15, lw=0, label=name)
 
 
 def latency_over_time(rows: Sequence[TimeseriesRow], intervals: Sequence[Interval] = ()) -> Figure:
     """Fan-out latency percentiles per second: from the timeseries, else from the hlog intervals."""
     fig, ax = new_figure("Fan-out latency over time", TIME_LABEL, LATENCY_LABEL)
-    series = _percentile_series(rows, intervals)
-    for name, (times, values) in series.items():
-        ax.plot(times, [v / US_PER_MS for v in values], label=name, color=COLORS[name], lw=1.6)
-    all_values = [v for _, values in series.values() for v in values if v > 0]
-    if all_values and max(all_values) / min(all_values) > _LOG_Y_SPAN:
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(_PLAIN)
-        ax.set_ylabel("Latency (ms, log scale)")
+    lines = _percentile_series(rows, intervals)
+    for name, line in lines.items():
+        ax.plot(line.x, line.y, label=name, color=COLORS[name], lw=1.6)
+    latency_scale(ax, [v for line in lines.values() for v in line.y])
+    whole_run(ax, [t for line in lines.values() for t in line.x])
     mark_time_events(ax, rows)
-    _legend(ax)
+    legend(ax)
     return fig
+
+
+def whole_run(ax: Axes, times: Sequence[float]) -> None:
+    """An x axis over every second of the run: matplotlib's autoscale skips NaN, so trailing
+    gaps (the drain) would otherwise fall off the chart."""
+    if times:
+        first, last = min(times), max(times)
+        margin = max(0.5, (last - first) * 0.02)
+        ax.set_xlim(first - margin, last + margin)
+
+
+def latency_scale(ax: Axes, values: Sequence[float]) -> None:
+    """A log y axis (plain labels) when the latencies span more than _LOG_Y_SPAN."""
+    seen = [v for v in values if v > 0]  # NaN compares false: gaps drop out
+    if seen and max(seen) / min(seen) > _LOG_Y_SPAN:
+        ax.set_yscale("log")
+        plain_log_axis(ax.yaxis)
+        ax.set_ylabel("Latency (ms, log scale)")
 
 
 def _percentile_series(
     rows: Sequence[TimeseriesRow], intervals: Sequence[Interval]
-) -> dict[str, tuple[list[float], list[float]]]:
+) -> dict[str, series.Series]:
+    """p50/p90/p99/max per second in ms, NaN in seconds without a delivery."""
     if rows:
-        times = [r.t for r in rows]
-        return {name: (times, [float(getattr(r, name)) for r in rows]) for name in PERCENTILES}
-    times = [i.t for i in intervals]
+        return {name: series.latency(rows, name, US_PER_MS) for name in PERCENTILES}
     levels = {"p50": 50.0, "p90": 90.0, "p99": 99.0}
-    series = {
-        n: (times, [hdr.value_at(i.histogram, q) for i in intervals]) for n, q in levels.items()
-    }
-    series["max"] = (times, [float(i.histogram.get_max_value()) for i in intervals])
-    return series
+    lines = {}
+    for name in PERCENTILES:
+        by_second = {int(i.t): _interval_value(i, levels.get(name)) / US_PER_MS for i in intervals}
+        x = series.grid(by_second)
+        lines[name] = series.Series(x, [by_second.get(int(t), series.NAN) for t in x])
+    return lines
+
+
+def _interval_value(interval: Interval, level: float | None) -> float:
+    h = interval.histogram
+    if h.get_total_count() == 0:
+        return series.NAN
+    return float(h.get_max_value()) if level is None else hdr.value_at(h, level)
 
 
 def distribution(histograms: Mapping[str, HdrHistogram], title: str = "") -> Figure:
@@ -108,7 +152,7 @@ def distribution(histograms: Mapping[str, HdrHistogram], title: str = "") -> Fig
         ax.plot(curve.x, [v / US_PER_MS for v in curve.y], label=label, lw=1.8)
         widest = max([widest, *curve.x])
     _percentile_axis(ax, widest)
-    _legend(ax)
+    legend(ax)
     return fig
 
 
@@ -116,9 +160,11 @@ def p99_over_time(runs: Mapping[str, Sequence[TimeseriesRow]], title: str = "") 
     """The per-second fan-out p99 of several runs on one time axis."""
     fig, ax = new_figure(title or "Fan-out p99 over time", TIME_LABEL, LATENCY_LABEL)
     for label, rows in runs.items():
-        ax.plot([r.t for r in rows], [r.p99 / US_PER_MS for r in rows], label=label, lw=1.6)
+        line = series.latency(rows, "p99", US_PER_MS)
+        ax.plot(line.x, line.y, label=label, lw=1.6)
+    whole_run(ax, [r.t for rows in runs.values() for r in rows])
     ax.set_ylim(bottom=0)
-    _legend(ax)
+    legend(ax)
     return fig
 
 
@@ -138,24 +184,26 @@ def latency_histogram(histogram: HdrHistogram) -> Figure:
         edges = [e / US_PER_MS for e in bins.edges]
         ax.stairs(bins.counts, edges, fill=True, alpha=0.7, color="#1f77b4", label="fan-out")
         ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(_PLAIN)
+        plain_log_axis(ax.xaxis)
     for name in ("p50", "p99"):
         value = hdr.value_at(histogram, 50.0 if name == "p50" else 99.0) / US_PER_MS
         ax.axvline(value, color=COLORS[name], ls="--", lw=1.2, label=f"{name} = {value:.3g} ms")
-    _legend(ax)
+    legend(ax)
     return fig
 
 
 def throughput(rows: Sequence[TimeseriesRow]) -> Figure:
     """Messages sent and delivered per second, with the active connections on a second axis."""
     fig, ax = new_figure("Messages per second", TIME_LABEL, "Messages per second (msg/s)")
-    times = [r.t for r in rows]
-    ax.plot(times, [r.sent for r in rows], label="sent/s", color="#1f77b4", lw=1.6)
-    ax.plot(times, [r.delivered for r in rows], label="delivered/s", color="#2ca02c", lw=1.6)
+    for name, label, color in (
+        ("sent", "sent/s", "#1f77b4"),
+        ("delivered", "delivered/s", "#2ca02c"),
+    ):
+        ax.plot(*series.count(rows, name), label=label, color=color, lw=1.6)
     right = ax.twinx()
-    right.plot(times, [r.connections for r in rows], label="connections", color="#7f7f7f", ls="--")
+    right.plot(*series.count(rows, "connections"), label="connections", color="#7f7f7f", ls="--")
     right.set_ylabel("Active connections (count)")
-    right.set_ylim(bottom=0)
+    integer_axis(right)
     right.spines[["top"]].set_visible(False)
     ax.set_ylim(bottom=0)
     mark_time_events(ax, rows)
@@ -182,10 +230,9 @@ def ledger_events(rows: Sequence[TimeseriesRow]) -> Figure:
         bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
     if not any(bottom):
         ax.text(0.5, 0.5, "No delivery problems recorded", transform=ax.transAxes, ha="center")
-    ax.set_ylim(bottom=0)
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    integer_axis(ax)
     mark_time_events(ax, rows)
-    _legend(ax)
+    legend(ax)
     return fig
 
 
@@ -201,7 +248,7 @@ def latency_by_room_size(by_size: Mapping[str, LatencySummary]) -> Figure:
         ax.bar_label(bars, fmt="%.3g", fontsize=8, padding=2)
     ax.set_xticks(range(len(sizes)), sizes)
     ax.grid(False, axis="x")
-    _legend(ax)
+    legend(ax)
     return fig
 
 
@@ -212,6 +259,7 @@ def _size_key(size: str) -> tuple[int, float, str]:
         return (1, 0.0, size)
 
 
-def _legend(ax: Axes) -> None:
+def legend(ax: Axes) -> None:
+    """The axes' legend, where it hides the least, when anything is labelled."""
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="best", fontsize=9, framealpha=0.9)

@@ -43,6 +43,8 @@ class LoadRun:
     fanout: HdrHistogram | None = None
     intervals: list[Interval] = field(default_factory=list)
     locust_stats: list[dict[str, str]] = field(default_factory=list)
+    connect: HdrHistogram | None = None
+    """The whole run's connect-latency histogram (`connect_hdr`), when there is one."""
 
 
 def load(path: str | Path) -> LoadRun | CheckResults:
@@ -97,7 +99,12 @@ def _load_run(file: Path, doc: dict[str, Any]) -> LoadRun:
         fanout: HdrHistogram | None = decode_histogram(results.fanout_hdr, f"{file}: fanout_hdr")
     else:
         fanout = merge([i.histogram for i in intervals])
-    return LoadRun(file, results, fanout, intervals, read_locust_stats(run_dir))
+    connect = (
+        decode_histogram(results.connect_hdr, f"{file}: connect_hdr")
+        if results.connect_hdr
+        else None
+    )
+    return LoadRun(file, results, fanout, intervals, read_locust_stats(run_dir), connect)
 
 
 def decode_histogram(encoded: str, what: str) -> HdrHistogram:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from harness.results import LatencySummary, LoadResults
 
 LATENCY_FIELDS = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99.9"), ("max", "max"))
@@ -84,3 +86,50 @@ def connection_rows(results: LoadResults) -> list[list[str]]:
 def saturated_seconds(results: LoadResults) -> list[float]:
     """Seconds of the run where the load generator itself was saturated."""
     return [row.t for row in results.timeseries if row.saturated]
+
+
+def stat(text: str) -> str:
+    """A Locust CSV cell: numbers rounded for reading ('3.1874000000000002' -> '3.19',
+    '12345' -> '12,345'), anything else as it is."""
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    if not math.isfinite(value):
+        return text
+    if value.is_integer() or abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3g}"
+
+
+def delivered_label(results: LoadResults) -> str:
+    """What `delivered` counts: the sender's own copy too, where the server echoes (so it is
+    more than the fan-out latency count, which is the other members' copies only)."""
+    if (results.config.get("profile") or {}).get("echo", True) is False:
+        return "delivered (this server echoes no sender's own copy)"
+    return "delivered (incl. each sender's own copy)"
+
+
+def latency_rows(results: LoadResults) -> list[tuple[str, str, LatencySummary]]:
+    """(name, what a sample is, summary) of each latency the run measured: fan-out, round
+    trip, and connect latency when the run recorded any."""
+    rows = [
+        ("fan-out", "deliveries to other members", results.fanout_latency_us),
+        ("round trip", "senders' own copies", results.rtt_latency_us),
+    ]
+    if results.connect_latency_us.count:
+        rows.append(("connect", "connections", results.connect_latency_us))
+    return rows
+
+
+def incomplete(results: LoadResults) -> str:
+    """ "incomplete run: ..." for a run stopped early (a signal, a missing worker), else ""."""
+    cfg = results.config
+    if not cfg.get("incomplete"):
+        return ""
+    planned = float(cfg.get("planned_duration_s") or 0)
+    had = float(cfg.get("duration_s") or 0)
+    of = f" of {planned:g} s planned" if planned else ""
+    return f"incomplete run: {had:g} s of sending{of}; the figures cover only what was collected"

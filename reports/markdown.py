@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from harness.results import CheckResults, LoadResults
-from reports import fmt
+from reports import fmt, telemetry
 from reports.compare import Comparison
 
 VERDICT_MARK = {
@@ -38,12 +38,22 @@ def load_summary(results: LoadResults, title: str = "chatbench load report") -> 
     parts = [f"## {title}\n", headline(results) + "\n", latency_table(results)]
     d, c = results.deliveries, results.cleanup
     counts = [d.expected, d.delivered, d.lost, d.duplicated, d.out_of_order, d.leaked, d.replayed]
-    header = ["expected", "delivered", "lost", "duplicated", "out of order", "leaked", "replayed"]
+    header = ["expected", fmt.delivered_label(results), "lost", "duplicated", "out of order"]
+    header += ["leaked", "replayed"]
     parts.append(table(header, [[fmt.count(v) for v in counts]]))
     cleanup = [c.abrupt_disconnects, c.leave_missing, c.online_mismatches]
     header = ["abrupt disconnects", "leave missing", "online mismatches"]
     parts.append(table(header, [[fmt.count(v) for v in cleanup]]))
     parts.append(table(["connections", "count"], fmt.connection_rows(results)))
+    if results.server is not None:
+        rows = telemetry.server_rows(results.server)
+        parts.append("### Server under test\n\n" + table(["server", "value"], rows))
+        metrics = telemetry.metric_rows(results.server)
+        if metrics:
+            parts.append(table(telemetry.METRIC_HEADER, metrics))
+    if results.storm is not None:
+        rows = telemetry.storm_rows(results.storm)
+        parts.append("### Reconnect storm\n\n" + table(["reconnect storm", "value"], rows))
     if results.slo:
         rows = [
             [f"`{s.expr}`", f"{s.value:g}", "✅ met" if s.ok else "❌ missed"] for s in results.slo
@@ -59,6 +69,8 @@ def load_summary(results: LoadResults, title: str = "chatbench load report") -> 
 def headline(results: LoadResults) -> str:
     """One line: SLO count, problem counters that are not zero, generator saturation."""
     bits = [f"❌ **broken run: {reason}**" for reason in results.broken]
+    if fmt.incomplete(results):
+        bits.append(f"❌ **{fmt.incomplete(results)}**")
     if results.slo:
         met = sum(s.ok for s in results.slo)
         mark = "✅" if met == len(results.slo) else "❌"
@@ -72,16 +84,20 @@ def headline(results: LoadResults) -> str:
     if seconds or results.generator.saturated:
         at = ", ".join(f"{t:g} s" for t in seconds) or "some seconds"
         bits.append(f"⚠️ load generator saturated at {at}: latencies there are suspect")
+    if results.server is not None:
+        leak = results.server.leak
+        mark = {"bad": "❌", "warn": "⚠️", "ok": "✅"}[telemetry.leak_kind(leak)]
+        bits.append(f"{mark} server {telemetry.leak_line(leak)}")
     return " · ".join(bits)
 
 
 def latency_table(results: LoadResults) -> str:
-    """Fan-out and round-trip latency percentiles."""
+    """Fan-out, round-trip and (when measured) connect latency percentiles."""
     header = ["latency", *(label for _, label in fmt.LATENCY_FIELDS), "mean"]
-    fan, rtt = results.fanout_latency_us, results.rtt_latency_us
+    units = {"fan-out": "deliveries", "round trip": "messages", "connect": "connections"}
     rows = [
-        [f"fan-out ({fmt.count(fan.count)} deliveries)", *fmt.latency_row(fan)],
-        [f"round trip ({fmt.count(rtt.count)} messages)", *fmt.latency_row(rtt)],
+        [f"{name} ({fmt.count(s.count)} {units[name]})", *fmt.latency_row(s)]
+        for name, _, s in fmt.latency_rows(results)
     ]
     return table(header, rows)
 
@@ -108,6 +124,10 @@ def compare_summary(comparison: Comparison, base: str, new: str) -> str:
     """The verdict line and the delta table."""
     mark = "❌" if comparison.regressed else "✅"
     head = f"## chatbench compare\n\n{mark} **{comparison.verdict()}**\n\n"
+    head += "".join(f"⚠️ **warning: {w}**\n\n" for w in comparison.warnings)
     head += f"BASE `{base}` · NEW `{new}`\n\n"
     rows = [[*d.cells(), "❌" if d.regressed else ""] for d in comparison.deltas]
-    return head + table(["metric", "base", "new", "change", "relative", ""], rows)
+    text = head + table(["metric", "base", "new", "change", "relative", ""], rows)
+    if comparison.facts:
+        text += "\n" + table(["also compared", "base", "new"], comparison.facts)
+    return text

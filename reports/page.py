@@ -10,7 +10,7 @@ from pathlib import Path
 from string import Template
 
 from harness.results import LoadResults
-from reports import fmt
+from reports import fmt, telemetry
 from reports.compare import Comparison
 from reports.data import LoadRun
 from reports.output import Rendered
@@ -26,7 +26,10 @@ def render(title: str, body: str) -> str:
 
 def table(header: Sequence[str], rows: Iterable[Sequence[str]], text_cols: int = 1) -> str:
     """An HTML table; the first `text_cols` columns are left-aligned text, the rest numbers."""
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    head = "".join(
+        f'<th class="text">{escape(h)}</th>' if i < text_cols else f"<th>{escape(h)}</th>"
+        for i, h in enumerate(header)
+    )
     body = []
     for row in rows:
         cells = [
@@ -36,7 +39,9 @@ def table(header: Sequence[str], rows: Iterable[Sequence[str]], text_cols: int =
             for i, c in enumerate(row)
         ]
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    # Wide tables (Locust's 20-odd columns) scroll inside the page instead of overflowing it.
+    html = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f'<div class="scroll">{html}</div>'
 
 
 def badge(text: str, kind: str) -> str:
@@ -62,6 +67,10 @@ def load_page(run: LoadRun, charts: Sequence[Rendered]) -> str:
     parts = [header("chatbench load report", str(run.source)), badges(r)]
     parts += ["<h2>Summary</h2>", latency_table(r), deliveries_table(r)]
     parts += ["<h2>Connections</h2>", table(["connections", "count"], fmt.connection_rows(r))]
+    parts += server_section(r)
+    if r.storm is not None:
+        storm_table = table(["reconnect storm", "value"], telemetry.storm_rows(r.storm))
+        parts += ["<h2>Reconnect storm</h2>", storm_table]
     parts.append(slo_table(r))
     parts += ["<h2>Charts</h2>", *(figure(c) for c in charts)]
     if r.by_room_size:
@@ -71,7 +80,7 @@ def load_page(run: LoadRun, charts: Sequence[Rendered]) -> str:
     parts += ["<h2>Run configuration</h2>", config_table(r)]
     if run.locust_stats:
         head = list(run.locust_stats[0])
-        rows = [[row.get(h) or "" for h in head] for row in run.locust_stats]
+        rows = [[fmt.stat(row.get(h) or "") for h in head] for row in run.locust_stats]
         parts += ["<h2>Locust statistics</h2>", table(head, rows, text_cols=2)]
     return render("chatbench load report", "\n".join(parts))
 
@@ -79,6 +88,8 @@ def load_page(run: LoadRun, charts: Sequence[Rendered]) -> str:
 def badges(r: LoadResults) -> str:
     """SLO verdict, delivery problems and generator saturation at a glance."""
     items = [badge(f"broken run: {reason}", "bad") for reason in r.broken]
+    if fmt.incomplete(r):
+        items.append(badge(fmt.incomplete(r), "bad"))
     if r.slo:
         met = sum(s.ok for s in r.slo)
         items.append(badge(f"SLO {met}/{len(r.slo)} met", "ok" if met == len(r.slo) else "bad"))
@@ -90,15 +101,30 @@ def badges(r: LoadResults) -> str:
     if seconds or r.generator.saturated:
         at = ", ".join(f"{t:g} s" for t in seconds) or "during the run"
         items.append(badge(f"load generator saturated at {at}", "warn"))
+    if r.server is not None:
+        leak = r.server.leak
+        items.append(badge(f"server: {telemetry.leak_line(leak)}", telemetry.leak_kind(leak)))
     return f'<div class="badges">{"".join(items)}</div>'
 
 
+def server_section(r: LoadResults) -> list[str]:
+    """The server's figures and the leak verdict (nothing without server telemetry)."""
+    if r.server is None:
+        return []
+    rows = telemetry.server_rows(r.server)
+    parts = ["<h2>Server under test</h2>", table(["server", "value"], rows, text_cols=2)]
+    metrics = telemetry.metric_rows(r.server)
+    if metrics:
+        parts.append(table(telemetry.METRIC_HEADER, metrics))
+    return parts
+
+
 def latency_table(r: LoadResults) -> str:
-    """Fan-out and round-trip percentiles."""
+    """Fan-out, round-trip and connect-latency percentiles."""
     head = ["latency", "count", *(label for _, label in fmt.LATENCY_FIELDS), "mean"]
     rows = [
-        ["fan-out", fmt.count(r.fanout_latency_us.count), *fmt.latency_row(r.fanout_latency_us)],
-        ["round trip", fmt.count(r.rtt_latency_us.count), *fmt.latency_row(r.rtt_latency_us)],
+        [f"{name} ({what})", fmt.count(s.count), *fmt.latency_row(s)]
+        for name, what, s in fmt.latency_rows(r)
     ]
     return table(head, rows)
 
@@ -108,7 +134,7 @@ def deliveries_table(r: LoadResults) -> str:
     d, c, g = r.deliveries, r.cleanup, r.generator
     rows = [
         ["expected deliveries", fmt.count(d.expected)],
-        ["delivered", fmt.count(d.delivered)],
+        [fmt.delivered_label(r), fmt.count(d.delivered)],
         *([name.replace("_", " "), fmt.count(v)] for name, v in fmt.problems(r).items()),
         ["replayed history (no deliveries)", fmt.count(d.replayed)],
         ["abrupt disconnects (churn)", fmt.count(c.abrupt_disconnects)],
@@ -138,9 +164,12 @@ def compare_page(comparison: Comparison, base: str, new: str, charts: Sequence[R
     """Verdict, delta table and the overlaid distributions."""
     kind = "bad" if comparison.regressed else "ok"
     parts = [header("chatbench compare", f"BASE {base} · NEW {new}")]
-    parts.append(f'<div class="badges">{badge(comparison.verdict(), kind)}</div>')
+    warnings = "".join(badge(f"warning: {w}", "warn") for w in comparison.warnings)
+    parts.append(f'<div class="badges">{badge(comparison.verdict(), kind)}{warnings}</div>')
     rows = [[*d.cells(), "REGRESSED" if d.regressed else ""] for d in comparison.deltas]
     head = ["metric", "base", "new", "change", "relative", "verdict"]
     parts += ["<h2>Deltas</h2>", table(head, rows)]
+    if comparison.facts:
+        parts.append(table(["also compared", "base", "new"], comparison.facts, text_cols=3))
     parts += [figure(c) for c in charts]
     return render("chatbench compare", "\n".join(parts))

@@ -9,6 +9,7 @@ matplotlib is imported only when the command runs, so other subcommands start fa
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -95,5 +96,7 @@ def _compare(base: str, new: str, out: Path | None, threshold: str) -> int:
     out = out or DEFAULT_COMPARE_OUT
     comparison, _ = build.compare_report(base_run, new_run, out, threshold_pct)
     print(comparison.verdict())
+    for warning in comparison.warnings:
+        print(f"chatbench report: warning: {warning}", file=sys.stderr)
     print(f"wrote {out / 'index.html'}")
     return 1 if comparison.regressed else 0

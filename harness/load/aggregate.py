@@ -19,6 +19,7 @@ from hdrh.log import HistogramLogWriter
 from harness.load import hist
 from harness.load.ledger import Totals
 from harness.load.recorder import COUNTERS
+from harness.load.storm import summarize
 from harness.load.verdict import broken_reasons
 from harness.results import LOAD_SCHEMA, LoadResults
 
@@ -32,6 +33,7 @@ class Second:
     def __init__(self) -> None:
         self.fanout: dict[int, HdrHistogram] = {}
         self.rtt = hist.new_histogram()
+        self.connect = hist.new_histogram()
         self.counts = dict.fromkeys(COUNTERS, 0)
         self.connections = 0
         self.under_planned = 0
@@ -45,6 +47,8 @@ class Second:
             h.add(hist.decode(text))
         if data.get("rtt"):
             self.rtt.add(hist.decode(data["rtt"]))
+        if data.get("connect"):
+            self.connect.add(hist.decode(data["connect"]))
         for name, value in data.get("counts", {}).items():
             self.counts[name] = self.counts.get(name, 0) + int(value)
         self.connections += int(data.get("connections", 0))
@@ -70,6 +74,7 @@ class Aggregate:
         self.server_closes: dict[str, int] = {}
         self.protocol_errors: dict[str, int] = {}
         self.protocol_reasons: list[str] = []
+        self.storms: list[dict[str, Any]] = []  # each process's StormBook.report
 
     def merge(self, report: dict[str, Any], shift_s: int = 0) -> None:
         """Add one report; `shift_s` moves its seconds onto the master's clock."""
@@ -82,6 +87,8 @@ class Aggregate:
             self.per_process.append({k: int(v) for k, v in totals.items()})
             self.connect_errors += report.get("connect_errors", [])[:5]
             self.protocol_reasons += report.get("first_protocol_errors", [])[:5]
+            if report.get("storm"):
+                self.storms.append(report["storm"])
             for mine, theirs in (
                 (self.server_closes, report.get("server_closes", {})),
                 (self.protocol_errors, report.get("protocol_errors", {})),
@@ -113,12 +120,14 @@ class Aggregate:
                 by_size.setdefault(size, hist.new_histogram()).add(h)
         fanout = hist.merged(list(by_size.values()))
         rtt = hist.merged([second.rtt for _, second in secs])
+        connect = hist.merged([second.connect for _, second in secs])
         t = self.totals
         rows = [_row(offset, second) for offset, second in secs]
-        doc = {
+        doc: dict[str, Any] = {
             "schema": LOAD_SCHEMA,
             "fanout_latency_us": hist.summary(fanout),
             "rtt_latency_us": hist.summary(rtt),
+            "connect_latency_us": hist.summary(connect),
             "deliveries": {k: getattr(t, k) for k in _DELIVERY_KEYS},
             "cleanup": {k: getattr(t, k) for k in _CLEANUP_KEYS},
             "connections": self._connections(rows),
@@ -133,6 +142,8 @@ class Aggregate:
             ),
             "fanout_hdr": hist.encode(fanout),
             "rtt_hdr": hist.encode(rtt),
+            "connect_hdr": hist.encode(connect),
+            "storm": summarize(self.storms, start_s),
             "per_process": self.per_process,
         }
         doc["broken"] = broken_reasons(LoadResults.model_validate(doc))

@@ -64,6 +64,7 @@ class Member:
     gone_at: int | None = None  # when someone saw `NAME left`: the server no longer counts it
     seen: dict[str, bytearray] = field(default_factory=dict)
     hi: dict[str, int] = field(default_factory=dict)
+    heard: set[str] | None = None  # names of the `joined` it heard in a storm (None: none)
 
 
 @dataclass(eq=False)
@@ -72,6 +73,7 @@ class _Drop:
     room: str
     at: int
     waiting: set[Member]
+    observers: int = 0  # len(waiting) at the drop: those who left it heard the `left`
 
 
 @dataclass
@@ -132,6 +134,14 @@ class Ledger:
         self.excluded: dict[str, list[tuple[int, int]]] = {}  # uid -> [lo, hi) seqs
         self.drops: list[_Drop] = []
         self.finalized = False
+        self.storm_from: int | None = None
+        """From then on (a reconnect storm), judged drops are kept in `leaves_judged`."""
+        self.leaves_judged: list[tuple[int, int, int]] = []
+        """(drop time, `left` owed, seen) of the drops judged: owed to each member present
+        at the drop that heard it or stayed past the deadline."""
+        self.window: tuple[int, int] | None = None
+        """Send times whose lost messages `lost_in_window` counts (a reconnect storm)."""
+        self.lost_in_window = 0
 
     # -- membership --------------------------------------------------------------------------
 
@@ -199,7 +209,7 @@ class Ledger:
                 for m in self.rooms.get(member.room, {}).values()
                 if m.reader and m.since is not None and m.until is None and m.gone_at is None
             }
-            self.drops.append(_Drop(member.name, member.room, now, waiting))
+            self.drops.append(_Drop(member.name, member.room, now, waiting, len(waiting)))
 
     def _exclude_tail(self, uid: str, now: int) -> None:
         log = self.send_log.get(uid)
@@ -224,15 +234,21 @@ class Ledger:
         for drop in self.drops:
             deadline = drop.at + self.leave_deadline_ns
             stayed = {m for m in drop.waiting if m.until is None or m.until > deadline}
+            heard = drop.observers - len(drop.waiting)
             if not stayed:
-                continue
-            if now < deadline:
+                self._judged(drop, heard, heard)
+            elif now < deadline:
                 pending.append(drop)
             else:
                 missing += 1
+                self._judged(drop, heard + len(stayed), heard)
         self.drops = pending
         self.totals.leave_missing += missing
         return missing
+
+    def _judged(self, drop: _Drop, owed: int, seen: int) -> None:
+        if self.storm_from is not None and drop.at >= self.storm_from:
+            self.leaves_judged.append((drop.at, owed, seen))
 
     def leaves_pending_until(self) -> int | None:
         """When the last still-unjudged drop's deadline passes (None: nothing pending)."""
@@ -325,9 +341,12 @@ class Ledger:
         missing = strict & ~seen
         if missing:
             self.totals.lost += missing.bit_count()
+            window = self.window
             for seq in _bits(missing):
                 second = log[seq] // NS
                 lost_by_second[second] = lost_by_second.get(second, 0) + 1
+                if window is not None and window[0] <= log[seq] <= window[1]:
+                    self.lost_in_window += 1
 
 
 def _range_mask(lo: int, hi: int) -> int:

@@ -16,6 +16,8 @@ from harness.profile.templates import TemplateError
 
 RTT = "rtt"
 """`not_judged` key of every round-trip gate (rtt_p50, rtt_p99, ...)."""
+JOINED = "joined"
+"""`not_judged` key of the reconnect storm's `joined` announcements (storm_joined_missing)."""
 
 
 def load_protocol(
@@ -72,6 +74,10 @@ def not_judged(protocol: ChatProtocol) -> dict[str, str]:
     if not b.announces_leave:
         skipped["leave_missing"] = (
             "the profile's server does not announce leaves (behaviour.announces_leave = false)"
+        )
+    if not b.announces_join:
+        skipped[JOINED] = (
+            "the profile's server does not announce joins (behaviour.announces_join = false)"
         )
     if not b.echo:
         skipped[RTT] = (

@@ -33,7 +33,8 @@ from harness.load.ledger import (
     Ledger,
     Member,
 )
-from harness.profile import LEFT, MESSAGE, OTHER, WELCOME, Event
+from harness.load.storm import RESTART, StormBook, joins_owed
+from harness.profile import JOINED, LEFT, MESSAGE, OTHER, WELCOME, Event
 from harness.protocol.probe import PREFIX
 
 _SUB_MASK, _SHIFT_BASE, _HALF_BITS = hist.SUB_MASK, hist.SHIFT_BASE, hist.HALF_BITS
@@ -56,6 +57,7 @@ COUNTERS = (
     "connections_lost",
     "protocol_errors",
     "reconnects",
+    "connects",
 )
 
 
@@ -67,6 +69,7 @@ class Bucket:
     """
 
     __slots__ = (
+        "connect_counts",
         "connections",
         "counts",
         "cpu",
@@ -79,6 +82,7 @@ class Bucket:
     def __init__(self) -> None:
         self.fanout_counts: dict[int, dict[int, int]] = {}  # room size -> latency counts
         self.rtt_counts = hist.new_counts()
+        self.connect_counts = hist.new_counts()  # TCP + handshake (+ welcome) latencies
         self.counts = dict.fromkeys(COUNTERS, 0)
         self.connections = 0
         self.under_planned = 0  # users without the connection the plan gave them, at most
@@ -108,6 +112,9 @@ class Bucket:
         return {
             "fanout": {str(size): hist.encode(h) for size, h in self.fanout.items()},
             "rtt": hist.encode(rtt) if rtt.get_total_count() else "",
+            "connect": (
+                hist.encode(hist.to_histogram(self.connect_counts)) if self.connect_counts else ""
+            ),
             "counts": self.counts,
             "connections": self.connections,
             "under_planned": self.under_planned,
@@ -139,6 +146,11 @@ class Recorder:
         self.protocol_reasons: list[str] = []
         self._users: set[str] = set()
         self._users_ended: set[str] = set()
+        self.storm: StormBook | None = None
+        self.storm_report: dict[str, Any] | None = None
+        self.track_joins = False
+        """Keep the `joined` each member hears (`Member.heard`) from the storm until a
+        deadline after its last return: the storm judges them."""
 
     def bucket(self, sec: int) -> Bucket:
         """The bucket of epoch second `sec`."""
@@ -175,9 +187,22 @@ class Recorder:
         elif kind == LEFT:
             if event.user is not None:
                 self.ledger.saw_left(member, event.user, now)
+        elif kind == JOINED:
+            if self.track_joins and event.user is not None:
+                self._heard(member, event.user, now)
         elif kind == OTHER and type(event.raw) is bytes:
             _check_utf8(event.raw)  # orjson rejects invalid UTF-8: only here can it be that
         return kind
+
+    def _heard(self, member: Member, name: str, now: int) -> None:
+        """`member` heard `name joined`: kept from the storm's start until its joins' deadline."""
+        storm = self.storm
+        if storm is None or storm.over(now, self.ledger.leave_deadline_ns):
+            return
+        heard = member.heard
+        if heard is None:
+            heard = member.heard = set()
+        heard.add(name)
 
     def _welcomed(self, member: Member, online: int | None, now: int) -> None:
         if not self.check_online:
@@ -254,7 +279,7 @@ class Recorder:
         if ending.how == HARNESS:  # chatbench's own bug: never the server's
             totals.harness_errors += 1
             return
-        if member.reader:
+        if member.reader and not self._restarted(member):
             self._users_ended.add(member.uid)
         counts = self._current(now).counts
         if ending.how == CLOSED:
@@ -270,6 +295,30 @@ class Recorder:
         else:
             totals.connections_lost += 1
             counts["connections_lost"] += 1
+
+    def _restarted(self, member: Member) -> bool:
+        """Whether `member` was connected when the planned server restart began: its end
+        is the storm's, not the server's failure."""
+        storm = self.storm
+        return (
+            storm is not None
+            and storm.cause == RESTART
+            and member.uid in storm.dropped
+            and member.started < storm.at_ns
+        )
+
+    def connect_done(self, us: int, now: int) -> None:
+        """A connection is up (handshake, and welcome where the profile has one) `us`
+        microseconds after its TCP connect began."""
+        b = self._current(now)
+        b.counts["connects"] += 1
+        slot = hist.index(hist.clamp_us(us))
+        b.connect_counts[slot] = b.connect_counts.get(slot, 0) + 1
+
+    def start_storm(self, book: StormBook) -> None:
+        """A reconnect storm begins: drops from now on are judged for it."""
+        self.storm = book
+        self.ledger.storm_from = book.at_ns
 
     def unsent(self, n: int, now: int) -> None:
         """`n` messages were due while their sender had no connection."""
@@ -309,8 +358,31 @@ class Recorder:
         missing = self.ledger.check_leaves(now)
         if missing:
             self._current(now).counts["leave_missing"] += missing
+        storm = self.storm
+        if storm is not None:
+            drain = self.ledger.drain_ns  # the messages in flight around the drop and return
+            self.ledger.window = (storm.at_ns - drain, storm.end_ns(now) + drain)
         for sec, lost in self.ledger.finalize(now).items():
             self.bucket(sec).counts["lost"] += lost
+        if storm is not None:
+            self.storm_report = storm.report(self._storm_figures(storm, now))
+
+    def _storm_figures(self, storm: StormBook, now: int) -> dict[str, int]:
+        """Lost messages and `left` / `joined` announcements across the storm."""
+        ledger = self.ledger
+        lo, hi = storm.at_ns, storm.end_ns(now)
+        left = [(owed, seen) for at, owed, seen in ledger.leaves_judged if lo <= at <= hi]
+        joined = [(0, 0)]
+        if self.track_joins:
+            deadline = ledger.leave_deadline_ns
+            joined += [joins_owed(m.values(), (lo, hi), deadline) for m in ledger.rooms.values()]
+        return {
+            "lost": ledger.lost_in_window,
+            "left_owed": sum(o for o, _ in left),
+            "left_seen": sum(s for _, s in left),
+            "joined_owed": sum(o for o, _ in joined),
+            "joined_seen": sum(s for _, s in joined),
+        }
 
     # -- reporting ---------------------------------------------------------------------------
 
@@ -330,6 +402,8 @@ class Recorder:
             report["server_closes"] = self.server_closes
             report["protocol_errors"] = self.protocol_errors
             report["first_protocol_errors"] = self.protocol_reasons
+            if self.storm_report is not None:
+                report["storm"] = self.storm_report
         return report
 
 

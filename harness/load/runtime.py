@@ -6,9 +6,12 @@ Importing this module (users.py does) registers chatbench's listeners on `locust
 - `init`: the web UI's chatbench tab (`webui.py`) and the custom messages (final reports,
   clock pings: `collect.py`, `clock.py`).
 - `test_start` on a process that runs users (local runner or worker): a ticker greenlet
-  samples CPU and connections once a second, runs due leave checks, fires one Locust request
-  event per second with the fan-out p99, and once the send phase and the drain are over,
-  settles the ledger and reports.
+  samples CPU and connections once a second, runs due leave checks, and once the send phase
+  and the drain are over, settles the ledger and reports. Fan-out latency stays out of
+  Locust's request statistics (a per-second p99 is not a response time, nor a delivery count
+  a size): the web UI's chatbench tab, the progress lines and results.json show it.
+- `test_stopping`, `test_stop`, `quitting` (a stop, a signal, the end): a run still going
+  is settled there, incomplete when it is cut short (`collect.stop_early` on a master).
 - `report_to_master` / `worker_report`: workers send the buckets filled since their last
   report; the master merges them (`collect.py`). A local run merges into itself.
 """
@@ -34,7 +37,7 @@ from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from harness.errors import UsageError
-from harness.load import clock, collect, hist, options, profiles, webui
+from harness.load import clock, collect, console, exporter, options, profiles, storming, webui
 from harness.load.aggregate import SATURATION_CPU
 from harness.load.collect import COLLECTED
 from harness.load.frames import MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES
@@ -42,6 +45,7 @@ from harness.load.ledger import NS, Ledger
 from harness.load.options import option
 from harness.load.plan import Fractions, RoomPlan, process_plan
 from harness.load.recorder import Recorder
+from harness.load.storm import StormPlan
 from harness.profile import ChatProtocol
 
 log = logging.getLogger("chatbench")
@@ -79,6 +83,19 @@ class Context:
     connections: int = 0
     missing: int = 0  # users without the connection the plan gives them
     missing_peak: int = 0  # the most of them since the last tick
+    storm: StormPlan = field(default_factory=lambda: StormPlan())
+    users: list[Any] = field(default_factory=list)
+    """Every user of the process (the storm ends their connections)."""
+    sources: list[str] = field(default_factory=list)
+    """--cb-source-addresses: connections are bound to these in turn."""
+    _source_turn: int = 0
+
+    def next_source(self) -> str | None:
+        """The local address the next connection binds to (None: the system's choice)."""
+        if not self.sources:
+            return None
+        self._source_turn += 1
+        return self.sources[self._source_turn % len(self.sources)]
 
     def room_name(self, index: int) -> str:
         """The id of this process's room `index` (unique to the process and run)."""
@@ -148,6 +165,8 @@ def _build_context(env: Environment) -> Context:
     max_message = int(option(env, "cb_max_message_bytes", MAX_MESSAGE_BYTES))
     if max_message < MIN_MESSAGE_BYTES:
         raise RuntimeError(f"chatbench: --cb-max-message-bytes must be >= {MIN_MESSAGE_BYTES}")
+    plan_storm = storming.plan(env)
+    recorder.track_joins = bool(plan_storm.at_s) and protocol.behaviour.announces_join
     return Context(
         env=env,
         plan=plan,
@@ -163,6 +182,8 @@ def _build_context(env: Environment) -> Context:
         connect_timeout=float(option(env, "cb_connect_timeout", 10.0)),
         max_message_bytes=max_message,
         drain_ns=int(drain * NS),
+        storm=plan_storm,
+        sources=storming.source_list(env),
     )
 
 
@@ -199,6 +220,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         COLLECTED.reset(time.time_ns() // NS, workers)
         gevent.spawn(collect.progress, environment)
         gevent.spawn(collect.watchdog, environment)
+        gevent.spawn(storming.ask_restart, storming.plan(environment), time.time_ns())
         return
     global _context
     if _context is not None and _context.finished.is_set():  # a new run from the web UI
@@ -211,6 +233,10 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     ctx.send_end_ns = ctx.start_ns + int(duration * NS) if duration > 0 else None
     ctx.recorder.on_rtt = lambda us: _rtt_event(environment, us)
     gevent.spawn(_ticker, ctx)
+    if ctx.storm.at_s > 0:
+        gevent.spawn(storming.run_storm, ctx)
+    if isinstance(runner, LocalRunner):
+        gevent.spawn(storming.ask_restart, ctx.storm, ctx.start_ns)
     if isinstance(runner, LocalRunner):
         COLLECTED.reset(ctx.start_ns // NS, 1)
         gevent.spawn(collect.progress, environment)
@@ -279,16 +305,13 @@ def _ticker(ctx: Context) -> None:
         if saturated and not warned:
             warned = True
             log.warning("chatbench: generator CPU at %.0f%%: latencies measure the generator", cpu)
-        current = ctx.recorder.buckets.get(sec)
         ctx.recorder.tick(sec, now, ctx.connections, cpu, saturated, ctx.missing_peak)
         ctx.missing_peak = ctx.missing
         frozen = _freeze_grown(ctx.connections, frozen)
-        if current is not None:
-            _second_event(ctx.env, current)
         if isinstance(ctx.env.runner, LocalRunner):
             COLLECTED.aggregate.merge(ctx.recorder.take())
         if _run_over(ctx, now):
-            _finish(ctx, now)
+            _finish(ctx, now, ended=True)
 
 
 def _second_end(now: int) -> int:
@@ -298,13 +321,6 @@ def _second_end(now: int) -> int:
     return target if target - now >= NS // 2 else target + NS
 
 
-def _second_event(env: Environment, bucket: Any) -> None:
-    fanout = hist.merged(list(bucket.fanout.values()))
-    if fanout.get_total_count():
-        p99_ms = fanout.get_value_at_percentile(99) / 1000
-        _request(env, "WS", "fanout p99 per second", p99_ms, fanout.get_total_count(), None)
-
-
 def _run_over(ctx: Context, now: int) -> bool:
     if ctx.send_end_ns is None or now < ctx.send_end_ns + ctx.drain_ns:
         return False
@@ -312,10 +328,14 @@ def _run_over(ctx: Context, now: int) -> bool:
     return pending is None or now >= pending
 
 
-def _finish(ctx: Context, now: int) -> None:
-    """Finalize the ledger and send (or keep) this process's final report."""
+def _finish(ctx: Context, now: int, incomplete: bool = False, ended: bool = False) -> None:
+    """Finalize the ledger and send (or keep) this process's final report; `incomplete`
+    (a signal) or a stop before the plan's end marks the run incomplete. `ended`: the run
+    reached its end by itself, and a headless local run quits (a stop is quitting already:
+    a second quit would race the first one's stopping users)."""
     if ctx.finished.is_set():
         return
+    incomplete = incomplete or (ctx.send_end_ns is not None and not _run_over(ctx, now))
     ctx.finished.set()
     ctx.recorder.finalize(now)
     report = ctx.recorder.take(final=True)
@@ -323,6 +343,7 @@ def _finish(ctx: Context, now: int) -> None:
     runner = ctx.env.runner
     if isinstance(runner, WorkerRunner):
         report["shift_s"] = clock.CLOCK["shift_s"]
+        report["incomplete"] = incomplete
         report["clock"] = {
             "offset_ms": clock.CLOCK["offset_ms"],
             "bound_ms": clock.CLOCK["bound_ms"],
@@ -330,8 +351,8 @@ def _finish(ctx: Context, now: int) -> None:
         runner.send_message(collect.FINAL_MESSAGE, report)
     elif isinstance(runner, LocalRunner):
         COLLECTED.aggregate.merge(report)
-        collect.write_results(ctx.env)
-        if option(ctx.env, "headless", False):
+        collect.write_results(ctx.env, incomplete=incomplete)
+        if ended and option(ctx.env, "headless", False):
             gevent.spawn_later(0.2, runner.quit)
 
 
@@ -349,12 +370,21 @@ def _failure_events(env: Environment, totals: dict[str, int]) -> None:
     ):
         if totals.get(name):
             error = Exception(f"{totals[name]} {name}")
-            _request(env, "LEDGER", name, 0, totals[name], error)
+            _request(env, "LEDGER", name, 0, 0, error)  # the count is in the message
 
 
 def _on_test_stop(environment: Environment, **_: Any) -> None:
     if _context is not None and not isinstance(environment.runner, MasterRunner):
         _finish(_context, time.time_ns())
+
+
+def _on_quitting(environment: Environment, **_: Any) -> None:
+    """Locust is shutting down (SIGTERM, SIGINT, the end of a run): a run still going is
+    stopped here and written as incomplete, with what was collected."""
+    if isinstance(environment.runner, MasterRunner):
+        collect.stop_early(environment)
+    elif _context is not None:
+        _finish(_context, time.time_ns(), incomplete=True)
 
 
 def _report(client_id: str, data: dict[str, Any]) -> None:
@@ -364,21 +394,32 @@ def _report(client_id: str, data: dict[str, Any]) -> None:
 
 
 def _on_init(environment: Environment, **_: Any) -> None:
+    if option(environment, "cb_quiet", False):
+        console.quiet()
     if environment.web_ui is not None:
         webui.extend(environment.web_ui)
     runner = environment.runner
+    port = int(option(environment, "cb_prometheus_port", 0) or 0)
+    if port and not isinstance(runner, WorkerRunner):
+        exporter.serve(port, COLLECTED)
     if isinstance(runner, MasterRunner):
         runner.register_message(collect.FINAL_MESSAGE, collect.on_final)
         runner.register_message(clock.PING, clock.on_ping)
     elif isinstance(runner, WorkerRunner):
         runner.register_message(clock.PONG, clock.on_pong)
+    # quitting fires in reverse order of registration: ours (stop, final reports, results)
+    # must run before the runners' own listeners send their "quit" messages
+    events.quitting.remove_listener(_on_quitting)  # type: ignore[no-untyped-call]
+    events.quitting.add_listener(_on_quitting)  # type: ignore[no-untyped-call]
 
 
 # Registered on import (decorators would hide the listeners' types from mypy).
 _LISTENERS = (
     (events.init_command_line_parser, options.register),
     (events.test_start, _on_test_start),
+    (events.test_stopping, _on_test_stop),  # settle before the users' stop timeout
     (events.test_stop, _on_test_stop),
+    (events.quitting, _on_quitting),
     (events.report_to_master, _report),
     (events.worker_report, collect.worker_report),
     (events.init, _on_init),

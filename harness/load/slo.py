@@ -1,13 +1,21 @@
 """SLO gates: `--slo "p99<50ms"`, `--slo "lost==0"`, judged against results.json.
 
-An SLO is METRIC OP NUMBER[UNIT]. Latency metrics (fan-out unless prefixed `rtt_`): any
-percentile pNN (p50, p95, p99, p999 = 99.9, p9999 = 99.99), max, mean; they need a unit (us,
-ms, s). Percentiles results.json does not list are read from the run's HdrHistogram.
+An SLO is METRIC OP NUMBER[UNIT]. Latency metrics (fan-out unless prefixed `rtt_`, or
+`connect_` for connect latency): any percentile pNN (p50, p95, p99, p999 = 99.9, p9999 =
+99.99), max, mean; they need a unit (us, ms, s). Percentiles results.json does not list are
+read from the run's HdrHistogram.
 Counters: the deliveries (expected, delivered, lost, duplicated, out_of_order, leaked,
 replayed, foreign), cleanup (abrupt_disconnects,
 leave_missing, online_mismatches, welcome_missing), connections (server_closes,
 connections_lost, protocol_errors, reconnects, under_planned_s, connect_errors), sends
 (scheduled, sent, unsent) and cpu_max (percent of one core). OP is one of < <= > >= == !=.
+Server telemetry (`--server-pid`, `--server-metrics`; `server` in results.json):
+server_bytes_per_churned_conn (the leak fit; `<`/`<=` judge the upper end of its 95% interval,
+`>`/`>=` the lower end), server_fd_growth (descriptors left open after the run), server_cpu_max
+(percent of one core), server_rss_max (bytes). The reconnect storm's (no unit):
+reconnect_p99_s and reconnect_p100_s (seconds until 99% and all dropped users were back; not
+judged when they never were), storm_lost, storm_failed_handshakes, storm_left_missing,
+storm_joined_missing.
 
 A gate whose population is empty cannot be judged, and a gate that cannot be judged is not met
 (`ok` false, with a `reason`): p99 over no samples is not 0, and `lost==0` says nothing when
@@ -93,6 +101,56 @@ _FANOUT = _Population(
 _RTT = _Population(
     "rtt_latency_us", "count", "no round-trip sample (no sender got its own message back)"
 )
+_CONNECT = _Population("connect_latency_us", "count", "no connection came up")
+_PREFIXES = {
+    "rtt_": ("rtt_latency_us", "rtt_hdr", _RTT),
+    "connect_": ("connect_latency_us", "connect_hdr", _CONNECT),
+}
+
+
+def _prefix(metric: str) -> str:
+    """The latency prefix of `metric` ("rtt_", "connect_"; "" for fan-out or a counter)."""
+    for prefix in _PREFIXES:
+        if metric.startswith(prefix) and _is_latency(metric[len(prefix) :]):
+            return prefix
+    return ""
+
+
+def _storm_value(storm: Doc, metric: str) -> float | None:
+    if metric in ("reconnect_p99_s", "reconnect_p100_s"):
+        value = storm.get("back_99_s" if metric == "reconnect_p99_s" else "back_100_s")
+        return None if value is None else float(value)
+    if metric == "storm_failed_handshakes":
+        return float(sum(storm.get("failed_handshakes", {}).values()))
+    if metric == "storm_lost":
+        return float(storm.get("lost", 0))
+    kind = metric.removeprefix("storm_").removesuffix("_missing")  # left or joined
+    return float(storm.get(f"{kind}_owed", 0) - storm.get(f"{kind}_seen", 0))
+
+
+STORM_METRICS = (
+    "reconnect_p99_s",
+    "reconnect_p100_s",
+    "storm_lost",
+    "storm_failed_handshakes",
+    "storm_left_missing",
+    "storm_joined_missing",
+)
+_STORM_CLAIMS = {"storm_left_missing": "leave_missing", "storm_joined_missing": "joined"}
+
+
+def _storm_unjudged(storm: Doc | None, metric: str) -> str:
+    """Why a storm gate cannot be judged ("" when it can)."""
+    if not storm:
+        return "the run had no reconnect storm (--storm-at, --restart-at)"
+    dropped = storm.get("dropped", 0)
+    if not dropped:
+        return "the storm dropped no connection"
+    if _storm_value(storm, metric) is None:
+        which = "fewer than 99% of" if metric == "reconnect_p99_s" else "not all"
+        return f"{which} the dropped users came back ({storm.get('back', 0)} of {dropped})"
+    return ""
+
 
 # counter -> (section, key in results.json, population; None: always judged)
 _COUNTERS: dict[str, tuple[str, str, _Population | None]] = {
@@ -126,6 +184,35 @@ _COUNTERS: dict[str, tuple[str, str, _Population | None]] = {
 }
 
 
+_SERVER = ("server_bytes_per_churned_conn", "server_fd_growth", "server_cpu_max", "server_rss_max")
+_NO_SERVER = "not judged: no server telemetry (--server-pid or --server-metrics)"
+
+
+def _server(doc: Doc, metric: str, op: str) -> tuple[float, str]:
+    """A server gate's value and, when it cannot be judged, why ("" when it can)."""
+    server = doc.get("server")
+    if not server:
+        return 0.0, _NO_SERVER
+    leak = server.get("leak") or {}
+    if metric == "server_bytes_per_churned_conn":
+        value = leak.get("bytes_per_churned_conn")
+        if leak.get("verdict", "unknown") == "unknown" or value is None:
+            return float(value or 0), f"not judged: leak verdict unknown ({leak.get('reason')})"
+        half = float(leak.get("ci95_bytes") or 0)
+        side = {"<": 1, "<=": 1, ">": -1, ">=": -1}.get(op, 0)
+        return float(value) + side * half, ""
+    if metric == "server_fd_growth":
+        growth = leak.get("fd_growth")
+        if growth is None:
+            return 0.0, "not judged: the server's descriptors before or after the run are unknown"
+        return float(growth), ""
+    key = "cpu" if metric == "server_cpu_max" else "rss_bytes"
+    values = [float(s[key]) for s in server.get("timeseries", []) if s.get(key) is not None]
+    if not values:
+        return 0.0, f"not judged: no server sample has {key}"
+    return max(values), ""
+
+
 @dataclass(frozen=True)
 class Slo:
     """One parsed gate."""
@@ -137,11 +224,15 @@ class Slo:
     unit: str | None
 
     def observe(self, results: Doc) -> float:
-        """The metric's value in `results`, in the gate's unit."""
+        """The metric's value in `results`, in the gate's unit (0 where there is none)."""
         name = self.metric
         scale = _UNITS_US[self.unit or "us"]
-        if name.startswith("rtt_"):
-            return _latency(results, "rtt_latency_us", "rtt_hdr", name[4:]) / scale
+        if name in STORM_METRICS:
+            return _storm_value(results.get("storm") or {}, name) or 0.0
+        prefix = _prefix(name)
+        if prefix:
+            section, hdr, _ = _PREFIXES[prefix]
+            return _latency(results, section, hdr, name[len(prefix) :]) / scale
         if _is_latency(name):
             return _latency(results, "fanout_latency_us", "fanout_hdr", name) / scale
         section, key, _ = _COUNTERS[name]
@@ -149,19 +240,27 @@ class Slo:
 
     def population(self) -> _Population | None:
         """What the gate is judged over (None: the metric is its own population)."""
-        if self.metric.startswith("rtt_"):
-            return _RTT
+        prefix = _prefix(self.metric)
+        if prefix:
+            return _PREFIXES[prefix][2]
+        if self.metric in STORM_METRICS:
+            return None
         if _is_latency(self.metric):
             return _FANOUT
         return _COUNTERS[self.metric][2]
 
     def judge(self, results: Doc) -> dict[str, Any]:
         """The verdict (harness.results.SloVerdict form); not met when it cannot be judged."""
+        if self.metric in _SERVER:
+            value, reason = _server(results, self.metric, self.op)
+            ok = not reason and _OPS[self.op](value, self.threshold)
+            return {"expr": self.expr, "value": value, "ok": ok, "reason": reason}
         value = self.observe(results)
         profile = results.get("config", {}).get("profile") or {}
-        unclaimed = (profile.get("not_judged") or {}).get(
-            "rtt" if self.metric.startswith("rtt_") else self.metric
-        )
+        claim = "rtt" if self.metric.startswith("rtt_") else self.metric
+        unclaimed = (profile.get("not_judged") or {}).get(_STORM_CLAIMS.get(claim, claim))
+        if not unclaimed and self.metric in STORM_METRICS:
+            unclaimed = _storm_unjudged(results.get("storm"), self.metric)
         if unclaimed:
             return {
                 "expr": self.expr,
@@ -183,9 +282,12 @@ def parse_slo(expr: str) -> Slo:
     if not match:
         raise UsageError(f"--slo {expr!r}: expected METRIC OP NUMBER[us|ms|s], like p99<50ms")
     metric, op, number, unit = match.groups()
-    base = metric[4:] if metric.startswith("rtt_") else metric
+    prefix = _prefix(metric)
+    base = metric[len(prefix) :]
     is_latency = _is_latency(base)
-    known = is_latency or (metric == base and metric in _COUNTERS)
+    known = is_latency or (
+        not prefix and (metric in _COUNTERS or metric in STORM_METRICS or metric in _SERVER)
+    )
     if not known:
         raise UsageError(f"--slo {expr!r}: unknown metric {metric!r}")
     if is_latency and unit is None:

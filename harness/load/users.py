@@ -24,10 +24,11 @@ from typing import Any
 import gevent
 from locust import User, task
 
-from harness.load.frames import HARNESS
+from harness.load.frames import CLOSED, HARNESS
 from harness.load.ledger import NS, Member
 from harness.load.plan import Schedule
 from harness.load.runtime import Context, context
+from harness.load.storm import backoff_s
 from harness.load.wsclient import ConnectError, WsClient
 from harness.profile import WELCOME, Session
 from harness.protocol.probe import encode_probe
@@ -65,6 +66,10 @@ class ChatbenchUser(User):
         self.down = False  # without the connection the plan gives it
         self.server_ended = False  # the server ended its last connection
         self.failures = 0  # attempts in a row that failed
+        self.storm_pending = False  # dropped by a storm, not back yet
+        self.storm_attempts = 0  # reconnect attempts since the storm
+        self.settled: gevent.event.Event | None = None  # the current connection's
+        self.ctx.users.append(self)
 
     # -- one connection ----------------------------------------------------------------------
 
@@ -76,8 +81,9 @@ class ChatbenchUser(User):
         name = protocol.member_name(username, number)
         member = rec.ledger.joining(self.uid, name, self.room, reader, time.time_ns())
         session = protocol.session(self.room, username, number)
-        settled = gevent.event.Event()  # the welcome came (or the join is out), or it ended
-        ended = self.ended = gevent.event.Event()
+        settled = self.settled = gevent.event.Event()  # the welcome came (or the join is
+        ended = self.ended = gevent.event.Event()  # out), or it ended
+        storming = self.storm_pending
 
         def on_close(now: int) -> None:  # only for ends chatbench did not make
             ctx.connections -= 1
@@ -99,16 +105,21 @@ class ChatbenchUser(User):
             protocol.subprotocols(),
         )
         client.on_frame = self._receiver(client, member, session, settled)
+        client.source = ctx.next_source()
+        began = time.time_ns()
         try:
             client.connect(ctx.connect_timeout)
         except ConnectError as exc:
             rec.ended(member, time.time_ns())
             rec.connect_failed(str(exc))
+            if storming and rec.storm is not None:
+                rec.storm.attempt_failed(exc.kind)
             self.failures += 1
             self._set_down(True)
             return False
         ctx.connections += 1
-        rec.connected(member, time.time_ns(), reconnect=self.server_ended)
+        shook = time.time_ns()
+        rec.connected(member, shook, reconnect=self.server_ended)
         self.server_ended = False
         self._set_down(False)
         self.client, self.member = client, member
@@ -118,7 +129,20 @@ class ChatbenchUser(User):
             settled.set()
         if self._settle(member, settled, ended):
             self.failures = 0  # a connection the server ends before that keeps backing off
+            self._up(member, began, shook, storming)
+        elif storming and rec.storm is not None and self.member is member:
+            rec.storm.attempt_failed(_why_unsettled(client, ended))
         return True
+
+    def _up(self, member: Member, began: int, shook: int, storming: bool) -> None:
+        """The connection is up: its connect latency (to the welcome, or to the handshake
+        without one) and, after a storm, the user is back."""
+        rec = self.ctx.recorder
+        done = member.since if self.ctx.protocol.behaviour.welcome and member.since else shook
+        rec.connect_done((done - began) // 1000, done)
+        if storming and rec.storm is not None:
+            rec.storm.back(self.uid, done)
+            self.storm_pending = False
 
     def _receiver(
         self, client: WsClient, member: Member, session: Session, settled: Any
@@ -150,6 +174,8 @@ class ChatbenchUser(User):
         sign that it registered the member). True once its ledger window is open."""
         ctx, rec = self.ctx, self.ctx.recorder
         arrived = settled.wait(ctx.connect_timeout)
+        if self.member is not member:  # chatbench ended it meanwhile (a storm)
+            return False
         if ctx.protocol.behaviour.welcome:
             if not arrived or member.since is None:  # no welcome, or the server ended it first
                 rec.welcome_missing(member)
@@ -157,14 +183,19 @@ class ChatbenchUser(User):
             return True
         if not arrived or ended.is_set():
             return False
-        if ended.wait(ctx.protocol.profile.connect.settle):
+        if ended.wait(ctx.protocol.profile.connect.settle) or self.member is not member:
             return False
         rec.ledger.admitted(member, time.time_ns())
         return True
 
     def rejoin(self, reader: bool = True) -> bool:
-        """`connect`, after a backoff when the last connection was not ended by the plan."""
-        if self.down:
+        """`connect`, after a backoff when the last connection was not ended by the plan
+        (after a storm: `storm.backoff_s`, exponential with full jitter)."""
+        if self.storm_pending:
+            plan = self.ctx.storm
+            self.storm_attempts += 1
+            gevent.sleep(backoff_s(self.storm_attempts - 1, plan.base, plan.cap, random.random()))
+        elif self.down:
             base = min(RECONNECT_MAX_S, RECONNECT_FIRST_S * 2 ** max(0, self.failures - 1))
             gevent.sleep(base * random.uniform(0.5, 1.5))
         return self.connect(reader)
@@ -180,6 +211,26 @@ class ChatbenchUser(User):
         ctx = self.ctx
         ctx.missing += 1 if down else -1
         ctx.missing_peak = max(ctx.missing_peak, ctx.missing)
+
+    def storm_hit(self, drop: bool) -> None:
+        """The storm: this user is owed a way back; `drop`: end its connection now, abruptly
+        (else the restarted server ends it)."""
+        self.storm_pending, self.storm_attempts = True, 0
+        if not drop:
+            return
+        ended, settled = self.ended, self.settled
+        self.disconnect(abrupt=True)
+        self._set_down(True)
+        ended.set()  # wake whatever waits on this connection
+        if settled is not None:
+            settled.set()
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep; in a storm run, wake early when the connection ends."""
+        if self.ctx.storm.at_s:
+            self.ended.wait(seconds)
+        else:
+            gevent.sleep(seconds)
 
     def disconnect(self, abrupt: bool = False) -> None:
         """Leave: a clean close, or an abrupt TCP drop (no close frame)."""
@@ -209,11 +260,11 @@ class ChatbenchUser(User):
         while self.connected():
             due = sched.next_ns
             if until_ns is not None and due >= until_ns:
-                gevent.sleep(max(0.0, (until_ns - time.time_ns()) / NS))
+                self._pause(max(0.0, (until_ns - time.time_ns()) / NS))
                 return
             wait = (due - time.time_ns()) / NS
             if wait > 0:
-                gevent.sleep(wait)
+                self._pause(wait)
             now = time.time_ns()  # a message due in the send phase goes out, even if late
             if ctx.finished.is_set() or self.client is None or not self.client.open:
                 return
@@ -264,18 +315,27 @@ class ChatbenchUser(User):
     def session(self) -> None:
         """The whole life of the user, by kind."""
         if self.my_kind == "slow":
-            if self.connect(reader=False) and self.client is not None:
-                self.client.stop_reading()
+            self.linger()
         elif self.my_kind == "churner":
             self.churn()
         else:
             self.stay(chat=self.my_kind == "chatter")
         self.idle()
 
+    def linger(self) -> None:
+        """A slow consumer: join, read the welcome, never read again; after a storm, again."""
+        while not self.ctx.finished.is_set():
+            if self.rejoin(reader=False) and self.client is not None:
+                self.client.stop_reading()
+                gevent.wait([self.ctx.finished, self.ended], count=1)
+            if not self.storm_pending:
+                return
+
     def churn(self) -> None:
-        """Chat, drop the TCP connection abruptly, rejoin; until the send phase ends."""
+        """Chat, drop the TCP connection abruptly, rejoin; until the send phase ends (or,
+        after a storm, until the user is back)."""
         ctx = self.ctx
-        while ctx.sending(time.time_ns()):
+        while ctx.sending(time.time_ns()) or (self.storm_pending and not ctx.finished.is_set()):
             if not self.rejoin():
                 continue
             lifetime = random.uniform(0.5, 1.5) * ctx.churn_interval
@@ -295,6 +355,15 @@ class ChatbenchUser(User):
     def on_stop(self) -> None:
         """Locust stops the user: close cleanly."""
         self.disconnect()
+
+
+def _why_unsettled(client: WsClient, ended: gevent.event.Event) -> str:
+    """Why a reconnect's handshake went through but the member never got in: the server's
+    close code, "lost" (no close frame), "protocol", or "no welcome" (none came in time)."""
+    if not ended.is_set():
+        return "no welcome"
+    ending = client.ending()
+    return str(ending.code) if ending.how == CLOSED and ending.code else ending.how
 
 
 def _nothing(payload: bytes, now: int) -> None:

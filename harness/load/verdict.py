@@ -6,7 +6,10 @@ Pure functions of `LoadResults`, shared by `chatbench load` (exit 1 with one lin
 - nothing was delivered: no member was welcomed, no message was sent, no delivery was expected,
   or every expected delivery was lost; a run that measured nothing must never pass;
 - the server broke the WebSocket protocol (RFC 6455) on some connection;
-- the server ended the connection of every reading user at least once.
+- the server ended the connection of every reading user at least once (a planned restart,
+  `--restart-at`, excepted: its ends are the storm's);
+- a reconnect storm was planned (`--storm-at`, `--restart-at`) and did not happen, dropped no
+  connection, or some dropped user never came back before the run ended.
 
 Results written before these fields existed still get the first rule from their counters.
 """
@@ -35,7 +38,29 @@ def broken_reasons(r: LoadResults) -> list[str]:
             f"the server ended the connection of every user "
             f"({c.users_ended_by_server} of {c.users}{closes}; {c.lost} lost)"
         )
+    storm = storm_reason(r)
+    if storm:
+        reasons.append(storm)
     return reasons
+
+
+def storm_reason(r: LoadResults) -> str | None:
+    """Why the run's reconnect storm proves nothing or was not survived (None: it was, or
+    none was planned)."""
+    planned = (r.config.get("storm") or {}).get("at_s")
+    s = r.storm
+    if s is None:
+        return f"the reconnect storm planned at {planned:g} s never happened" if planned else None
+    if not s.dropped:
+        return f"the reconnect storm at {s.at_s:g} s dropped no connection"
+    if s.back_100_s is None:
+        back = s.back or 0
+        failed = f"; failed handshakes {codes(s.failed_handshakes)}" if s.failed_handshakes else ""
+        return (
+            f"after the reconnect storm at {s.at_s:g} s, only {back:,} of "
+            f"{plural(s.dropped, 'dropped user')} came back before the run ended{failed}"
+        )
+    return None
 
 
 def empty_reason(r: LoadResults) -> str | None:

@@ -56,6 +56,7 @@ from harness.load.frames import (
     ProtocolViolation,
 )
 from harness.load.reactor import READ_BYTES, Reactor, original, reactor
+from harness.load.sources import open_tcp
 
 try:  # websockets' C masking, as its own frames use; its pure-Python one otherwise
     from websockets.speedups import apply_mask
@@ -72,7 +73,29 @@ _RawSocket: Any = original("socket", "socket")
 
 
 class ConnectError(Exception):
-    """The connection or the WebSocket handshake failed."""
+    """The connection or the WebSocket handshake failed. `kind` says how: the HTTP status
+    of a refused handshake ("503"), "refused" (nothing listens), "timeout", "reset",
+    "closed" (the server closed during the handshake) or "error"."""
+
+    def __init__(self, message: str, kind: str = "error") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def _failure_kind(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, (gevent.Timeout, TimeoutError)):
+        return "timeout"
+    if isinstance(exc, ConnectionResetError):
+        return "reset"
+    return "error"
+
+
+def _status(head: bytes) -> str:
+    """The status code of an HTTP response head ("503"), or "error" if it has none."""
+    parts = head.split(b" ", 2)
+    return parts[1].decode() if len(parts) > 1 and parts[1].isdigit() else "error"
 
 
 def masked_text_frame(data: bytes) -> bytes:
@@ -124,12 +147,14 @@ class WsClient(FrameParser):
         self.fast = not self.proto.uri.secure  # our own frame parser (FrameParser.feed)
         self.violation: ProtocolViolation | None = None
         self.harness_error: str | None = None
+        self.source: str | None = None
+        """The local address to connect from (`--source-addresses`); None: the system's."""
 
     def connect(self, timeout: float) -> None:
         """Open the TCP connection, do the handshake and start reading."""
         uri = self.proto.uri
         try:
-            gsock = socket.create_connection((uri.host, uri.port), timeout=timeout)
+            gsock = open_tcp(uri.host, uri.port, timeout, self.source)
             gsock.setsockopt(_stdlib_socket.IPPROTO_TCP, _stdlib_socket.TCP_NODELAY, 1)
             if uri.secure:
                 from gevent import ssl
@@ -145,9 +170,12 @@ class WsClient(FrameParser):
             self.proto.send_request(request)
             self._flush()
             self._handshake(timeout)
+        except ConnectError:
+            self._close_socket()
+            raise
         except (OSError, gevent.Timeout) as exc:
             self._close_socket()
-            raise ConnectError(f"{self.url}: {exc}") from exc
+            raise ConnectError(f"{self.url}: {exc}", _failure_kind(exc)) from exc
         self.open = True
         self.reactor = None if uri.secure else reactor()
         if self.reactor is not None:
@@ -179,23 +207,30 @@ class WsClient(FrameParser):
 
     def _handshake(self, timeout: float) -> None:
         assert self.sock is not None
+        head = b""
         with gevent.Timeout(timeout):
             if self.fast:  # the head alone: the frames after it are ours to parse
-                self.proto.receive_data(self._read_head())
+                head = self._read_head()
+                self.proto.receive_data(head)
                 events = self.proto.events_received()
             else:
                 while True:
                     data = self._recv()
                     now = time.time_ns()
                     if not data:
-                        raise ConnectError(f"{self.url}: connection closed during the handshake")
+                        raise ConnectError(
+                            f"{self.url}: connection closed during the handshake", "closed"
+                        )
                     self.proto.receive_data(data)
                     events = self.proto.events_received()
                     if events:
                         break
         response = events[0] if events else None
         if not isinstance(response, Response) or self.proto.handshake_exc is not None:
-            raise ConnectError(f"{self.url}: handshake refused ({self.proto.handshake_exc})")
+            status = str(response.status_code) if isinstance(response, Response) else _status(head)
+            raise ConnectError(
+                f"{self.url}: handshake refused ({self.proto.handshake_exc or status})", status
+            )
         if not self.fast:
             self._dispatch(events[1:], now)
 
@@ -209,7 +244,7 @@ class WsClient(FrameParser):
                 socket.wait_read(self.sock.fileno())
                 continue
             if not peek:
-                raise ConnectError(f"{self.url}: connection closed during the handshake")
+                raise ConnectError(f"{self.url}: connection closed during the handshake", "closed")
             tail = head[-3:]
             end = (tail + peek).find(b"\r\n\r\n")
             take = len(peek) if end < 0 else end + 4 - len(tail)

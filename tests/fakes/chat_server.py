@@ -440,9 +440,11 @@ def running_fake(
     faults: set[str] | frozenset[str] = frozenset(),
     timeout: float = 10,
     quirks: set[str] | frozenset[str] = frozenset(),
+    server: FakeChatServer | None = None,
 ) -> Iterator[str]:
-    """Run a FakeChatServer on 127.0.0.1 in a background thread; yield its `ws://` base URL."""
-    server = FakeChatServer(frozenset(faults), frozenset(quirks))
+    """Run a FakeChatServer on 127.0.0.1 in a background thread; yield its `ws://` base URL.
+    `server`: this one (a subclass, say) instead of one with `faults` and `quirks`."""
+    server = server or FakeChatServer(frozenset(faults), frozenset(quirks))
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     stop = asyncio.Event()

@@ -18,6 +18,7 @@ import pytest
 from harness.commands.load import verdict
 from harness.results import LoadResults
 from tests.fakes.chat_server import running_fake
+from tests.load.servers import free_port
 
 FACTOR = float(os.environ.get("CHATBENCH_TIMEOUT_FACTOR", "1"))
 QUIET = {"lost": 0, "duplicated": 0, "out_of_order": 0, "leaked": 0}
@@ -218,7 +219,9 @@ def test_server_closes_are_counted_and_users_reconnect(tmp_path):
 @pytest.mark.slow
 def test_two_processes_merge_to_their_sum(tmp_path):
     with running_fake() as url:
-        code, doc = run_load(url, tmp_path, "--users", "8", "--processes", "2")
+        code, doc = run_load(
+            url, tmp_path, "--users", "8", "--processes", "2", "--master-port", str(free_port())
+        )
     assert code == 0
     assert doc["config"]["processes"] == doc["config"]["processes_reported"] == 2
     assert ledger(doc) == QUIET

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.load.servers import free_port
 from tests.load.shaped_server import PROFILE, ROOMS_PROFILE, running_shaped
 from tests.load.test_load_command import QUIET, chatbench_load, ledger, run_load_proc
 from tests.servers.fastapi_docs import running_fastapi_docs
@@ -128,7 +129,16 @@ def test_one_room_over_two_processes_counts_the_others_probes_as_foreign(tmp_pat
     shape = SHAPES["plain-text-room"]
     with served(shape) as url:
         _, doc = run_load_proc(
-            url, tmp_path, "--users", "6", "--processes", "2", "--profile", shape.profile
+            url,
+            tmp_path,
+            "--users",
+            "6",
+            "--processes",
+            "2",
+            "--profile",
+            shape.profile,
+            "--master-port",
+            str(free_port()),
         )
     d = doc["deliveries"]
     assert d["foreign"] > 0 and ledger(doc) == QUIET and d["delivered"] > 0

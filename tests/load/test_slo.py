@@ -138,3 +138,127 @@ def test_any_percentile_is_read_from_the_histogram():
 def test_a_percentile_without_samples_is_not_judged():
     [verdict] = judge_all([parse_slo("p95<1ms")], {**RESULTS, "fanout_latency_us": {"count": 0}})
     assert not verdict["ok"] and verdict["reason"].startswith("not judged")
+
+
+def _with_server(verdict="leak", b=70_000.0, ci=5_000.0, fd_growth=3):
+    leak = {"verdict": verdict, "reason": "why", "bytes_per_churned_conn": b, "ci95_bytes": ci}
+    leak["fd_growth"] = fd_growth
+    samples = [{"t": 0, "cpu": 20.0, "rss_bytes": 10}, {"t": 1, "cpu": 55.5, "rss_bytes": 30}]
+    return {**RESULTS, "server": {"source": "pid 1", "timeseries": samples, "leak": leak}}
+
+
+STORMY = {
+    **RESULTS,
+    "connect_latency_us": {"count": 20, "p50": 210_000, "p99": 400_000, "max": 450_000},
+    "storm": {
+        "dropped": 20,
+        "back": 20,
+        "back_99_s": 3.5,
+        "back_100_s": 4.25,
+        "failed_handshakes": {"503": 7, "refused": 2},
+        "lost": 1,
+        "left_owed": 3,
+        "left_seen": 3,
+        "joined_owed": 10,
+        "joined_seen": 8,
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("expr", "ok", "value"),
+    [
+        # < judges the upper end of the 95% interval, > the lower end
+        ("server_bytes_per_churned_conn<80000", True, 75_000.0),
+        ("server_bytes_per_churned_conn<72000", False, 75_000.0),
+        ("server_bytes_per_churned_conn>66000", False, 65_000.0),
+        ("server_fd_growth==0", False, 3.0),
+        ("server_cpu_max<50", False, 55.5),
+        ("server_rss_max<=30", True, 30.0),
+    ],
+)
+def test_server_gates(expr, ok, value):
+    [verdict] = judge_all([parse_slo(expr)], _with_server())
+    assert verdict == {"expr": expr, "value": pytest.approx(value), "ok": ok, "reason": ""}
+
+
+def test_a_leak_free_server_meets_the_server_gates():
+    doc = _with_server("none", b=1_000.0, ci=2_000.0, fd_growth=0)
+    gates = [parse_slo("server_bytes_per_churned_conn<16384"), parse_slo("server_fd_growth==0")]
+    assert [v["ok"] for v in judge_all(gates, doc)] == [True, True]
+
+
+@pytest.mark.parametrize(
+    ("doc", "expr", "why"),
+    [
+        (RESULTS, "server_fd_growth==0", "no server telemetry"),
+        (_with_server("unknown", b=None, ci=None), "server_bytes_per_churned_conn<1", "unknown"),
+        # an inconclusive fit has a number, but no verdict: not judged either
+        (
+            _with_server("unknown", b=1.0, ci=1e6),
+            "server_bytes_per_churned_conn<1000000000",
+            "unknown",
+        ),
+        (_with_server(fd_growth=None), "server_fd_growth==0", "descriptors"),
+    ],
+)
+def test_server_gates_that_cannot_be_judged_are_missed_with_the_reason(doc, expr, why):
+    [verdict] = judge_all([parse_slo(expr)], doc)
+    assert verdict["ok"] is False and why in verdict["reason"]
+
+
+@pytest.mark.parametrize(
+    ("expr", "ok", "value"),
+    [
+        ("connect_p99<500ms", True, 400.0),
+        ("connect_p50<200ms", False, 210.0),
+        ("connect_max<=0.45s", True, 0.45),
+        ("connect_errors==0", True, 0.0),  # a counter, not a latency with prefix connect_
+        ("reconnect_p99_s<4", True, 3.5),
+        ("reconnect_p100_s<4", False, 4.25),
+        ("storm_lost==0", False, 1.0),
+        ("storm_failed_handshakes<10", True, 9.0),
+        ("storm_left_missing==0", True, 0.0),
+        ("storm_joined_missing==0", False, 2.0),
+    ],
+)
+def test_connect_and_storm_gates(expr, ok, value):
+    (verdict,) = judge_all([parse_slo(expr)], STORMY)
+    assert (verdict["ok"], verdict["value"], verdict["reason"]) == (ok, pytest.approx(value), "")
+
+
+@pytest.mark.parametrize(
+    ("storm", "expr", "reason"),
+    [
+        (None, "reconnect_p100_s<10", "the run had no reconnect storm"),
+        ({"dropped": 0, "back": 0}, "storm_lost==0", "the storm dropped no connection"),
+        (
+            {"dropped": 20, "back": 19, "back_99_s": 2.0, "back_100_s": None},
+            "reconnect_p100_s<10",
+            "not all the dropped users came back (19 of 20)",
+        ),
+        (
+            {"dropped": 200, "back": 190, "back_99_s": None, "back_100_s": None},
+            "reconnect_p99_s<10",
+            "fewer than 99% of the dropped users came back (190 of 200)",
+        ),
+    ],
+)
+def test_a_storm_gate_without_a_storm_or_a_return_is_not_met(storm, expr, reason):
+    (verdict,) = judge_all([parse_slo(expr)], {**RESULTS, "storm": storm})
+    assert verdict["ok"] is False and verdict["reason"].startswith(f"not judged: {reason}")
+
+
+def test_a_storm_gate_on_joins_the_profile_does_not_announce_is_not_judged():
+    doc = {**STORMY, "config": {"profile": {"not_judged": {"joined": "no joins"}}}}
+    (verdict,) = judge_all([parse_slo("storm_joined_missing==0")], doc)
+    assert verdict["ok"] is False and verdict["reason"] == "not judged: no joins"
+
+
+def test_connect_latency_needs_samples_and_a_unit():
+    (verdict,) = judge_all([parse_slo("connect_p99<1s")], RESULTS)
+    assert verdict["ok"] is False and "no connection came up" in verdict["reason"]
+    with pytest.raises(UsageError, match="needs a unit"):
+        parse_slo("connect_p99<500")
+    with pytest.raises(UsageError, match="takes no unit"):
+        parse_slo("reconnect_p100_s<10s")

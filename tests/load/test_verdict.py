@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from harness.load.verdict import broken_reasons, codes
-from harness.results import LoadResults
+from harness.results import LoadResults, Storm
 
 
 def results(**sections: dict[str, Any]) -> LoadResults:
@@ -98,3 +98,38 @@ def test_a_server_without_welcomes_is_broken_in_its_own_words():
     assert broken_reasons(r) == [
         "no member got into the room (6 connections, 0 admitted); nothing was delivered"
     ]
+
+
+STORM = {"at_s": 2.5, "dropped": 12, "back": 12, "back_99_s": 1.0, "back_100_s": 1.5}
+
+
+def with_storm(storm: dict[str, Any] | None, planned: bool = True) -> LoadResults:
+    r = results(config={"storm": {"at_s": 2.0}} if planned else {})
+    return r.model_copy(update={"storm": None if storm is None else Storm(**storm)})
+
+
+def test_a_storm_everybody_came_back_from_is_not_broken():
+    assert broken_reasons(with_storm(STORM)) == []
+    assert broken_reasons(with_storm(None, planned=False)) == []
+
+
+@pytest.mark.parametrize(
+    ("storm", "reason"),
+    [
+        (None, "the reconnect storm planned at 2 s never happened"),
+        ({**STORM, "dropped": 0, "back": 0}, "the reconnect storm at 2.5 s dropped no connection"),
+        (
+            {
+                **STORM,
+                "back": 3,
+                "back_99_s": None,
+                "back_100_s": None,
+                "failed_handshakes": {"503": 40},
+            },
+            "after the reconnect storm at 2.5 s, only 3 of 12 dropped users came back before "
+            "the run ended; failed handshakes 503 x40",
+        ),
+    ],
+)
+def test_a_storm_that_did_not_happen_or_was_not_survived_is_broken(storm, reason):
+    assert broken_reasons(with_storm(storm)) == [reason]

@@ -8,6 +8,13 @@ bursts at 8 s and 22 s, and one second (20 s) where the load generator saturated
 carries the whole-run histogram in results.json; `run_worse` (slower, more losses) leaves
 fanout_hdr empty so the report must merge fanout.hlog. check.json is a conformance result with
 passes, a skip, an error and failures with transcripts.
+
+Two more runs carry the figures of the server and of reconnects (make_telemetry.py):
+`run_server` has server telemetry of a leaking server (memory and descriptors grow with every
+churned connection), churn every other second and a drain after the sends stop; `run_storm`
+(another shape: more users, a higher rate) drops every connection at 20 s:
+
+    .venv/bin/python tests/reports/make_telemetry.py
 """
 
 from __future__ import annotations

@@ -19,19 +19,21 @@ def ms(values) -> list[float]:
     return [v / 1000 for v in values]
 
 
+def shaded(ax, label) -> list[tuple[float, float]]:
+    """(start, end) of each band carrying `label` (the first) or its hidden repeats."""
+    bands = [p for p in ax.patches if p.get_label().lstrip("_") == label]
+    return sorted((p.get_x(), p.get_x() + p.get_width()) for p in bands)
+
+
 def assert_time_events_marked(ax, rows):
-    """The saturated second is shaded, and each churn second has a dotted line."""
-    spans = [p for p in ax.patches if p.get_label().endswith(charts.SATURATED_LABEL)]
-    saturated = [r.t for r in rows if r.saturated]
-    assert saturated, "the recorded run has a saturated second"
-    assert sorted(p.get_x() for p in spans) == saturated
-    assert all(p.get_width() == pytest.approx(1.0) for p in spans)
-    churn = [
-        line.get_xdata()[0]
-        for line in ax.get_lines()
-        if line.get_label().endswith(charts.CHURN_LABEL)
-    ]
-    assert sorted(churn) == [r.t for r in rows if r.abrupt_disconnects > 0] == [8.0, 22.0]
+    """The saturated second and each churn burst are one shaded band each, no lines."""
+    assert [r.t for r in rows if r.saturated] == [20.0], "the recorded run saturates at 20 s"
+    assert shaded(ax, charts.SATURATED_LABEL) == [(20.0, 21.0)]
+    assert [r.t for r in rows if r.abrupt_disconnects > 0] == [8.0, 22.0]
+    assert shaded(ax, charts.CHURN_LABEL) == [(8.0, 9.0), (22.0, 23.0)]
+    labels = [p.get_label() for p in ax.patches]
+    assert labels.count(charts.CHURN_LABEL) == labels.count(charts.SATURATED_LABEL) == 1
+    assert not [line for line in ax.get_lines() if "churn" in line.get_label()]
 
 
 def test_latency_over_time_plots_each_percentile_per_second(base_run):
@@ -200,3 +202,43 @@ def test_percentile_helpers():
     assert curve.y[-1] == 1000 and curve.x[-1] >= 1000  # the max sits at x >= N
     assert sum(hdr.log_bins(h).counts) == 1000
     assert hdr.percentile_curve(HdrHistogram(1, 1000, 3)) == hdr.Curve([], [])
+
+
+def tick_labels(axis) -> list[str]:
+    axis.figure.canvas.draw()
+    return [t.get_text() for t in axis.get_ticklabels() + axis.get_ticklabels(minor=True)]
+
+
+def narrow_histogram() -> HdrHistogram:
+    """1.5 to 3.5 ms: less than a decade, where matplotlib labels minor ticks 2x10^0."""
+    h = HdrHistogram(1, 60_000_000, 3)
+    for v in range(1_500, 3_500, 7):
+        h.record_value(v)
+    return h
+
+
+def test_histogram_axis_labels_are_plain_milliseconds():
+    labels = [
+        t for t in tick_labels(charts.latency_histogram(narrow_histogram()).axes[0].xaxis) if t
+    ]
+    assert {"2", "3"} <= set(labels)
+    assert not [t for t in labels if "10^" in t or "times" in t or "$" in t]
+
+
+def test_log_latency_axis_over_time_is_plain_too(base_run):
+    ax = charts.latency_over_time(base_run.results.timeseries).axes[0]
+    labels = [t for t in tick_labels(ax.yaxis) if t]
+    assert "10" in labels and not [t for t in labels if "$" in t]
+
+
+def test_count_axes_have_integer_ticks_even_when_empty(base_run):
+    clean = [TimeseriesRow(t=float(t), sent=5, delivered=50) for t in range(5)]
+    for rows in (clean, base_run.results.timeseries):
+        ax = charts.ledger_events(rows).axes[0]
+        ax.figure.canvas.draw()
+        ticks = list(ax.get_yticks())
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+        assert ax.get_ylim()[1] >= 1
+    right = charts.throughput(base_run.results.timeseries).axes[1]
+    right.figure.canvas.draw()
+    assert all(float(t).is_integer() for t in right.get_yticks())

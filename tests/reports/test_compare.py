@@ -140,3 +140,135 @@ def test_a_new_run_whose_server_broke_the_protocol_fails(base_run):
         "FAIL: NEW is broken: the server broke the WebSocket protocol on 1 connection "
         "(1009 x1); protocol_errors 0 -> 1"
     )
+
+
+def test_runs_of_one_shape_get_no_warning(base_run, worse_run):
+    assert compare(base_run.results, worse_run.results, 10).warnings == []
+    assert compare(base_run.results, base_run.results, 10).warnings == []
+
+
+@pytest.mark.parametrize(
+    ("change", "difference"),
+    [
+        ({"users": 240}, "users 120 vs 240"),
+        ({"rooms": 4}, "rooms not recorded vs 4"),
+        ({"rate": 2.5}, "rate not recorded vs 2.5"),
+        ({"duration_s": 60}, "duration (s) 30 vs 60"),
+        ({"profile": {"source": "socketio"}}, "profile not recorded vs socketio"),
+    ],
+)
+def test_runs_of_different_shapes_are_warned_about(base_run, change, difference):
+    r = base_run.results
+    other = r.model_copy(update={"config": {**r.config, **change}})
+    result = compare(r, other, 10)
+    (warning,) = result.warnings
+    assert warning == (
+        f"BASE and NEW differ in shape ({difference}): their totals are not comparable and "
+        "their latencies only roughly; compare runs of one shape"
+    )
+    assert not result.regressed  # a warning, not a verdict
+
+
+def test_same_profile_source_is_one_shape_whatever_else_the_profile_records(base_run):
+    r = base_run.results
+    a = r.model_copy(update={"config": {**r.config, "profile": {"source": "v1", "pid": 1}}})
+    b = r.model_copy(update={"config": {**r.config, "profile": {"source": "v1", "pid": 2}}})
+    assert compare(a, b, 10).warnings == []
+
+
+@pytest.fixture(scope="module")
+def server_results():
+    from reports import data
+    from tests.reports.conftest import DATA
+
+    return data.load_run(DATA / "run_server").results
+
+
+def leak(results, **update):
+    server = results.server.model_copy(
+        update={"leak": results.server.leak.model_copy(update=update)}
+    )
+    return results.model_copy(update={"server": server})
+
+
+def test_server_figures_are_compared(server_results):
+    cleaner = leak(server_results, verdict="none", bytes_per_churned_conn=120.0, fd_growth=0)
+    result = compare(cleaner, server_results, 10)
+    cells = {d.name: d.cells() for d in result.deltas}
+    assert cells["bytes per churned connection"][1:3] == ["120 B", "48.2 KiB"]
+    assert cells["server fd growth"][1:4] == ["0", "78", "+78"]
+    cpu = max(s.cpu for s in server_results.server.timeseries)
+    assert cells["server CPU max"][1:4] == [f"{cpu:.0f}%", f"{cpu:.0f}%", "+0%"]
+    assert cells["server RSS max"][3] == "+0 B"
+    assert ["server leak verdict", "none", "leak"] in result.facts
+    assert result.regressed and result.reasons == ["server leak: none -> leak"]
+    assert next(d for d in result.deltas if d.name == "bytes per churned connection").regressed
+
+
+def test_a_leak_in_both_runs_or_an_unknown_one_is_no_new_regression(server_results):
+    assert not compare(server_results, server_results, 10).regressed
+    unknown = leak(server_results, verdict="unknown", bytes_per_churned_conn=None)
+    result = compare(server_results, unknown, 10)
+    assert not result.regressed
+    assert ["server leak verdict", "leak", "unknown"] in result.facts
+    cells = {d.name: d.cells() for d in result.deltas}
+    assert cells["bytes per churned connection"][2:4] == ["—", "—"]
+
+
+def test_a_run_without_server_telemetry_compares_as_not_measured(base_run, server_results):
+    result = compare(base_run.results, server_results, 10)
+    cells = {d.name: d.cells() for d in result.deltas}
+    assert cells["server CPU max"][1] == "—" and cells["server CPU max"][4] == "—"
+    assert ["server leak verdict", "no server telemetry", "leak"] in result.facts
+    assert "server leak: no server telemetry -> leak" in result.reasons
+    assert "server CPU max" not in {
+        d.name for d in compare(base_run.results, base_run.results, 10).deltas
+    }
+
+
+def test_connect_latency_and_storm_recovery_are_compared(server_results):
+    from reports import data
+    from tests.reports.conftest import DATA
+
+    storm = data.load_run(DATA / "run_storm").results
+    result = compare(server_results, storm, 10)
+    cells = {d.name: d.cells() for d in result.deltas}
+    assert cells["connect p99"][1:3] == ["8.35 ms", "67.2 ms"]
+    assert cells["storm: 99% back after"][1:3] == ["—", "3.4 s"]
+    assert ["reconnect storm", "none", "200 dropped at 20 s, all back after 5.2 s"] in result.facts
+    assert result.warnings and "users 60 vs 200" in result.warnings[0]
+    slower = storm.model_copy(update={"storm": storm.storm.model_copy(update={"back_100_s": None})})
+    again = compare(storm, slower, 10)
+    cells = {d.name: d.cells() for d in again.deltas}
+    assert cells["storm: all back after"][1:4] == ["5.2 s", "—", "—"]
+    assert ["reconnect storm", "200 dropped at 20 s, all back after 5.2 s",
+            "200 dropped at 20 s, not all back"] in again.facts  # fmt: skip
+
+
+def test_the_same_storm_is_one_shape_and_no_storm_in_either_is_too(base_run):
+    r = base_run.results
+    storm = {"at_s": 5.0, "cause": "drop", "backoff_base_s": 0.5}
+    a = r.model_copy(update={"config": {**r.config, "storm": storm}})
+    b = r.model_copy(update={"config": {**r.config, "storm": {**storm, "backoff_base_s": 1}}})
+    assert compare(a, b, 10).warnings == []
+    none = r.model_copy(update={"config": {**r.config, "storm": None}})
+    assert compare(none, r, 10).warnings == []  # null and absent (older results) alike
+
+
+def test_a_storm_at_another_time_is_another_shape():
+    from reports import data
+    from tests.reports.conftest import DATA
+
+    r = data.load_run(DATA / "run_storm").results
+    later = r.model_copy(
+        update={
+            "config": {**r.config, "storm": {**r.config["storm"], "at_s": 30.0}},
+            "storm": r.storm.model_copy(update={"at_s": 30.0}),
+        }
+    )
+    result = compare(r, later, 10)
+    (warning,) = result.warnings
+    assert "(storm drop at 20 s vs drop at 30 s)" in warning
+    assert not result.broken
+    plain = r.model_copy(update={"config": {k: v for k, v in r.config.items() if k != "storm"}})
+    assert "storm none vs drop at 20 s" in compare(plain, r, 10).warnings[0]

@@ -1,6 +1,7 @@
 """`chatbench report` end to end through harness.cli.main, on the recorded results."""
 
 import json
+import math
 import re
 import shutil
 from html import escape
@@ -171,3 +172,113 @@ def test_load_report_shows_how_the_server_ended_connections(tmp_path):
         "broken run: the server ended the connection of every user (6 of 6)",
     ):
         assert escape(expected) in page, expected
+
+
+def test_a_run_with_server_telemetry_reports_the_server_charts_and_leak(tmp_path):
+    out = tmp_path / "out"
+    assert main(["report", str(DATA / "run_server"), "-o", str(out)]) == 0
+    page = (out / "index.html").read_text()
+    for name in ("server_over_time", "connections_over_time", "connect_distribution"):
+        assert f'<figure id="{name}"><svg' in page
+        assert (out / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+    assert "Server under test over time (pid 4242)" in page
+    assert "server: leak: 48.2 KiB" in page
+    summary = (out / "summary.md").read_text()
+    assert "### Server under test" in summary and "| leak verdict | leak |" in summary
+
+
+def test_a_run_with_a_storm_reports_it(tmp_path):
+    out = tmp_path / "out"
+    assert main(["report", str(DATA / "run_storm"), "-o", str(out)]) == 0
+    page = (out / "index.html").read_text()
+    assert "Reconnect storm" in page and "99% back after 3.4 s" in page
+    assert '<figure id="server_over_time">' not in page
+    assert "| 99% back | 3.4 s after the drop |" in (out / "summary.md").read_text()
+
+
+def test_delivered_says_it_includes_the_senders_own_copies(tmp_path):
+    out = tmp_path / "out"
+    assert main(["report", str(DATA / "run_base"), "-o", str(out)]) == 0
+    assert escape("delivered (incl. each sender's own copy)") in (out / "index.html").read_text()
+    assert "delivered (incl. each sender's own copy)" in (out / "summary.md").read_text()
+    doc = json.loads((DATA / "run_base" / "results.json").read_text())
+    doc["config"]["profile"] = {"echo": False}
+    (tmp_path / "noecho.json").write_text(json.dumps(doc))
+    assert main(["report", str(tmp_path / "noecho.json"), "-o", str(tmp_path / "o2")]) == 0
+    text = (tmp_path / "o2" / "summary.md").read_text()
+    assert "this server echoes no sender's own copy" in text and "incl. each" not in text
+
+
+def test_locust_numbers_are_rounded_and_wide_tables_scroll(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(DATA / "run_base", run)
+    head = "Type,Name,Request Count,Average Response Time,Requests/s,Average Content Size\n"
+    (run / "locust_stats.csv").write_text(head + "WS,send,12345,3.1874000000000002,22.3333,N/A\n")
+    assert main(["report", str(run), "-o", str(tmp_path / "out")]) == 0
+    page = (tmp_path / "out" / "index.html").read_text()
+    locust = page[page.index("<h2>Locust statistics</h2>") :]
+    assert locust.split("</h2>", 1)[1].lstrip().startswith('<div class="scroll"><table>')
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", locust)
+    assert cells == ["WS", "send", "12,345", "3.19", "22.3", "N/A"]
+    assert "3.1874" not in page
+    assert ".scroll { overflow-x: auto" in page
+
+
+def test_compare_of_runs_of_different_shapes_warns_everywhere(tmp_path, capsys):
+    argv = ["report", "--compare", str(DATA / "run_server"), str(DATA / "run_storm")]
+    main([*argv, "-o", str(tmp_path)])
+    captured = capsys.readouterr()
+    (line,) = [w for w in captured.err.splitlines() if "warning" in w]
+    assert line.startswith(
+        "chatbench report: warning: BASE and NEW differ in shape (users 60 vs 200;"
+    )
+    assert "warning" not in captured.out.splitlines()[0]  # stdout's first line stays the verdict
+    page = (tmp_path / "index.html").read_text()
+    assert (
+        '<span class="badge warn">warning: BASE and NEW differ in shape (users 60 vs 200;' in page
+    )
+    assert "server leak verdict" in page and "reconnect storm" in page
+    summary = (tmp_path / "summary.md").read_text()
+    assert "⚠️ **warning: BASE and NEW differ in shape (users 60 vs 200;" in summary
+
+
+def test_compare_of_runs_of_one_shape_does_not_warn(tmp_path, capsys):
+    argv = ["report", "--compare", str(DATA / "run_base"), str(DATA / "run_worse")]
+    main([*argv, "-o", str(tmp_path)])
+    assert "warning" not in capsys.readouterr().err
+    assert "warning" not in (tmp_path / "index.html").read_text()
+    assert "warning" not in (tmp_path / "summary.md").read_text()
+
+
+def test_compare_of_two_runs_with_server_telemetry_overlays_the_server(tmp_path, capsys):
+    doc = json.loads((DATA / "run_server" / "results.json").read_text())
+    first_rss = doc["server"]["timeseries"][0]["rss_bytes"]
+    for sample in doc["server"]["timeseries"]:
+        sample["rss_bytes"] = first_rss  # the leak fixed: memory flat
+    leak = {"verdict": "none", "bytes_per_churned_conn": 12.0, "ci95_bytes": 400.0}
+    doc["server"]["leak"] = {**leak, "churned_connections": 78, "fd_growth": 0}
+    fixed = tmp_path / "fixed.json"
+    fixed.write_text(json.dumps(doc))
+    out = tmp_path / "c"
+    assert main(["report", "--compare", str(fixed), str(DATA / "run_server"), "-o", str(out)]) == 1
+    assert capsys.readouterr().out.splitlines()[0] == "REGRESSION: server leak: none -> leak"
+    page = (out / "index.html").read_text()
+    assert '<figure id="compare_server_over_time"><svg' in page
+    assert "Server under test: BASE vs NEW" in page
+    assert "warning" not in page  # one shape
+
+
+def test_compare_server_chart_overlays_both_runs(tmp_path):
+    from reports import data, timecharts
+
+    run = data.load_run(DATA / "run_server").results
+    fig = timecharts.compare_server({"BASE": (run.timeseries, run.server), "NEW": ([], run.server)})
+    p99, cpu, rss = fig.axes
+    assert [line.get_label() for line in cpu.get_lines()] == ["BASE", "NEW"]
+    assert (p99.get_ylabel(), cpu.get_ylabel(), rss.get_ylabel()) == (
+        "Fan-out p99 (ms)",
+        "CPU (% of a core)",
+        "RSS (MiB)",
+    )
+    base_cpu = cpu.get_lines()[0].get_ydata()
+    assert base_cpu[0] == run.server.timeseries[0].cpu and math.isnan(base_cpu[17])
