@@ -111,7 +111,7 @@ def summary_line(r: dict[str, float]) -> str:
 def meets(key: str, value: float) -> str:
     op, target = TARGETS[key]
     if math.isnan(value):
-        return "not run"
+        return "not measured"  # its part did not run, or measured no capacity to divide by
     ok = value >= target if op == ">=" else value <= target
     return "yes" if ok else "**no**"
 
@@ -333,7 +333,7 @@ def render(results: dict[str, Any], charts: dict[str, str], optimisations: str) 
     ]
     for key, value in r.items():
         op, target = TARGETS[key]
-        shown = _num(value, "", DIGITS.get(key, 2))
+        shown = "inf" if math.isinf(value) else _num(value, "", DIGITS.get(key, 2))
         lines.append(f"| `{key}` | {shown} | {op} {target:g} | {meets(key, value)} |")
     lines += ["", "```", summary_line(r), "```", ""]
     warned = [f"- **Warning:** {w}." for w in background.warnings(results)]

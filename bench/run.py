@@ -3,7 +3,7 @@
 Parts: fanout (1: reference vs seed-style vs websockets.broadcast), slow (2: slow consumer),
 generator (3: chatbench load vs a naive Locust user, and its capacity), scaleout (4: two
 reference processes sharing Redis vs one), scale (5: 1k-20k mostly idle members: p99, memory
-per connection, CPU). `--quick` runs a shorter version (under 10
+per connection, CPU). `--quick` runs a shorter version (about 10-13
 minutes) and prints the ratios as its last line. `--only PART` (repeatable) runs some parts
 and merges them into the previous results of the same mode.
 """
@@ -56,7 +56,7 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="shorter run (under 10 minutes)")
+    parser.add_argument("--quick", action="store_true", help="shorter run (about 10-13 minutes)")
     parser.add_argument("--only", action="append", choices=PARTS, help="run only this part")
     parser.add_argument("--drivers", type=int, default=2, help="driver processes (2)")
     parser.add_argument("--out", type=Path, help="markdown file to write")

@@ -28,10 +28,12 @@ def ratios(part: dict[str, Any]) -> dict[str, float]:
     reference server and of the generator at the largest step measured (nan: not run)."""
     nan = float("nan")
     ref = measured(part, "reference")
-    at_10k = part.get("steps", {}).get(RATIO_STEP, {}).get("reference", {})
+    at_10k = part.get("steps", {}).get(RATIO_STEP, {}).get("reference")
     top = ref[-1] if ref else {}
+    # a 10k step that ran and measured nothing (members never all connected) is not met
+    p99 = nan if at_10k is None else float(at_10k.get("p99_ms", math.inf))
     return {
-        "conn_p99_ms_10k": float(at_10k.get("p99_ms", nan)),
+        "conn_p99_ms_10k": p99,
         "server_kb_per_conn": float(top.get("server_kb_per_conn", nan)),
         "generator_kb_per_user": float(top.get("generator_kb_per_user", nan)),
     }
@@ -81,6 +83,14 @@ def section(part: dict[str, Any], charts: dict[str, str]) -> list[str]:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     lines += [_row(kind, step) for kind, step in rows(part)]
+    ref = measured(part, "reference")
+    if ref:
+        lines += [
+            "",
+            f"`server_kb_per_conn` and `generator_kb_per_user` are the reference server's run at "
+            f"the largest step that measured anything ({ref[-1]['members']:,} members); "
+            "`conn_p99_ms_10k` its p99 at 10,000 members (inf: the step ran and measured nothing).",
+        ]
     if "error" in part:
         lines += ["", f"Error: {part['error']}"]
     if "scale" in charts:

@@ -48,7 +48,7 @@ def test_summary_line_is_exact() -> None:
 def test_targets() -> None:
     assert report.meets("server_vs_seed", 1.3) == "yes"
     assert report.meets("slow_consumer_p99_ratio", float("inf")) == "**no**"
-    assert report.meets("generator_capacity", float("nan")) == "not run"
+    assert report.meets("generator_capacity", float("nan")) == "not measured"
 
 
 def test_optimisations_kept(tmp_path: Path) -> None:

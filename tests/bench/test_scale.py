@@ -124,6 +124,10 @@ def test_ratios_at_10k_and_the_largest_measured_step() -> None:
     r = scale_report.ratios(part())
     assert r == {"conn_p99_ms_10k": 9.5, "server_kb_per_conn": 28.0, "generator_kb_per_user": 22.0}
     assert all(math.isnan(v) for v in scale_report.ratios({}).values())
+    failed = part()
+    failed["steps"]["10000"]["reference"] = {"members": 10000, "ok": False, "reason": "only 7"}
+    assert scale_report.ratios(failed)["conn_p99_ms_10k"] == math.inf
+    assert report.meets("conn_p99_ms_10k", math.inf) == "**no**"
 
 
 def test_summary_line_and_targets_include_part5() -> None:
