@@ -178,7 +178,7 @@ def begin(args: argparse.Namespace) -> Sampler | None:
     if args.server_pid is not None:
         found.append(PidSource(args.server_pid))
     if args.server_metrics:
-        timeout = min(0.8 * args.server_interval, 2.0)
+        timeout = min(max(0.8 * args.server_interval, 0.5), 2.0)  # a busy server answers late
         found.append(MetricsSource(args.server_metrics, args.server_metric, timeout))
     sampler = Sampler(found, args.server_interval)
     sampler.start()
