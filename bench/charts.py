@@ -13,6 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.patches import Rectangle
 
+from bench import scale_report
+
 
 def per_rate(steps: list[dict[str, Any]]) -> tuple[list[float], list[float]]:
     """One point per offered rate: the lower p99 of a step and its confirmation run."""
@@ -106,6 +108,7 @@ def draw_all(results: dict[str, Any], folder: Path, rel: str) -> dict[str, str]:
         "slow": slow,
         "generator": generator,
         "scaleout": lambda p, f: fanout(p, f, "Scale-out", key="setups"),
+        "scale": scale_report.chart,
     }
     for key, draw in jobs.items():
         if key in results and "error" not in results[key]:

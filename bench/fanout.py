@@ -12,7 +12,7 @@ from functools import partial
 from typing import Any
 
 from bench import background
-from bench.search import Plan, fanout_env, search
+from bench.search import Plan, fanout_env, interleaved, search
 
 
 @dataclass
@@ -25,11 +25,22 @@ class FanoutConfig:
 
 
 def part1(kinds: list[str], cfg: FanoutConfig, plan: Plan, log: Any = print) -> dict[str, Any]:
-    """The capacity search for each server kind."""
-    out: dict[str, Any] = {"config": {**cfg.__dict__, **plan.__dict__}, "servers": {}}
-    for kind in kinds:
-        env = partial(fanout_env, kind, cfg.rooms, cfg.members, drivers=cfg.drivers)
-        out["servers"][kind] = _guarded(kind, env, plan, log)
+    """The capacity search for each server kind, interleaved step by step (search.interleaved);
+    should that fail (an environment that would not start), one server after the other, each
+    with one retry."""
+    out: dict[str, Any] = {"config": {**cfg.__dict__, **plan.__dict__, "interleaved": True}}
+    envs = {k: partial(fanout_env, k, cfg.rooms, cfg.members, drivers=cfg.drivers) for k in kinds}
+    before = {background.KEY: background.check("part 1", log)}
+    try:
+        found = interleaved(envs, plan, log)
+    except Exception as exc:
+        log(f"  interleaved search failed ({type(exc).__name__}: {exc}); one server at a time")
+        out["config"] |= {"interleaved": False, "interleave_error": f"{type(exc).__name__}: {exc}"}
+        out["servers"] = {k: _guarded(k, env, plan, log) for k, env in envs.items()}
+        return out
+    for kind, result in found.items():
+        log(f"  {kind}: capacity {result.capacity:.0f} deliveries/s ({result.limited_by})")
+    out["servers"] = {k: r.as_dict() | before for k, r in found.items()}
     return out
 
 
@@ -69,3 +80,22 @@ def _guarded(label: str, env: Any, plan: Plan, log: Any) -> dict[str, Any]:
         found = result.as_dict() | before
         return {**found, "retried_after": errors[0]} if errors else found
     return {"label": label, "error": errors[-1], "capacity": 0.0} | before
+
+
+def common_cpu(servers: dict[str, Any]) -> tuple[float, dict[str, float]]:
+    """Server CPU per delivery (us) of each server at the highest offered rate every server
+    passed: the same load on each, the steadier comparison on a shared machine (capacity
+    moves with whatever else runs). The lower of a rate's passing measurements counts.
+    (0.0, {}) when no rate passed on all of them."""
+    passed: dict[str, dict[float, float]] = {}
+    for kind, res in servers.items():
+        per = passed.setdefault(kind, {})
+        for s in res.get("steps", []):
+            if s.get("ok") and s.get("achieved"):
+                us = 1e6 * s["server_cpu"] / s["achieved"]
+                per[s["offered"]] = min(per.get(s["offered"], us), us)
+    rates = set.intersection(*(set(p) for p in passed.values())) if passed else set()
+    if not rates:
+        return 0.0, {}
+    rate = max(rates)
+    return rate, {kind: per[rate] for kind, per in passed.items()}

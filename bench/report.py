@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import background
+from bench import background, fanout, scale_report
 from bench.procs import ROOT, cpu_count
 from bench.search import first_failure, limit_of
 
@@ -31,7 +31,13 @@ TARGETS = {
     "slow_consumer_p99_ratio": ("<=", 2.0),
     "generator_p99_vs_naive": (">=", 5.0),
     "generator_capacity": (">=", 30000.0),
+    "cpu_vs_seed": ("<=", round(1 / 1.3, 2)),
+    "cpu_vs_broadcast": ("<=", round(1 / 0.8, 2)),
+    "conn_p99_ms_10k": ("<=", 20.0),
+    "server_kb_per_conn": ("<=", 20.0),
+    "generator_kb_per_user": ("<=", 20.0),
 }
+DIGITS = {"generator_capacity": 0, "server_kb_per_conn": 1, "generator_kb_per_user": 1}
 
 
 def machine_info() -> dict[str, Any]:
@@ -65,7 +71,7 @@ def machine_info() -> dict[str, Any]:
 
 
 def ratios(results: dict[str, Any]) -> dict[str, float]:
-    """The five headline numbers (nan when their part did not run)."""
+    """The headline numbers (nan when their part did not run)."""
     nan = float("nan")
     servers = results.get("fanout", {}).get("servers", {})
     cap = {k: v.get("capacity", 0.0) for k, v in servers.items()}
@@ -78,6 +84,18 @@ def ratios(results: dict[str, Any]) -> dict[str, float]:
         "slow_consumer_p99_ratio": slow.get("ratio", nan),
         "generator_p99_vs_naive": gen.get("compare", {}).get("ratio", nan),
         "generator_capacity": gen.get("capacity", {}).get("capacity", nan),
+        **_cpu_ratios(servers),
+        **scale_report.ratios(results.get("scale", {})),
+    }
+
+
+def _cpu_ratios(servers: dict[str, Any]) -> dict[str, float]:
+    """The reference server's CPU per delivery over each baseline's, at the same load."""
+    _, us = fanout.common_cpu(servers)
+    ref = us.get("reference")
+    return {
+        f"cpu_vs_{kind}": ref / us[kind] if ref and us.get(kind) else float("nan")
+        for kind in ("seed", "broadcast")
     }
 
 
@@ -85,10 +103,8 @@ def summary_line(r: dict[str, float]) -> str:
     """The last line `bench/run.py --quick` prints."""
     parts = []
     for key, value in r.items():
-        if key == "generator_capacity":
-            parts.append(f"{key}={value:.0f}" if math.isfinite(value) else f"{key}={value}")
-        else:
-            parts.append(f"{key}={value:.2f}" if math.isfinite(value) else f"{key}={value}")
+        shown = f"{value:.{DIGITS.get(key, 2)}f}" if math.isfinite(value) else f"{value}"
+        parts.append(f"{key}={shown}")
     return " ".join(parts)
 
 
@@ -128,8 +144,11 @@ def fanout_section(part: dict[str, Any], charts: dict[str, str]) -> list[str]:
         f"{cfg.get('warmup')} s warm-up + {cfg.get('duration')} s measured; a step passes with "
         f"p99 <= {cfg.get('limit_ms')} ms, nothing lost, >= 95% of the offered rate delivered and "
         "no saturated driver; a failing step is measured once more and counts only if it fails "
-        "again. Capacity = deliveries/s of the best passing step. Server CPU per delivery (CPU "
-        "seconds / deliveries at that step) is the steadiest number on a busy machine.",
+        "again. The servers are searched in turn step by step (each rate of the ramp on every "
+        "server before the next rate; each bisection round likewise), so a busy moment of the "
+        "machine falls on all of them. Capacity = deliveries/s of the best passing step. Server "
+        "CPU per delivery (CPU seconds / deliveries at that step) is the steadiest number on a "
+        "busy machine.",
         "",
         "| server | capacity (deliveries/s) | p99 at capacity | server CPU | server CPU per "
         "delivery | drivers CPU | first failure | limited by |",
@@ -137,6 +156,15 @@ def fanout_section(part: dict[str, Any], charts: dict[str, str]) -> list[str]:
     ]
     for kind, res in part.get("servers", {}).items():
         lines.append(_search_row(kind, res))
+    rate, us = fanout.common_cpu(part.get("servers", {}))
+    if us:
+        shown = ", ".join(f"{kind} {value:.1f} us" for kind, value in us.items())
+        lines += [
+            "",
+            f"Server CPU per delivery at {rate:,.0f} deliveries/s, the highest offered rate every "
+            f"server passed (same load on each; part of the verdict: `cpu_vs_seed`, "
+            f"`cpu_vs_broadcast`): {shown}.",
+        ]
     if "fanout" in charts:
         lines += ["", f"![p99 against offered load]({charts['fanout']})"]
     lines += ["", *_steps_details(part.get("servers", {}))]
@@ -305,7 +333,7 @@ def render(results: dict[str, Any], charts: dict[str, str], optimisations: str) 
     ]
     for key, value in r.items():
         op, target = TARGETS[key]
-        shown = _num(value, "", 0 if key == "generator_capacity" else 2)
+        shown = _num(value, "", DIGITS.get(key, 2))
         lines.append(f"| `{key}` | {shown} | {op} {target:g} | {meets(key, value)} |")
     lines += ["", "```", summary_line(r), "```", ""]
     warned = [f"- **Warning:** {w}." for w in background.warnings(results)]
@@ -315,6 +343,7 @@ def render(results: dict[str, Any], charts: dict[str, str], optimisations: str) 
         ("slow", lambda p: slow_section(p, charts)),
         ("generator", lambda p: generator_section(p, charts)),
         ("scaleout", scaleout_section),
+        ("scale", lambda p: scale_report.section(p, charts)),
     )
     for key, build in sections:
         if key in results:

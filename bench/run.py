@@ -2,7 +2,8 @@
 
 Parts: fanout (1: reference vs seed-style vs websockets.broadcast), slow (2: slow consumer),
 generator (3: chatbench load vs a naive Locust user, and its capacity), scaleout (4: two
-reference processes sharing Redis vs one). `--quick` runs a shorter version (under 10
+reference processes sharing Redis vs one), scale (5: 1k-20k mostly idle members: p99, memory
+per connection, CPU). `--quick` runs a shorter version (under 10
 minutes) and prints the ratios as its last line. `--only PART` (repeatable) runs some parts
 and merges them into the previous results of the same mode.
 """
@@ -21,11 +22,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import background, charts, fanout, generator, report, slow
+from bench import background, charts, fanout, generator, report, scale, slow
 from bench.procs import ROOT, SERVER_KINDS
 from bench.search import Plan
 
-PARTS = ("fanout", "slow", "generator", "scaleout")
+PARTS = ("fanout", "slow", "generator", "scaleout", "scale")
 
 PROFILES: dict[str, dict[str, Any]] = {
     "quick": {
@@ -36,6 +37,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "gen": generator.GenPlan(
             duration=8, ramp=[10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 80_000], bisect=1
         ),
+        "scale": scale.ScalePlan(steps=[1000, 5000, 10000], measure=8),
     },
     "full": {
         "plan": Plan(
@@ -47,6 +49,7 @@ PROFILES: dict[str, dict[str, Any]] = {
             ramp=[10_000, 15_000, 20_000, 25_000, 30_000, 40_000, 50_000, 60_000, 80_000, 100_000],
             bisect=2,
         ),
+        "scale": scale.ScalePlan(steps=[1000, 5000, 10000, 20000], measure=20),
     },
 }
 
@@ -91,6 +94,8 @@ def run_part(part: str, profile: dict[str, Any], drivers: int) -> dict[str, Any]
         if part == "generator":
             before = {background.KEY: background.check("generator", log)}
             return generator.run(profile["gen"], log) | before
+        if part == "scale":
+            return scale.run(profile["scale"], log)
         return fanout.part4(cfg, profile["plan"], log)
     except Exception as exc:
         log(f"  {part}: error {type(exc).__name__}: {exc}")

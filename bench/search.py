@@ -8,8 +8,8 @@ driver itself not saturated (else the step says so: the result would measure the
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,6 +140,60 @@ def search(
         with open_env() as env:
             step = _confirmed(result, env, mid, plan, log)
         lo, hi = (mid, hi) if step.ok else (lo, mid)
+    return _finish(result)
+
+
+@dataclass
+class Course:
+    """Where one server's search stands: last passing and first failing rate, next rate."""
+
+    result: Search
+    open_env: Callable[[], AbstractContextManager[Env]]
+    rate: float
+    lo: float = 0.0
+    hi: float = 0.0
+
+    def advance(self, step: Step, factor: float) -> None:
+        """After a ramp step: go up by `factor`, or stop the ramp at a failure."""
+        if step.ok:
+            self.lo, self.rate = self.rate, self.rate * factor
+        else:
+            self.hi = self.rate
+
+    def ramping(self, plan: Plan) -> bool:
+        return not self.hi and self.rate <= plan.max_rate
+
+
+def interleaved(
+    envs: Mapping[str, Callable[[], AbstractContextManager[Env]]], plan: Plan, log: Any = print
+) -> dict[str, Search]:
+    """`search` for several servers, step by step in turn: every rate of the ramp is measured
+    on each server before the next rate, and each bisection round on each before the next
+    round, so a busy moment of a shared machine falls on all of them rather than on one
+    server's whole search. Environments stay open together during the ramp."""
+    courses = {k: Course(Search(k), env, plan.start) for k, env in envs.items()}
+    with ExitStack() as stack:
+        opened = {k: stack.enter_context(c.open_env()) for k, c in courses.items()}
+        while any(c.ramping(plan) for c in courses.values()):
+            for k, c in courses.items():
+                if c.ramping(plan):
+                    c.advance(_confirmed(c.result, opened[k], c.rate, plan, log), plan.factor)
+    for _ in range(plan.bisect):
+        for c in courses.values():
+            if c.lo and c.hi:
+                _bisect_once(c, plan, log)
+    return {k: _finish(c.result) for k, c in courses.items()}
+
+
+def _bisect_once(c: Course, plan: Plan, log: Any) -> None:
+    mid = math.sqrt(c.lo * c.hi)
+    with c.open_env() as env:
+        step = _confirmed(c.result, env, mid, plan, log)
+    c.lo, c.hi = (mid, c.hi) if step.ok else (c.lo, mid)
+
+
+def _finish(result: Search) -> Search:
+    """Best passing step and what limited the search."""
     passing = [s for s in result.steps if s.ok]
     result.best = max(passing, key=lambda s: s.achieved) if passing else None
     failure = first_failure([s.as_dict() for s in result.steps])

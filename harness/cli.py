@@ -2,28 +2,31 @@
 
   chatbench check ws://HOST:PORT             judge a server clause by clause (exit 0/1)
   chatbench load ws://HOST:PORT --users 100 --out run1   fan-out latency, delivery ledger
+  chatbench locust --host ws://HOST:PORT     Locust's web UI with chatbench's users
   chatbench report run1                      charts, HTML and Markdown of a run
   chatbench profile check my.toml ws://...   describe a server that does not speak v1
   chatbench serve                            the reference chat server
   chatbench demo                             all of the above on an in-memory server
 
 Exit codes: 0 ok, 1 the server broke a clause or missed a gate, 2 a usage error or an
-unreachable server, 3 a bug in chatbench. `chatbench COMMAND --help` for each command.
+unreachable server, 3 a bug in chatbench, 130/143 a run stopped by Ctrl-C (SIGINT) or
+SIGTERM. `chatbench COMMAND --help` for each command.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
 
 from harness import __version__, config
-from harness.errors import UnreachableError, UsageError
+from harness.errors import Interrupted, UnreachableError, UsageError
 
 # Each module harness.commands.NAME defines `add_parser(subparsers)` and `run(args) -> int`.
-COMMANDS = ("schema", "serve", "check", "load", "report", "profile", "demo")
+COMMANDS = ("schema", "serve", "check", "load", "locust", "report", "profile", "demo")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -76,14 +79,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = next((a for a in args_list if not a.startswith("-")), "")
         print(f"chatbench {name}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    args_list, passthrough = _split_passthrough(parser, args_list)
     try:
-        args, extra = parser.parse_known_args(argv)
+        args, extra = parser.parse_known_args(args_list)
     except SystemExit as exc:  # argparse: --help, --version, or a usage error it printed
         return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 2
     prog = f"chatbench {args.command}"
-    if extra:  # argparse would blame the top-level parser; name the subcommand
+    if extra and not getattr(args, "_unknown_to_passthrough", False):
+        # argparse would blame the top-level parser; name the subcommand
         print(f"{prog}: error: unrecognized arguments: {' '.join(extra)}", file=sys.stderr)
         return 2
+    if hasattr(args, "passthrough"):
+        args.passthrough = [*extra, *passthrough]
     try:
         return int(args._run(args))
     except (UsageError, UnreachableError) as exc:
@@ -92,8 +99,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except Interrupted as exc:
+        print(f"{prog}: stopped by {signal.Signals(exc.signum).name}", file=sys.stderr)
+        return 128 + exc.signum
     except Exception as exc:
         return _harness_error(prog, exc)
+
+
+def _split_passthrough(
+    parser: argparse.ArgumentParser, argv: list[str]
+) -> tuple[list[str], list[str]]:
+    """chatbench's arguments, and those after the first `--` for a command that passes them
+    on (`load`, `locust`: to Locust); for the others `--` keeps its argparse meaning."""
+    name = next((a for a in argv if not a.startswith("-")), None)
+    command = parser.commands.get(name)  # type: ignore[attr-defined]
+    if "--" not in argv or command is None or command.get_default("passthrough") is None:
+        return argv, []
+    at = argv.index("--")
+    return argv[:at], argv[at + 1 :]
 
 
 def _one_line(exc: BaseException) -> str:

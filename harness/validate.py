@@ -7,8 +7,10 @@ never a traceback and never a verdict on the server.
 from __future__ import annotations
 
 import math
+import os
 import re
 import urllib.parse
+from pathlib import Path
 
 from harness.errors import UsageError
 
@@ -77,3 +79,23 @@ def duration(text: str) -> float:
         raise ValueError(f"{text!r} is not a duration (10, 10s, 1m30s, 1h, 500ms)")
     h, mins, s, ms = (float(g) if g else 0.0 for g in m.groups())
     return h * 3600 + mins * 60 + s + ms / 1000
+
+
+def out_dir(option: str, path: Path, force: bool = False) -> Path:
+    """`path` when it is, or can be made, a fresh output directory (UsageError before a run
+    that could not write its results, or would overwrite an earlier run's unless `force`)."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{option} {path}: not a directory (a file is there)")
+    ancestor = path.absolute()
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UsageError(f"{option} {path}: cannot create it, {ancestor} is not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: {ancestor} is not writable")
+    if (path / "results.json").exists() and not force:
+        raise UsageError(
+            f"{option} {path} holds an earlier run (results.json): choose another directory "
+            "or add --force to overwrite it"
+        )
+    return path

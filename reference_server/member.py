@@ -9,12 +9,11 @@ that queue full marks the member for eviction instead (`flow.evict`), so the roo
 
 from __future__ import annotations
 
-import asyncio
-from collections import deque
 from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
 from reference_server import frames
+from reference_server.lean import Flag
 
 SLOW_CONSUMER = 1008
 GOING_AWAY = 1001
@@ -68,8 +67,8 @@ class Member:
         """Called once on the first close request: it stops a writer blocked on a full socket."""
         self.sink: Sink | None = None
         """Set by the connection's writer once it can write through; None: queue everything."""
-        self._queue: deque[str] = deque()
-        self._ready = asyncio.Event()
+        self._queue: list[str] = []  # at most `limit`, and empty but under back-pressure
+        self._ready = Flag()
 
     def deliver(self, frame: str, wire: bytes | None = None) -> None:
         """Send `frame` (encoded as `wire` when given) or queue it, without ever waiting."""
@@ -116,7 +115,7 @@ class Member:
             await self._ready.wait()
         if self.close_request is not None:
             return None
-        return self._queue.popleft()
+        return self._queue.pop(0)  # only off our protocol (another ASGI server)
 
     def __repr__(self) -> str:
         return f"Member({self.name!r}, room={self.room!r}, queued={len(self._queue)})"

@@ -26,6 +26,8 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.frames import Frame
 from websockets.protocol import State
 
+from reference_server.lean import Flag, Inbox
+
 EXTENSION = "chatbench.transport"
 POLICY, TOO_BIG = 1008, 1009
 READ_SLICE = 16 * 1024
@@ -92,7 +94,10 @@ class ChatProtocol(WebSocketsSansIOProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.lost = asyncio.Event()
+        # uvicorn's asyncio.Queue and Event, without their deques (reference_server.lean)
+        self.queue = Inbox()  # type: ignore[assignment]
+        self.writable = Flag(True)  # type: ignore[assignment]
+        self.lost = Flag()
         # uvicorn waits this long for the peer's close reply before closing the transport.
         self.close_timeout = self.limits.close_timeout
         self._fragments = 0
@@ -101,6 +106,7 @@ class ChatProtocol(WebSocketsSansIOProtocol):
         self._backlog = b""  # the part of a read not handled yet
         self._continuing = False
         self._failed = False
+        self._heard = False  # a message came since the last keepalive ping
 
     async def run_asgi(self) -> None:
         """Run the app with the TransportControl in its scope."""
@@ -113,6 +119,18 @@ class ChatProtocol(WebSocketsSansIOProtocol):
         self._end_message()
         super().connection_lost(exc)
         self.lost.set()
+
+    def send_keepalive_ping(self) -> None:
+        """uvicorn's keepalive ping, skipped when the client sent a message since the last
+        one: a peer that talks is not half-open. A silent peer (leave.half-open) is pinged as
+        before; pongs do not count, or idle members would be pinged every other interval.
+        At 20,000 members and a 5 s interval that is up to 4,000 pings a second otherwise."""
+        if self._heard and self.pending_ping_payload is None:
+            self._heard = False
+            self.ping_timer = None
+            self.schedule_ping()
+            return
+        super().send_keepalive_ping()
 
     def keepalive_timeout(self) -> None:
         """Pong overdue (leave.half-open): uvicorn closes; make sure the close cannot hang."""
@@ -197,9 +215,17 @@ class ChatProtocol(WebSocketsSansIOProtocol):
         return message
 
     async def send(self, message: ASGISendEvent) -> None:
-        """uvicorn's send; once the app closes, read again: the client's close reply."""
+        """uvicorn's send; once the app closes, read again: the client's close reply. Once
+        accepted, the handshake's request, response and the scope's headers are dropped:
+        nothing reads them again (the app looks at Origin and Host before it accepts), and
+        they were two or three kilobytes per member."""
         await super().send(message)
-        if message["type"] == "websocket.close":
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            del self.request, self.response
+            headers = self.scope["headers"]
+            if isinstance(headers, list):
+                headers.clear()  # in place: Starlette's Headers share the list
+        elif message["type"] == "websocket.close":
             self._output_blocked = False
             self._proceed()
 
@@ -207,11 +233,13 @@ class ChatProtocol(WebSocketsSansIOProtocol):
 
     def handle_text(self, event: Frame) -> None:
         """The first (or only) frame of a text message."""
+        self._heard = True
         self._start_message(event)
         super().handle_text(event)
 
     def handle_bytes(self, event: Frame) -> None:
         """The first (or only) frame of a binary message."""
+        self._heard = True
         self._start_message(event)
         super().handle_bytes(event)
 

@@ -122,3 +122,14 @@ def latency_rows(results: LoadResults) -> list[tuple[str, str, LatencySummary]]:
     if results.connect_latency_us.count:
         rows.append(("connect", "connections", results.connect_latency_us))
     return rows
+
+
+def incomplete(results: LoadResults) -> str:
+    """ "incomplete run: ..." for a run stopped early (a signal, a missing worker), else ""."""
+    cfg = results.config
+    if not cfg.get("incomplete"):
+        return ""
+    planned = float(cfg.get("planned_duration_s") or 0)
+    had = float(cfg.get("duration_s") or 0)
+    of = f" of {planned:g} s planned" if planned else ""
+    return f"incomplete run: {had:g} s of sending{of}; the figures cover only what was collected"

@@ -69,6 +69,8 @@ def load_summary(results: LoadResults, title: str = "chatbench load report") -> 
 def headline(results: LoadResults) -> str:
     """One line: SLO count, problem counters that are not zero, generator saturation."""
     bits = [f"❌ **broken run: {reason}**" for reason in results.broken]
+    if fmt.incomplete(results):
+        bits.append(f"❌ **{fmt.incomplete(results)}**")
     if results.slo:
         met = sum(s.ok for s in results.slo)
         mark = "✅" if met == len(results.slo) else "❌"

@@ -88,6 +88,8 @@ def load_page(run: LoadRun, charts: Sequence[Rendered]) -> str:
 def badges(r: LoadResults) -> str:
     """SLO verdict, delivery problems and generator saturation at a glance."""
     items = [badge(f"broken run: {reason}", "bad") for reason in r.broken]
+    if fmt.incomplete(r):
+        items.append(badge(fmt.incomplete(r), "bad"))
     if r.slo:
         met = sum(s.ok for s in r.slo)
         items.append(badge(f"SLO {met}/{len(r.slo)} met", "ok" if met == len(r.slo) else "bad"))

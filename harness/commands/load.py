@@ -6,16 +6,15 @@ among them), makes sure the server answers, starts `python -m locust -f scenario
 through), then judges the SLO gates on DIR/results.json.
 Exit codes: 0 every gate held, 1 a gate was missed or the run is broken (nothing was
 delivered, the server broke the WebSocket protocol or ended every user's connection), 2 usage
-or connection error, 3 chatbench itself erred (never counted as the server's failure).
+or connection error, 3 chatbench itself erred (never counted as the server's failure), 128+N
+signal N stopped the run (harness.load.child; results.json is then marked incomplete).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
 import secrets
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,9 +23,9 @@ from typing import Any
 import orjson
 
 from harness import validate as validate_value
-from harness.commands import load_storm
+from harness.commands import load_run, load_storm
 from harness.errors import UnreachableError, UsageError
-from harness.load import profiles, serverwatch
+from harness.load import child, profiles, serverwatch
 from harness.load.frames import MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES
 from harness.load.plan import Fractions, process_plan
 from harness.load.slo import Slo, judge_all, parse_slo
@@ -35,7 +34,24 @@ from harness.profile import ChatProtocol, builtin_names
 from harness.protocol import MAX_TEXT_CHARS
 from harness.redact import redact_url
 
+DESCRIPTION = """\
+Swarm a chat server with Locust users: fan-out latency (HdrHistogram), a delivery ledger
+(lost, duplicated, out of order, leaked), cleanup after abrupt drops; DIR/results.json.
+
+  chatbench load ws://127.0.0.1:8000 --users 200 --rate 2 --duration 30s --out run1 \\
+      --slo 'p99<50ms' --slo 'lost==0'
+
+Locust's own log goes to DIR/locust.log (--verbose: to the console); arguments after `--`
+go to Locust as they are (... --out run1 -- --loglevel DEBUG). Ctrl-C or SIGTERM stops the
+run within seconds and writes what was collected, marked incomplete.
+
+Exit codes: 0 every --slo gate held; 1 a gate missed, or the run proves nothing (nothing
+delivered, the server broke the WebSocket protocol or ended every user's connection); 2 a
+usage error or an unreachable server; 3 a bug in chatbench (never the server's failure);
+130 (SIGINT) or 143 (SIGTERM) an interrupted run, whatever its gates. docs/load.md.
+"""
 SLACK_S = 60.0
+LOCUST_LOG = load_run.LOCUST_LOG
 SOURCES_ENV = "CHATBENCH_SOURCE_ADDRESSES"  # = harness.load.runtime.SOURCES_ENV (no locust here)
 
 
@@ -44,7 +60,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = sub.add_parser(
         "load",
         help="swarm a chat server with Locust: fan-out latency, delivery ledger, cleanup",
-        description=__doc__,
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("urls", nargs="*", metavar="URL", help="server base URL(s), ws://HOST:PORT")
     p.add_argument(
@@ -78,6 +95,15 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="send phase: seconds or 10s, 1m30s (default 10)",
     )
     p.add_argument("--out", type=Path, help="output directory (required)")
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show Locust's own log on the console (default: DIR/locust.log; warnings, errors "
+        "and chatbench's lines are always shown)",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="overwrite an earlier run in --out (its results.json)"
+    )
     p.add_argument(
         "--spawn-rate", type=float, help="users started per second (default: all in 1 s)"
     )
@@ -143,6 +169,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "--prometheus-port", type=int, metavar="N", help="serve live load metrics on this port"
     )
     load_storm.add_arguments(p)
+    p.set_defaults(passthrough=[])  # the arguments after `--`, for Locust (harness.cli)
     return p
 
 
@@ -168,8 +195,7 @@ def validate(args: argparse.Namespace) -> list[Slo]:
         raise UsageError("--users must be at least 1")
     if args.out is None:
         raise UsageError("--out DIR is required")
-    if args.out.exists() and not args.out.is_dir():
-        raise UsageError(f"--out {args.out}: not a directory")
+    validate_value.out_dir("--out", args.out, args.force)
     validate_value.at_least("--rooms", args.rooms, 1)
     for name in ("rate", "duration", "drain", "leave_deadline", "connect_timeout"):
         validate_value.positive(f"--{name.replace('_', '-')}", getattr(args, name))
@@ -226,7 +252,7 @@ def preflight(
             pass
     except (OSError, TimeoutError, WebSocketException) as exc:
         shown = redact_url(url.rstrip("/") + protocol.shown_path(room, "preflight", member))
-        raise UnreachableError(f"{shown}: {exc}") from exc
+        raise UnreachableError(f"{shown}: {exc}{load_run.path_hint(url)}") from exc
 
 
 def locustfile() -> str:
@@ -243,24 +269,21 @@ def locust_argv(args: argparse.Namespace) -> list[str]:
     argv = [sys.executable, "-m", "locust", "-f", users_file, "--headless", "--only-summary"]
     argv += ["--exit-code-on-error", "0"]  # ledger failures are judged by --slo, not Locust
     if args.worker:
-        return [
-            *argv,
-            "--worker",
-            "--master-host",
-            args.master_host,
-            "--master-port",
-            str(args.master_port),
-        ]
+        argv += ["--worker", "--master-host", args.master_host]
+        return [*argv, "--master-port", str(args.master_port), *args.passthrough]
     sizes = _sizes(args)
     spawn = args.spawn_rate or float(args.users)
     run_time = int(args.duration + args.users / spawn + args.drain + args.leave_deadline + 30)
     argv += ["-u", str(args.users), "-r", str(spawn), "-t", f"{run_time}s"]
-    argv += ["--host", args.urls[0], "--csv", str(args.out / "locust"), "--stop-timeout", "1"]
+    # --stop-timeout 0: a user never ends its task by itself (it idles once the run is over),
+    # so a grace would only delay every stop; a stopped user still closes cleanly (on_stop)
+    argv += ["--host", args.urls[0], "--csv", str(args.out / "locust"), "--stop-timeout", "0"]
     if args.prometheus_port is not None:
         argv += ["--cb-prometheus-port", str(args.prometheus_port)]
-    if args.processes:  # its master listens on --master-port, so two runs can share a machine
-        argv += ["--processes", str(args.processes), "--master-bind-port", str(args.master_port)]
-        argv += ["--master-port", str(args.master_port)]
+    if args.processes:  # a free port, not 5557: two runs on one machine must not collide
+        port = str(load_run.free_port())
+        argv += ["--processes", str(args.processes), "--master-bind-port", port]
+        argv += ["--master-port", port]
     elif args.master:
         argv += ["--master", "--expect-workers", str(args.expect_workers)]
         argv += ["--master-bind-port", str(args.master_port)]
@@ -291,7 +314,9 @@ def locust_argv(args: argparse.Namespace) -> list[str]:
         argv += [f"--cb-{name}", str(value)]
     for header in args.header:
         argv += ["--cb-header", header]
-    return argv
+    if not args.verbose:  # Locust's INFO lines and tables into DIR/locust.log
+        argv += ["--logfile", str(args.out / LOCUST_LOG), "--cb-quiet"]
+    return [*argv, *args.passthrough]
 
 
 def _profile_argument(name: str) -> str:
@@ -329,33 +354,26 @@ def config(args: argparse.Namespace, sizes: list[int]) -> dict[str, Any]:
     }
 
 
-def run_locust(argv: list[str], timeout: float, extra_env: dict[str, str] | None = None) -> int:
-    """Run Locust; its output (our progress lines among it) goes to our stderr."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
-    with subprocess.Popen(argv, stdout=sys.stderr, stderr=sys.stderr, env=env) as child:
-        try:
-            return child.wait(timeout)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait(10)
-            raise UnreachableError(f"the load run did not end within {timeout:.0f} s") from None
-        except KeyboardInterrupt:
-            child.terminate()
-            child.wait(10)
-            raise
+def run_locust(
+    argv: list[str], timeout: float, extra_env: dict[str, str] | None = None
+) -> child.Outcome:
+    """Run Locust in its own process group (signals forwarded; see harness.load.child)."""
+    return child.run(argv, timeout, extra_env)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the load test; exit 1 when an SLO gate is missed."""
+    """Run the load test; exit 1 when an SLO gate is missed, 128+N when signal N stopped it."""
     slos = validate(args)
     if args.worker:
         own = {SOURCES_ENV: args.source_addresses} if args.source_addresses else {}
-        return run_locust(locust_argv(args), 24 * 3600, own)  # its own addresses, not the master's
+        outcome = run_locust(locust_argv(args), 24 * 3600, own)  # its own addresses
+        return outcome.exit_code if outcome.signum else outcome.code
     if not args.serve:
-        return _run(args, slos)
+        with child.interruptible():
+            return _run(args, slos)
     from harness.load.served import ServedServer, ServeError
 
-    with ServedServer() as served:
+    with child.interruptible(), ServedServer() as served:
         try:
             args.urls = [served.start()]
         except ServeError as exc:
@@ -367,45 +385,43 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, slos: list[Slo], restarts: list[Any] | None = None) -> int:
-    """Preflight, the Locust run, the gates."""
+    """Preflight, the Locust run, the gates; 128+N when signal N stopped it."""
     headers = profiles.parse_headers(args.header, "--header")
     for url in args.urls:
         preflight(url, args.connect_timeout, args.protocol, headers)
-    args.out.mkdir(parents=True, exist_ok=True)
-    results_path = args.out / "results.json"
-    results_path.unlink(missing_ok=True)
+    results_path = load_run.prepare_out(args.out)
     ramp = args.users / (args.spawn_rate or args.users)
+    timeout = args.duration + ramp + args.drain + args.leave_deadline + SLACK_S
     sampler = serverwatch.begin(args)
+    if not args.verbose:
+        load_run.say(f"Locust's log: {args.out / LOCUST_LOG} (--verbose shows it here)")
     try:
-        run_locust(
-            locust_argv(args), args.duration + ramp + args.drain + args.leave_deadline + SLACK_S
-        )
+        outcome = run_locust(locust_argv(args), timeout)
     finally:
         serverwatch.end(sampler)
     if not results_path.exists():
-        if args.locustfile:
-            raise UsageError(
-                f"the load run wrote no results (see the Locust output above); does "
-                f"--locustfile {args.locustfile} import its users from harness.load.users?"
-            )
-        raise UnreachableError("the load run wrote no results (see the Locust output above)")
+        if outcome.signum:  # nothing collected yet: an interrupted run, not a verdict
+            print(f"{load_run.stopped(outcome)} before any result was written", file=sys.stderr)
+            return outcome.exit_code
+        raise load_run.no_results(args, outcome)
     doc = orjson.loads(results_path.read_bytes())
-    connections = doc["connections"]
-    if connections["errors"] and not connections.get("opened"):
-        first = (connections["first_errors"] or ["?"])[0]
-        raise UnreachableError(f"no connection got through: {first}")
-    if args.locustfile and not connections["errors"] and not connections.get("opened"):
-        raise UsageError(
-            f"--locustfile {args.locustfile}: no chatbench user ran (its users must subclass "
-            "harness.load.users classes: ChatterUser, LurkerUser, MixedChatUser, ...)"
-        )
+    if not outcome.signum:
+        load_run.check_users_ran(args, doc)
     if sampler is not None:
         doc["server"] = serverwatch.telemetry(sampler, doc)
     if restarts is not None and args.restart_at:
         doc["config"]["restarts"] = restarts
+        for failed in (r["error"] for r in restarts if "error" in r):
+            print(f"warning: the restart of the served server failed: {failed}")
+        if not restarts:
+            print("warning: the served server was never restarted (the run ended first?)")
     doc["slo"] = judge_all(slos, doc)
-    results_path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
-    return verdict(doc, results_path)
+    load_run.write_atomically(results_path, orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+    code = verdict(doc, results_path)
+    if outcome.signum:
+        print(f"incomplete run: {load_run.stopped(outcome)}")
+        return outcome.exit_code
+    return code
 
 
 def verdict(doc: dict[str, Any], results_path: Path) -> int:
@@ -429,6 +445,13 @@ def verdict(doc: dict[str, Any], results_path: Path) -> int:
         return 3
     if doc["broken"]:
         print("broken run: " + "; ".join(doc["broken"]))
+        return 1
+    config = doc.get("config", {})
+    if config.get("processes_reported", 1) < config.get("processes", 1):
+        print(  # the watchdog wrote what arrived: never green
+            f"incomplete run: {config['processes_reported']} of {config['processes']} Locust "
+            "processes sent their final report"
+        )
         return 1
     return 0 if all(v["ok"] for v in doc["slo"]) else 1
 

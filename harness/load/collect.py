@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,12 @@ from harness.load import profiles
 from harness.load.aggregate import Aggregate, write_outputs
 from harness.load.options import option
 from harness.load.verdict import codes
+from harness.redact import redact_url
 
 log = logging.getLogger("chatbench")
 FINAL_MESSAGE = "chatbench_final"
+FINAL_WAIT_S = 1.5
+"""Seconds a quitting master waits for its workers' final reports."""
 
 
 @dataclass
@@ -37,11 +41,18 @@ class Collected:
     workers: int = 1
     written: bool = False
     clocks: dict[str, Any] = field(default_factory=dict)
+    started: float = 0.0
+    """time.time() at the start (0: no run has started)."""
+    incomplete: bool = False
+    """A worker's final report said its part was cut short."""
+    stopping: bool = False
+    """The master is quitting (stop_early): the last final report must not quit it again."""
 
     def reset(self, start_s: int, workers: int) -> None:
         """A new run starts (the web UI can start several)."""
         self.aggregate = Aggregate()
         self.start_s, self.workers, self.written, self.clocks = start_s, workers, False, {}
+        self.started, self.incomplete, self.stopping = time.time(), False, False
 
 
 COLLECTED = Collected()
@@ -59,9 +70,11 @@ def on_final(environment: Environment, msg: Any, **_: Any) -> None:
     report = msg.data
     COLLECTED.aggregate.merge(report, int(report.get("shift_s", 0)))
     COLLECTED.clocks[msg.node_id] = report.get("clock", {})
+    COLLECTED.incomplete |= bool(report.get("incomplete"))
     if COLLECTED.aggregate.finals >= COLLECTED.workers:
         write_results(environment)
-        if option(environment, "headless", False) and environment.runner is not None:
+        quitting = COLLECTED.stopping  # stop_early: the master is quitting already
+        if not quitting and option(environment, "headless", False) and environment.runner:
             gevent.spawn_later(0.2, environment.runner.quit)
 
 
@@ -85,6 +98,23 @@ def watchdog(environment: Environment) -> None:
             environment.runner.quit()
 
 
+def stop_early(environment: Environment) -> None:
+    """The master is quitting with a run still going: tell the workers to stop, wait a
+    moment for their final reports, write what arrived as incomplete."""
+    from locust.rpc import Message
+
+    runner = environment.runner
+    if COLLECTED.written or not COLLECTED.started or not isinstance(runner, MasterRunner):
+        return
+    COLLECTED.stopping = True
+    for client in runner.clients.all:
+        runner.server.send_to_client(Message("stop", None, client.id))  # type: ignore[no-untyped-call]
+    deadline = time.monotonic() + FINAL_WAIT_S
+    while COLLECTED.aggregate.finals < COLLECTED.workers and time.monotonic() < deadline:
+        gevent.sleep(0.05)  # the workers' final reports arrive on the runner's greenlet
+    write_results(environment, incomplete=True)
+
+
 def write_results(environment: Environment, incomplete: bool = False) -> None:
     """Assemble results.json and fanout.hlog (once) into --cb-out, and print the summary."""
     if COLLECTED.written:
@@ -104,6 +134,8 @@ def _config(environment: Environment, incomplete: bool) -> dict[str, Any]:
 
     profile = option(environment, "cb_profile", "") or ""
     config["profile"] = profiles.facts(protocol_for(environment), profile)
+    _web_ui_defaults(environment, config)
+    incomplete = incomplete or COLLECTED.incomplete
     config.update(
         processes=COLLECTED.workers if isinstance(environment.runner, MasterRunner) else 1,
         processes_reported=COLLECTED.aggregate.finals,
@@ -111,9 +143,35 @@ def _config(environment: Environment, incomplete: bool) -> dict[str, Any]:
         pid=os.getpid(),
         start_s=COLLECTED.start_s,  # epoch second of t=0 (server telemetry aligns on it)
     )
+    _durations(config)
     if COLLECTED.clocks:
         config["worker_clocks"] = list(COLLECTED.clocks.values())
     return config
+
+
+def _web_ui_defaults(environment: Environment, config: dict[str, Any]) -> None:
+    """What a run not started by `chatbench load` (plain locust, the web UI) was: the users,
+    rate, URLs and send phase that Locust and the --cb-* options held."""
+    runner = environment.runner
+    users = getattr(runner, "target_user_count", None) or option(environment, "num_users", 0)
+    urls = (option(environment, "cb_urls", "") or environment.host or "").split()
+    config.setdefault("users", int(users or 0))
+    config.setdefault("rate", float(option(environment, "cb_rate", 1.0)))
+    config.setdefault("urls", [redact_url(u) for u in urls])
+    config.setdefault("url", config["urls"][0] if config["urls"] else "")
+    config.setdefault("duration_s", float(option(environment, "cb_duration", 0)))
+    config.setdefault("spawn_rate", float(option(environment, "spawn_rate", 0) or 0))
+
+
+def _durations(config: dict[str, Any]) -> None:
+    """elapsed_s, the run's wall time; an incomplete run's duration_s is the send phase it
+    really had (planned_duration_s keeps the plan); 0 planned (until stopped) is the time."""
+    elapsed = round(time.time() - COLLECTED.started, 2) if COLLECTED.started else 0.0
+    config["elapsed_s"] = elapsed
+    planned = float(config.get("duration_s") or 0)
+    config["planned_duration_s"] = planned
+    if config["incomplete"] or not planned:
+        config["duration_s"] = round(min(planned, elapsed), 2) if planned else elapsed
 
 
 def _print_summary(doc: dict[str, Any]) -> None:
@@ -187,9 +245,20 @@ def progress(environment: Environment) -> None:
             continue
         h = second.fanout_all()
         print(
-            f"[chatbench] t={last - COLLECTED.start_s:>4}s connections {second.connections} "
+            f"[chatbench] t={_elapsed(environment, last - COLLECTED.start_s)} "
+            f"connections {second.connections} "
             f"sent/s {second.counts['sent']} delivered/s {second.counts['delivered']} "
             f"p99 {h.get_value_at_percentile(99) / 1000:.2f} ms cpu {second.cpu:.0f}%",
             file=sys.stderr,
             flush=True,
         )
+
+
+def _elapsed(environment: Environment, offset: int) -> str:
+    """`12s/40s`: seconds into the run over its planned length (send phase and drain);
+    `12s` for a run that lasts until stopped."""
+    duration = float(option(environment, "cb_duration", 0))
+    if duration <= 0:
+        return f"{offset}s"
+    total = duration + float(option(environment, "cb_drain", 2.0))
+    return f"{offset}s/{total:.0f}s"

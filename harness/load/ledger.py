@@ -64,7 +64,7 @@ class Member:
     gone_at: int | None = None  # when someone saw `NAME left`: the server no longer counts it
     seen: dict[str, bytearray] = field(default_factory=dict)
     hi: dict[str, int] = field(default_factory=dict)
-    heard: set[str] | None = None  # names of the `joined` it received (kept in a storm only)
+    heard: set[str] | None = None  # names of the `joined` it heard in a storm (None: none)
 
 
 @dataclass(eq=False)

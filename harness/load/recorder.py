@@ -149,7 +149,8 @@ class Recorder:
         self.storm: StormBook | None = None
         self.storm_report: dict[str, Any] | None = None
         self.track_joins = False
-        """Keep the `joined` each member hears (`Member.heard`): a storm judges them."""
+        """Keep the `joined` each member hears (`Member.heard`) from the storm until a
+        deadline after its last return: the storm judges them."""
 
     def bucket(self, sec: int) -> Bucket:
         """The bucket of epoch second `sec`."""
@@ -187,11 +188,21 @@ class Recorder:
             if event.user is not None:
                 self.ledger.saw_left(member, event.user, now)
         elif kind == JOINED:
-            if member.heard is not None and event.user is not None:
-                member.heard.add(event.user)
+            if self.track_joins and event.user is not None:
+                self._heard(member, event.user, now)
         elif kind == OTHER and type(event.raw) is bytes:
             _check_utf8(event.raw)  # orjson rejects invalid UTF-8: only here can it be that
         return kind
+
+    def _heard(self, member: Member, name: str, now: int) -> None:
+        """`member` heard `name joined`: kept from the storm's start until its joins' deadline."""
+        storm = self.storm
+        if storm is None or storm.over(now, self.ledger.leave_deadline_ns):
+            return
+        heard = member.heard
+        if heard is None:
+            heard = member.heard = set()
+        heard.add(name)
 
     def _welcomed(self, member: Member, online: int | None, now: int) -> None:
         if not self.check_online:

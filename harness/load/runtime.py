@@ -6,22 +6,25 @@ Importing this module (users.py does) registers chatbench's listeners on `locust
 - `init`: the web UI's chatbench tab (`webui.py`) and the custom messages (final reports,
   clock pings: `collect.py`, `clock.py`).
 - `test_start` on a process that runs users (local runner or worker): a ticker greenlet
-  samples CPU and connections once a second, runs due leave checks, fires one Locust request
-  event per second with the fan-out p99, and once the send phase and the drain are over,
-  settles the ledger and reports.
+  samples CPU and connections once a second, runs due leave checks, and once the send phase
+  and the drain are over, settles the ledger and reports. Fan-out latency stays out of
+  Locust's request statistics (a per-second p99 is not a response time, nor a delivery count
+  a size): the web UI's chatbench tab, the progress lines and results.json show it.
+- `test_stopping`, `test_stop`, `quitting` (a stop, a signal, the end): a run still going
+  is settled there, incomplete when it is cut short (`collect.stop_early` on a master).
 - `report_to_master` / `worker_report`: workers send the buckets filled since their last
   report; the master merges them (`collect.py`). A local run merges into itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import itertools
 import logging
-import os
 import random
+import resource
 import secrets
-import signal
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +37,7 @@ from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from harness.errors import UsageError
-from harness.load import clock, collect, exporter, hist, options, profiles, sources, storm, webui
+from harness.load import clock, collect, console, exporter, options, profiles, storming, webui
 from harness.load.aggregate import SATURATION_CPU
 from harness.load.collect import COLLECTED
 from harness.load.frames import MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES
@@ -42,25 +45,13 @@ from harness.load.ledger import NS, Ledger
 from harness.load.options import option
 from harness.load.plan import Fractions, RoomPlan, process_plan
 from harness.load.recorder import Recorder
+from harness.load.storm import StormPlan
 from harness.profile import ChatProtocol
 
 log = logging.getLogger("chatbench")
-SOURCES_ENV = "CHATBENCH_SOURCE_ADDRESSES"
 MEMBER_BLOCK = 10**9
 """`{member}` numbers of a process start at a random multiple of this (unique across
 processes and runs that share a server, below 2**53 for servers that parse them as doubles)."""
-
-
-@dataclass
-class StormPlan:
-    """The run's reconnect storm: at `at_s` seconds (0: none), dropped by chatbench (DROP)
-    or by the restarted server (RESTART); reconnects back off from `base` to `cap`."""
-
-    at_s: float = 0.0
-    cause: str = storm.DROP
-    base: float = storm.BACKOFF_BASE_S
-    cap: float = storm.BACKOFF_CAP_S
-    restart_pid: int = 0
 
 
 @dataclass
@@ -174,7 +165,7 @@ def _build_context(env: Environment) -> Context:
     max_message = int(option(env, "cb_max_message_bytes", MAX_MESSAGE_BYTES))
     if max_message < MIN_MESSAGE_BYTES:
         raise RuntimeError(f"chatbench: --cb-max-message-bytes must be >= {MIN_MESSAGE_BYTES}")
-    plan_storm = _storm_plan(env)
+    plan_storm = storming.plan(env)
     recorder.track_joins = bool(plan_storm.at_s) and protocol.behaviour.announces_join
     return Context(
         env=env,
@@ -192,33 +183,8 @@ def _build_context(env: Environment) -> Context:
         max_message_bytes=max_message,
         drain_ns=int(drain * NS),
         storm=plan_storm,
-        sources=_sources(env),
+        sources=storming.source_list(env),
     )
-
-
-def _storm_plan(env: Environment) -> StormPlan:
-    drop, restart = float(option(env, "cb_storm_at", 0)), float(option(env, "cb_restart_at", 0))
-    return StormPlan(
-        at_s=drop or restart,
-        cause=storm.RESTART if restart and not drop else storm.DROP,
-        base=float(option(env, "cb_backoff_base", storm.BACKOFF_BASE_S)),
-        cap=float(option(env, "cb_backoff_cap", storm.BACKOFF_CAP_S)),
-        restart_pid=int(option(env, "cb_restart_pid", 0)),
-    )
-
-
-def _sources(env: Environment) -> list[str]:
-    """--cb-source-addresses, or this machine's own CHATBENCH_SOURCE_ADDRESSES (a worker's
-    `chatbench load --worker --source-addresses`: the master's options would override it)."""
-    text = os.environ.get(SOURCES_ENV) or option(env, "cb_source_addresses", "") or ""
-    if not text:
-        return []
-    try:
-        found = sources.parse_addresses(text)
-        sources.check_local(found)
-    except UsageError as exc:
-        raise RuntimeError(f"chatbench: {exc}") from None
-    return found
 
 
 _protocol: tuple[tuple[str, str], ChatProtocol] | None = None
@@ -254,12 +220,13 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         COLLECTED.reset(time.time_ns() // NS, workers)
         gevent.spawn(collect.progress, environment)
         gevent.spawn(collect.watchdog, environment)
-        gevent.spawn(_ask_restart, _storm_plan(environment), time.time_ns())
+        gevent.spawn(storming.ask_restart, storming.plan(environment), time.time_ns())
         return
     global _context
     if _context is not None and _context.finished.is_set():  # a new run from the web UI
         _context = None
     ctx = context(environment)
+    _raise_nofile()
     _quiet_gc()
     ctx.start_ns = time.time_ns()
     duration = float(option(environment, "cb_duration", 0))
@@ -267,48 +234,14 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     ctx.recorder.on_rtt = lambda us: _rtt_event(environment, us)
     gevent.spawn(_ticker, ctx)
     if ctx.storm.at_s > 0:
-        gevent.spawn(_storm, ctx)
+        gevent.spawn(storming.run_storm, ctx)
     if isinstance(runner, LocalRunner):
-        gevent.spawn(_ask_restart, ctx.storm, ctx.start_ns)
+        gevent.spawn(storming.ask_restart, ctx.storm, ctx.start_ns)
     if isinstance(runner, LocalRunner):
         COLLECTED.reset(ctx.start_ns // NS, 1)
         gevent.spawn(collect.progress, environment)
     if isinstance(runner, WorkerRunner):
         gevent.spawn(clock.sync, runner)
-
-
-RESTART_LAG_S = 0.1
-"""The restart is asked for this long after the storm's books open in every process, so no
-process sees its connections end before it counts them."""
-
-
-def _storm(ctx: Context) -> None:
-    """At the storm's instant: open the book, then end every connection (DROP) or mark the
-    users whose connections the restarted server will end (RESTART)."""
-    at = ctx.start_ns + int(ctx.storm.at_s * NS)
-    gevent.sleep(max(0.0, (at - time.time_ns()) / NS))
-    if ctx.finished.is_set():
-        return
-    book = storm.StormBook(time.time_ns(), ctx.storm.cause)
-    ctx.recorder.start_storm(book)
-    connected = [user for user in ctx.users if user.connected()]
-    for user in connected:
-        book.drop(user.uid)
-    for user in connected:
-        user.storm_hit(drop=ctx.storm.cause == storm.DROP)
-    log.warning("chatbench: reconnect storm (%s): %d connections", book.cause, len(connected))
-
-
-def _ask_restart(plan: StormPlan, start_ns: int) -> None:
-    """--restart-at: ask chatbench (SIGUSR1 to its process) to restart the served server."""
-    if plan.cause != storm.RESTART or plan.at_s <= 0 or not plan.restart_pid:
-        return
-    at = start_ns + int((plan.at_s + RESTART_LAG_S) * NS)
-    gevent.sleep(max(0.0, (at - time.time_ns()) / NS))
-    try:
-        os.kill(plan.restart_pid, signal.SIGUSR1)
-    except OSError as exc:
-        log.error("chatbench: could not ask for the restart: %s", exc)
 
 
 def _request(env: Environment, kind: str, name: str, ms: float, length: int, exc: Any) -> None:
@@ -323,11 +256,35 @@ def _request(env: Environment, kind: str, name: str, ms: float, length: int, exc
     )
 
 
+def _raise_nofile() -> None:
+    """Soft RLIMIT_NOFILE to the hard limit: every user holds a socket, and a default soft
+    limit of 1,024 would fail the 1,000th connection of a process."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < hard:
+        with contextlib.suppress(ValueError, OSError):  # macOS caps it below its hard limit
+            resource.setrlimit(
+                resource.RLIMIT_NOFILE, (hard, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+            )
+
+
 def _quiet_gc() -> None:
     """Keep the cyclic GC from pausing the receive path for long (a pause is latency)."""
     gc.collect()
     gc.freeze()  # what exists now (Locust, gevent, modules) is never scanned again
     gc.set_threshold(50_000, 20, 100)
+
+
+def _freeze_grown(connections: int, frozen: int) -> int:
+    """While connections grow, move what is alive out of the collector's sight (gc.freeze
+    splices lists: free). Without it, each collection of the generation the users' objects
+    pile up in walks all of them: 0.2-1.7 s pauses at 10,000 users (docs/benchmarks.md, part
+    5). A churner's first connection, frozen, is never collected: bounded by the users."""
+    if connections <= frozen:
+        return frozen
+    gc.freeze()
+    return connections
 
 
 def _rtt_event(env: Environment, us: int) -> None:
@@ -338,7 +295,7 @@ def _ticker(ctx: Context) -> None:
     """Just before each second ends: gauges, leave checks, a Locust event; then the end."""
     proc = psutil.Process()
     proc.cpu_percent(None)
-    warned = False
+    warned, frozen = False, 0
     while not ctx.finished.is_set():
         target = _second_end(time.time_ns())
         gevent.sleep(max(0.0, (target - time.time_ns()) / NS))
@@ -348,15 +305,13 @@ def _ticker(ctx: Context) -> None:
         if saturated and not warned:
             warned = True
             log.warning("chatbench: generator CPU at %.0f%%: latencies measure the generator", cpu)
-        current = ctx.recorder.buckets.get(sec)
         ctx.recorder.tick(sec, now, ctx.connections, cpu, saturated, ctx.missing_peak)
         ctx.missing_peak = ctx.missing
-        if current is not None:
-            _second_event(ctx.env, current)
+        frozen = _freeze_grown(ctx.connections, frozen)
         if isinstance(ctx.env.runner, LocalRunner):
             COLLECTED.aggregate.merge(ctx.recorder.take())
         if _run_over(ctx, now):
-            _finish(ctx, now)
+            _finish(ctx, now, ended=True)
 
 
 def _second_end(now: int) -> int:
@@ -366,13 +321,6 @@ def _second_end(now: int) -> int:
     return target if target - now >= NS // 2 else target + NS
 
 
-def _second_event(env: Environment, bucket: Any) -> None:
-    fanout = hist.merged(list(bucket.fanout.values()))
-    if fanout.get_total_count():
-        p99_ms = fanout.get_value_at_percentile(99) / 1000
-        _request(env, "WS", "fanout p99 per second", p99_ms, fanout.get_total_count(), None)
-
-
 def _run_over(ctx: Context, now: int) -> bool:
     if ctx.send_end_ns is None or now < ctx.send_end_ns + ctx.drain_ns:
         return False
@@ -380,10 +328,14 @@ def _run_over(ctx: Context, now: int) -> bool:
     return pending is None or now >= pending
 
 
-def _finish(ctx: Context, now: int) -> None:
-    """Finalize the ledger and send (or keep) this process's final report."""
+def _finish(ctx: Context, now: int, incomplete: bool = False, ended: bool = False) -> None:
+    """Finalize the ledger and send (or keep) this process's final report; `incomplete`
+    (a signal) or a stop before the plan's end marks the run incomplete. `ended`: the run
+    reached its end by itself, and a headless local run quits (a stop is quitting already:
+    a second quit would race the first one's stopping users)."""
     if ctx.finished.is_set():
         return
+    incomplete = incomplete or (ctx.send_end_ns is not None and not _run_over(ctx, now))
     ctx.finished.set()
     ctx.recorder.finalize(now)
     report = ctx.recorder.take(final=True)
@@ -391,6 +343,7 @@ def _finish(ctx: Context, now: int) -> None:
     runner = ctx.env.runner
     if isinstance(runner, WorkerRunner):
         report["shift_s"] = clock.CLOCK["shift_s"]
+        report["incomplete"] = incomplete
         report["clock"] = {
             "offset_ms": clock.CLOCK["offset_ms"],
             "bound_ms": clock.CLOCK["bound_ms"],
@@ -398,8 +351,8 @@ def _finish(ctx: Context, now: int) -> None:
         runner.send_message(collect.FINAL_MESSAGE, report)
     elif isinstance(runner, LocalRunner):
         COLLECTED.aggregate.merge(report)
-        collect.write_results(ctx.env)
-        if option(ctx.env, "headless", False):
+        collect.write_results(ctx.env, incomplete=incomplete)
+        if ended and option(ctx.env, "headless", False):
             gevent.spawn_later(0.2, runner.quit)
 
 
@@ -417,12 +370,21 @@ def _failure_events(env: Environment, totals: dict[str, int]) -> None:
     ):
         if totals.get(name):
             error = Exception(f"{totals[name]} {name}")
-            _request(env, "LEDGER", name, 0, totals[name], error)
+            _request(env, "LEDGER", name, 0, 0, error)  # the count is in the message
 
 
 def _on_test_stop(environment: Environment, **_: Any) -> None:
     if _context is not None and not isinstance(environment.runner, MasterRunner):
         _finish(_context, time.time_ns())
+
+
+def _on_quitting(environment: Environment, **_: Any) -> None:
+    """Locust is shutting down (SIGTERM, SIGINT, the end of a run): a run still going is
+    stopped here and written as incomplete, with what was collected."""
+    if isinstance(environment.runner, MasterRunner):
+        collect.stop_early(environment)
+    elif _context is not None:
+        _finish(_context, time.time_ns(), incomplete=True)
 
 
 def _report(client_id: str, data: dict[str, Any]) -> None:
@@ -432,6 +394,8 @@ def _report(client_id: str, data: dict[str, Any]) -> None:
 
 
 def _on_init(environment: Environment, **_: Any) -> None:
+    if option(environment, "cb_quiet", False):
+        console.quiet()
     if environment.web_ui is not None:
         webui.extend(environment.web_ui)
     runner = environment.runner
@@ -443,13 +407,19 @@ def _on_init(environment: Environment, **_: Any) -> None:
         runner.register_message(clock.PING, clock.on_ping)
     elif isinstance(runner, WorkerRunner):
         runner.register_message(clock.PONG, clock.on_pong)
+    # quitting fires in reverse order of registration: ours (stop, final reports, results)
+    # must run before the runners' own listeners send their "quit" messages
+    events.quitting.remove_listener(_on_quitting)  # type: ignore[no-untyped-call]
+    events.quitting.add_listener(_on_quitting)  # type: ignore[no-untyped-call]
 
 
 # Registered on import (decorators would hide the listeners' types from mypy).
 _LISTENERS = (
     (events.init_command_line_parser, options.register),
     (events.test_start, _on_test_start),
+    (events.test_stopping, _on_test_stop),  # settle before the users' stop timeout
     (events.test_stop, _on_test_stop),
+    (events.quitting, _on_quitting),
     (events.report_to_master, _report),
     (events.worker_report, collect.worker_report),
     (events.init, _on_init),

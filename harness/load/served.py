@@ -59,8 +59,9 @@ class ServedServer:
 
     def _read(self, proc: subprocess.Popen[str]) -> None:
         assert proc.stdout is not None
-        for line in proc.stdout:  # drained to the end: the pipe never fills
-            self._lines.put(line)
+        with proc.stdout:
+            for line in proc.stdout:  # drained to the end: the pipe never fills
+                self._lines.put(line)
 
     def _listening_port(self, deadline: float) -> int:
         while (left := deadline - time.monotonic()) > 0:

@@ -29,6 +29,18 @@ DROP = "drop"
 RESTART = "restart"
 
 
+@dataclass
+class StormPlan:
+    """The run's reconnect storm: at `at_s` seconds (0: none), dropped by chatbench (DROP)
+    or by the restarted server (RESTART); reconnects back off from `base` to `cap`."""
+
+    at_s: float = 0.0
+    cause: str = DROP
+    base: float = BACKOFF_BASE_S
+    cap: float = BACKOFF_CAP_S
+    restart_pid: int = 0
+
+
 def backoff_s(attempt: int, base: float, cap: float, draw: float) -> float:
     """The wait before reconnect attempt `attempt` (0 first): "full jitter", a uniform draw
     (`draw` in [0, 1)) of up to min(cap, base * 2**attempt) seconds (AWS Architecture Blog,
@@ -61,6 +73,12 @@ class StormBook:
     """uid -> when its first connection after the storm was welcomed."""
     failed: dict[str, int] = field(default_factory=dict)
     """Failed reconnect attempts by HTTP status, close code, "refused", "timeout", ..."""
+    last_back_ns: int = 0
+
+    def over(self, now: int, grace_ns: int) -> bool:
+        """Whether every dropped user was back `grace_ns` before `now` (the announcements of
+        the storm's joins have arrived)."""
+        return self.all_back() and now > self.last_back_ns + grace_ns
 
     def drop(self, uid: str) -> None:
         """`uid` was connected at the storm's instant: it is owed a way back."""
@@ -69,7 +87,8 @@ class StormBook:
     def back(self, uid: str, now: int) -> None:
         """`uid`'s connection is up again (welcomed) at `now`; only its first return counts."""
         if uid in self.dropped and uid not in self.back_ns:
-            self.back_ns[uid] = max(now, self.at_ns)
+            self.back_ns[uid] = at = max(now, self.at_ns)
+            self.last_back_ns = max(self.last_back_ns, at)
 
     def attempt_failed(self, key: str) -> None:
         """A reconnect attempt failed for `key` (a status, a close code, "refused", ...)."""
@@ -82,7 +101,7 @@ class StormBook:
     def end_ns(self, now: int) -> int:
         """Where the storm ends: the last return, or `now` while some user is still out."""
         if self.dropped and self.all_back():
-            return max(self.back_ns.values())
+            return self.last_back_ns
         return now
 
     def report(self, figures: dict[str, int]) -> dict[str, Any]:

@@ -80,8 +80,6 @@ class ChatbenchUser(User):
         username, number = f"{self.uid}.{self.incarnation}", next(ctx.members)
         name = protocol.member_name(username, number)
         member = rec.ledger.joining(self.uid, name, self.room, reader, time.time_ns())
-        if rec.track_joins:
-            member.heard = set()
         session = protocol.session(self.room, username, number)
         settled = self.settled = gevent.event.Event()  # the welcome came (or the join is
         ended = self.ended = gevent.event.Event()  # out), or it ended

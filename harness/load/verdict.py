@@ -54,7 +54,7 @@ def storm_reason(r: LoadResults) -> str | None:
     if not s.dropped:
         return f"the reconnect storm at {s.at_s:g} s dropped no connection"
     if s.back_100_s is None:
-        back = int((s.model_extra or {}).get("back", 0))
+        back = s.back or 0
         failed = f"; failed handshakes {codes(s.failed_handshakes)}" if s.failed_handshakes else ""
         return (
             f"after the reconnect storm at {s.at_s:g} s, only {back:,} of "

@@ -347,8 +347,32 @@ class WsClient(FrameParser):
         reading. A greenlet of its own waits instead."""
         if self.reader is not None:  # a reader greenlet of its own may wait
             self._flush()
+        elif self._lock.acquire(blocking=False):
+            self._send_now(b"".join(self.proto.data_to_send()))
         else:
             gevent.spawn(self._flush_quietly)
+
+    def _send_now(self, data: bytes) -> None:
+        """With the lock held: one non-blocking try (a pong fits: no greenlet per ping), the
+        rest from a greenlet of its own, which keeps the lock until it is sent, so no other
+        frame can slip into the middle."""
+        try:
+            sent = self.sock.send(data) if data and self.open else len(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            sent = len(data)  # the connection is going: its end is seen by the reader
+        if sent >= len(data):
+            self._lock.release()
+            return
+        gevent.spawn(self._send_rest, data[sent:])
+
+    def _send_rest(self, data: bytes) -> None:
+        try:
+            with contextlib.suppress(OSError):
+                self._sendall(data)
+        finally:
+            self._lock.release()
 
     def _flush_quietly(self) -> None:
         with contextlib.suppress(OSError):

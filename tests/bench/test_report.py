@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench import report
+import pytest
+
+from bench import fanout, report
 
 
 def results() -> dict[str, Any]:
@@ -37,7 +39,9 @@ def test_summary_line_is_exact() -> None:
     assert r["server_vs_seed"] == 2.0
     assert report.summary_line(r) == (
         "server_vs_seed=2.00 server_vs_broadcast=nan slow_consumer_p99_ratio=nan "
-        "generator_p99_vs_naive=nan generator_capacity=nan"
+        "generator_p99_vs_naive=nan generator_capacity=nan cpu_vs_seed=1.00 cpu_vs_broadcast=nan "
+        "conn_p99_ms_10k=nan "
+        "server_kb_per_conn=nan generator_kb_per_user=nan"
     )
 
 
@@ -54,3 +58,17 @@ def test_optimisations_kept(tmp_path: Path) -> None:
     text = report.render(results(), {}, kept)
     assert "- orjson: +12%" in text and text.count(report.OPT_START) == 1
     assert "| reference | 990 |" in text
+
+
+def test_cpu_per_delivery_at_the_highest_rate_all_passed() -> None:
+    def s(offered: float, cpu: float, ok: bool = True) -> dict[str, Any]:
+        return {"offered": offered, "achieved": offered, "server_cpu": cpu, "ok": ok}
+
+    servers = {
+        "reference": {"steps": [s(1000, 0.01), s(2000, 0.02), s(4000, 0.04), s(8000, 0.5, False)]},
+        "seed": {"steps": [s(1000, 0.02), s(2000, 0.05), s(2000, 0.04), s(4000, 0.9, False)]},
+    }
+    rate, us = fanout.common_cpu(servers)
+    assert rate == 2000 and us == {"reference": pytest.approx(10.0), "seed": pytest.approx(20.0)}
+    assert report.ratios({"fanout": {"servers": servers}})["cpu_vs_seed"] == pytest.approx(0.5)
+    assert fanout.common_cpu({"reference": {"steps": [s(1000, 0.01, False)]}}) == (0.0, {})

@@ -229,3 +229,34 @@ def test_connection_endings_are_counted_by_how_and_code():
         "the server broke the WebSocket protocol on 1 connection (1009 x1)",
         "the server ended the connection of every user (3 of 3; closes 1011 x2; 1 lost)",
     ]
+
+
+def test_connect_latencies_land_in_their_second_and_merge():
+    rec = Recorder(Ledger(drain_ns=NS, leave_deadline_ns=2 * NS), {"r": 1})
+    rec.connect_done(4_000, BASE + NS // 2)
+    rec.connect_done(210_000, BASE + NS + 1)
+    agg = Aggregate()
+    agg.merge(rec.take())
+    doc = agg.results(BASE // NS, {})
+    assert [r["connects"] for r in doc["timeseries"]] == [1, 1]
+    c = doc["connect_latency_us"]
+    assert c["count"] == 2 and 3_990 <= c["p50"] <= 4_010 and 209_000 <= c["max"] <= 211_000
+    assert hist.decode(doc["connect_hdr"]).get_total_count() == 2
+
+
+def test_joins_are_heard_from_the_storm_until_its_deadline():
+    from harness.load.storm import StormBook
+
+    rec, (a, b) = recorder_with_room("a", "b")
+    rec.track_joins = True
+    joined = frame(type="system", message="c.2 joined")
+    deliver(rec, a, joined, BASE + NS)  # before any storm: not the storm's
+    assert a.heard is None
+    book = StormBook(BASE + 2 * NS)
+    book.drop("c")
+    rec.start_storm(book)
+    deliver(rec, a, joined, BASE + 3 * NS)
+    assert a.heard == {"c.2"}
+    book.back("c", BASE + 3 * NS)
+    deliver(rec, b, joined, BASE + 6 * NS)  # everybody back more than the deadline ago
+    assert b.heard is None

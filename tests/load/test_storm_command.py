@@ -3,12 +3,17 @@ end: real servers on loopback, Locust in a child process, a few seconds each."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+
 import pytest
 
 from tests.fakes.chat_server import running_fake
 from tests.load.storm_servers import Peers, Refusing, SlowWelcome
-from tests.load.test_load_command import QUIET, chatbench_load, ledger, run_load_proc
+from tests.load.test_load_command import FACTOR, QUIET, chatbench_load, ledger, run_load_proc
 
+LOAD = (sys.executable, "-m", "harness.cli", "load")
 STORM = ("--users", "12", "--rooms", "3", "--rate", "4", "--duration", "6", "--storm-at", "2")
 
 
@@ -148,3 +153,63 @@ def test_a_storm_shows_what_the_server_loses_across_it(fault, gate, tmp_path):
     else:
         assert storm["joined_seen"] == 0 < storm["joined_owed"] and storm["lost"] == 0
     assert doc["slo"][0]["ok"] is False and proc.returncode == 1
+
+
+@pytest.mark.slow
+def test_two_processes_merge_their_storms_and_connect_latencies(tmp_path):
+    proc, doc = _storm_run(tmp_path, "--processes", "2")
+    _survived(doc)
+    assert proc.returncode == 0, proc.stdout
+    per = doc["per_process"]
+    assert len(per) == 2 and sum(p["opened"] for p in per) == doc["connections"]["opened"]
+    assert doc["connect_latency_us"]["count"] == doc["connections"]["welcomed"] >= 24
+
+
+@pytest.mark.slow
+def test_a_worker_connects_from_its_own_source_addresses(tmp_path):
+    """The master's --source-addresses go to its workers, unless a worker has its own."""
+    peers = Peers()
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]  # a free port for the master (closed before it binds)
+    with running_fake(server=peers) as url:
+        master = subprocess.Popen(
+            [
+                *LOAD,
+                url,
+                "--master",
+                "--expect-workers",
+                "1",
+                "--master-port",
+                str(port),
+                "--users",
+                "6",
+                "--rooms",
+                "2",
+                "--rate",
+                "5",
+                "--duration",
+                "3",
+                "--out",
+                str(tmp_path),
+                "--source-addresses",
+                "127.0.0.2",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        worker = subprocess.Popen(
+            [*LOAD, "--worker", "--master-port", str(port), "--source-addresses", "127.0.0.5"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            _, err = master.communicate(timeout=90 * FACTOR)
+        finally:
+            for child in (master, worker):
+                if child.poll() is None:
+                    child.kill()
+                child.wait(10)
+    assert master.returncode == 0, err[-2000:]
+    _, *users = peers.peers  # after the master's preflight
+    assert set(users) == {"127.0.0.5"} and len(users) == 6, peers.peers

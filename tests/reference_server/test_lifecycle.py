@@ -12,6 +12,7 @@ import pytest
 from reference_server.hub import LocalHub
 from tests.reference_server.clients import (
     WAIT,
+    client_frame,
     closed_code,
     get_json,
     join,
@@ -199,3 +200,20 @@ async def test_graceful_shutdown_closes_everyone_with_1001(start_server) -> None
         await asyncio.wait_for(stopping, 3 * WAIT)
     finally:
         silent.close()
+
+
+async def test_a_talking_member_is_not_pinged_a_silent_one_is(start_server) -> None:
+    # The keepalive ping is skipped while messages come in (this raw client answers no ping:
+    # pinged, it would be dropped after 0.7 s); once it falls silent, it is dropped.
+    url = start_server(ping_interval=0.2, ping_timeout=0.5, close_timeout=0.5).url
+    sock = await raw_join(url, "talk", "talker")
+    loop = asyncio.get_running_loop()
+    try:
+        for _ in range(30):  # 1.5 s of one message every 50 ms
+            await loop.sock_sendall(sock, client_frame(0x1, b'{"text": "hi"}'))
+            await asyncio.sleep(0.05)  # the pace of the talk, not a wait for anything
+        assert (await get_json(url, "/stats"))["members"] == 1
+        await raw_wait_closed(sock, timeout=3 * WAIT)  # silent now: pinged, unanswered
+    finally:
+        sock.close()
+    assert (await get_json(url, "/stats"))["members"] == 0

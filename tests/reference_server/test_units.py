@@ -20,10 +20,7 @@ pytestmark = pytest.mark.anyio
 
 
 def _drain(member: Member) -> list[dict[str, object]]:
-    out = []
-    while member._queue:
-        out.append(orjson.loads(member._queue.popleft()))
-    return out
+    return [orjson.loads(frame) for frame in member.take_queued()]
 
 
 async def test_hub_welcomes_first_announces_once_and_counts() -> None:

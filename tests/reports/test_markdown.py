@@ -73,3 +73,16 @@ def test_load_summary_says_a_broken_run_is_broken(base_run):
     broken = base_run.results.model_copy(update={"broken": ["no member was welcomed"]})
     text = markdown.load_summary(broken)
     assert "❌ **broken run: no member was welcomed**" in text
+
+
+def test_an_interrupted_run_says_it_is_incomplete_and_a_whole_one_does_not(base_run):
+    from reports import page
+
+    assert "incomplete" not in markdown.load_summary(base_run.results)
+    assert "incomplete" not in page.badges(base_run.results)
+    config = {**base_run.results.config, "incomplete": True}
+    config.update(duration_s=3.5, planned_duration_s=20.0)
+    stopped = base_run.results.model_copy(update={"config": config})
+    line = "incomplete run: 3.5 s of sending of 20 s planned"
+    assert f"❌ **{line}" in markdown.load_summary(stopped)
+    assert f'<span class="badge bad">{line}' in page.badges(stopped)
