@@ -3,16 +3,18 @@ goes, from the Locust master (or the single local process), for Grafana
 (docs/grafana-dashboard.json).
 
 Read at scrape time from what the process has merged so far (`collect.COLLECTED`): counters are
-the sums over every merged second, gauges are the newest complete second's (as the progress
-line), and the fan-out latency histogram is every merged second's, in fixed buckets. A
-second's bucket counts are computed once and again only when later reports change it, so a
-scrape costs little on a long run. Workers do not serve: their seconds reach the master.
+the sums over every merged second; gauges are the newest second every process has reported
+(the last one ended on a local run, WORKER_LAG_S seconds further back with workers); the
+fan-out latency histogram is every merged second's, in fixed buckets. A second's bucket counts
+are computed once and again only when later reports change it, so a scrape costs little on a
+long run. Workers do not serve: their seconds reach the master.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -56,6 +58,8 @@ GAUGES = {
     "elapsed_seconds": "seconds since the run started (the newest complete second)",
 }
 HISTOGRAM = "fanout_latency_seconds"
+WORKER_LAG_S = 4
+"""How far behind the newest second a worker's report may still arrive (Locust: every 3 s)."""
 
 
 def exported_names() -> set[str]:
@@ -70,13 +74,14 @@ class Merged(Protocol):
 
     aggregate: Aggregate
     start_s: int
+    workers: int
 
 
 class LiveCollector(Collector):
     """The run's metrics as of now, from `collected` (the master's merged seconds)."""
 
-    def __init__(self, collected: Merged) -> None:
-        self.collected = collected
+    def __init__(self, collected: Merged, clock: Callable[[], float] = time.time) -> None:
+        self.collected, self.clock = collected, clock
         self._cache: dict[int, tuple[tuple[tuple[int, int], ...], list[int], float]] = {}
 
     def collect(self) -> Iterator[Metric]:
@@ -92,7 +97,9 @@ class LiveCollector(Collector):
         yield self._histogram(seconds)
 
     def _gauges(self, seconds: list[tuple[int, Second]]) -> Iterator[Metric]:
-        newest = seconds[-2] if len(seconds) > 1 else None  # the last one is still filling
+        # the newest second every process has reported: workers report every 3 s
+        settled = int(self.clock()) - (0 if self.collected.workers <= 1 else WORKER_LAG_S)
+        newest = next((item for item in reversed(seconds) if item[0] < settled), None)
         second = newest[1] if newest else Second()
         h = second.fanout_all()
         p99 = h.get_value_at_percentile(99) / 1e6 if h.get_total_count() else 0.0

@@ -117,7 +117,7 @@ def verdict(
     points = [
         (churned_at(rows, float(s["t"])), float(s["rss_bytes"]))
         for s in series
-        if start <= float(s["t"]) <= end + 1 and s.get("rss_bytes") is not None
+        if start <= float(s["t"]) <= end and s.get("rss_bytes") is not None
     ]
     churned = round(churned_at(rows, end) - churned_at(rows, start))
     base = {"churned_connections": max(0, churned), "fd_growth": fd_growth}

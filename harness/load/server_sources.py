@@ -140,6 +140,8 @@ class MetricsSource:
         self.url, self.timeout = url, timeout
         self.name = redact_url(url)
         self.names = frozenset(names or DEFAULT_METRICS)
+        self.asked = frozenset(names)
+        """The names the user gave (--server-metric): one never scraped is worth saying."""
         self._cpu_last: tuple[float, float] | None = None
         try:
             self.read()
@@ -186,6 +188,11 @@ def parse_samples(text: str) -> dict[str, float]:
             labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
             samples[f"{s.name}{{{labels}}}" if labels else s.name] = float(s.value)
     return samples
+
+
+def base_name(key: str) -> str:
+    """A recorded sample's metric name without its labels."""
+    return _base(key)
 
 
 def _base(key: str) -> str:

@@ -27,6 +27,7 @@ from harness.load.server_sources import (
     Reading,
     SampleError,
     Source,
+    base_name,
     empty_reading,
 )
 from harness.redact import redact_url
@@ -177,7 +178,7 @@ def begin(args: argparse.Namespace) -> Sampler | None:
     if args.server_pid is not None:
         found.append(PidSource(args.server_pid))
     if args.server_metrics:
-        timeout = min(0.8 * args.server_interval, 2.0)
+        timeout = min(max(0.8 * args.server_interval, 0.5), 2.0)  # a busy server answers late
         found.append(MetricsSource(args.server_metrics, args.server_metric, timeout))
     sampler = Sampler(found, args.server_interval)
     sampler.start()
@@ -201,6 +202,7 @@ def telemetry(sampler: Sampler, doc: dict[str, Any]) -> dict[str, Any]:
     series = [{"t": round(stamp - start, 3), **reading} for stamp, reading in samples]
     if failures > len(errors):
         errors.append(f"... {failures - len(errors)} more failed samples")
+    errors += _never_scraped(sampler, series)
     return {
         "source": sampler.name,
         "interval_s": sampler.interval,
@@ -210,6 +212,17 @@ def telemetry(sampler: Sampler, doc: dict[str, Any]) -> dict[str, Any]:
             series, doc.get("timeseries", []), leak.window(doc), sampler.baseline_fds()
         ),
     }
+
+
+def _never_scraped(sampler: Sampler, series: list[dict[str, Any]]) -> list[str]:
+    """A line for every --server-metric name no scrape had (a typo, or a label-less guess)."""
+    seen = {base_name(key) for sample in series for key in sample["metrics"]}
+    return [
+        f"--server-metric {name}: in no scrape of {source.name}"
+        for source in sampler.sources
+        if isinstance(source, MetricsSource)
+        for name in sorted(source.asked - seen)
+    ]
 
 
 def summary(server: dict[str, Any]) -> str:

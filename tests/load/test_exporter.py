@@ -40,12 +40,12 @@ def _second(latencies_us: list[int], lost: int = 0, connections: int = 0) -> Sec
 
 def _collected(start_s: int = 0) -> SimpleNamespace:
     """collect.Collected's shape (that module imports Locust, which this process must not)."""
-    return SimpleNamespace(aggregate=Aggregate(), start_s=start_s)
+    return SimpleNamespace(aggregate=Aggregate(), start_s=start_s, workers=1)
 
 
-def _scrape(collected: SimpleNamespace) -> dict[str, float]:
+def _scrape(collected: SimpleNamespace, now: float = 1002.5) -> dict[str, float]:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(exporter.LiveCollector(collected))
+    registry.register(exporter.LiveCollector(collected, lambda: now))
     return parse_samples(exporter.scrape_text(registry))
 
 
@@ -71,6 +71,9 @@ def test_counters_sum_the_seconds_and_the_histogram_buckets_every_latency():
     assert m[f"{P}fanout_latency_seconds_sum"] == pytest.approx(3.0427, rel=0.01)
     collected.aggregate.seconds[1001].fanout[4].record_value(900)  # a late report
     assert _scrape(collected)[f'{bucket}{{le="0.001"}}'] == 4
+    collected.workers = 2  # workers report late: the gauges read an older second
+    assert _scrape(collected, now=1005.5)[f"{P}connections"] == 5
+    assert _scrape(collected, now=1006.5)[f"{P}connections"] == 6
 
 
 def test_an_empty_run_scrapes_zeros():
@@ -118,13 +121,13 @@ def test_a_run_serves_live_metrics_while_it_goes(reference_url, tmp_path):
     log = tmp_path / "stderr.txt"
     with log.open("w") as err, subprocess.Popen(argv, stdout=err, stderr=err) as run:
         try:
-            live = _poll_scrape(port, lambda m: m.get(f"{P}delivered_total", 0) > 0, run)
+            live = _poll_scrape(port, lambda m: m.get(f"{P}connections", 0) > 0, run)
         finally:
             assert run.wait(60 * FACTOR) == 0, log.read_text()[-2000:]
     families = {_family(k) for k in live}
     assert families == exporter.exported_names()
     assert dashboard_metrics() & families == {n for n in dashboard_metrics() if n.startswith(P)}
-    assert live[f"{P}connections"] >= 1 and live[f"{P}fanout_latency_seconds_count"] > 0
+    assert live[f"{P}delivered_total"] > 0 and live[f"{P}fanout_latency_seconds_count"] > 0
     assert live[f"{P}lost_total"] == 0
     done = json.loads((tmp_path / "results.json").read_text())
     assert done["deliveries"]["delivered"] >= live[f"{P}delivered_total"]
@@ -143,4 +146,4 @@ def _poll_scrape(port, done, run, timeout=30 * FACTOR):
         except OSError:
             pass  # not listening yet
         time.sleep(0.2)  # polling the run's endpoint, bounded by the deadline
-    raise AssertionError(f"no live metrics showed deliveries: {last}")
+    raise AssertionError(f"no live metrics showed connections: {last}")

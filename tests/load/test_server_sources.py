@@ -101,3 +101,13 @@ def test_a_metrics_endpoint_that_goes_away_is_recorded_as_errors(exporter):
 def test_parse_samples_keeps_labels_sorted():
     text = 'x_total{b="2",a="1"} 3\n# TYPE g gauge\ng 1.5\n'
     assert parse_samples(text) == {'x_total{a="1",b="2"}': 3.0, "g": 1.5}
+
+
+def test_a_metric_asked_for_and_never_scraped_is_said(exporter):
+    from harness.load.serverwatch import telemetry
+
+    sampler = Sampler([MetricsSource(exporter, ["other_gauge", "no_such_metric"], timeout=2)])
+    sampler.sample()
+    server = telemetry(sampler, {"config": {"start_s": 0}, "timeseries": []})
+    assert server["errors"] == [f"--server-metric no_such_metric: in no scrape of {exporter}"]
+    assert server["leak"]["verdict"] == "unknown"
