@@ -117,7 +117,7 @@ def test_a_run_serves_live_metrics_while_it_goes(reference_url, tmp_path):
     port = free_port()
     argv = [sys.executable, "-m", "harness.cli", "load", reference_url, "--users", "6"]
     argv += ["--rooms", "2", "--rate", "5", "--duration", "4", "--out", str(tmp_path)]
-    argv += ["--prometheus-port", str(port), "--processes", "2", "--master-port", str(free_port())]
+    argv += ["--prometheus-port", str(port), "--processes", "2"]
     log = tmp_path / "stderr.txt"
     with log.open("w") as err, subprocess.Popen(argv, stdout=err, stderr=err) as run:
         try:

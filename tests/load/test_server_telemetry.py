@@ -69,7 +69,6 @@ def test_the_reference_server_leaks_nothing_and_its_metrics_are_recorded(tmp_pat
         metrics = url.replace("ws://", "http://") + "/metrics"
         # two Locust workers: the parent samples the server all the same
         flags = ["--server-pid", str(pid), "--server-metrics", metrics, "--processes", "2"]
-        flags += ["--master-port", str(free_port())]
         code, doc = churn_run(url, tmp_path, *flags)
     server = doc["server"]
     assert server["leak"]["verdict"] == "none", server["leak"]
