@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -66,9 +66,12 @@ def _gauge(name: str, text: str, value: float) -> GaugeMetricFamily:
 
 
 def registry_for(state: ChatState) -> CollectorRegistry:
-    """A registry holding just this server's collector."""
+    """A registry holding this server's collector and the standard process_* metrics (CPU
+    seconds, resident memory, open descriptors: what every Prometheus client exports, and what
+    `chatbench load --server-metrics` reads)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ChatCollector(state))
+    ProcessCollector(registry=registry)
     return registry
 
 

@@ -381,6 +381,8 @@ def run(args: argparse.Namespace) -> int:
         except ServeError as exc:
             raise UnreachableError(f"--serve: {exc}") from None
         print(f"chatbench load: serving the reference server at {served.url}", file=sys.stderr)
+        if not serverwatch.wanted(args):  # its own side too: its /metrics, restarts and all
+            args.server_metrics = served.metrics_url
         if args.restart_at:
             served.restart_on()
         return _run(args, slos, served.restarts)
@@ -409,14 +411,14 @@ def _run(args: argparse.Namespace, slos: list[Slo], restarts: list[Any] | None =
     doc = orjson.loads(results_path.read_bytes())
     if not outcome.signum:
         load_run.check_users_ran(args, doc)
-    if sampler is not None:
-        doc["server"] = serverwatch.telemetry(sampler, doc)
     if restarts is not None and args.restart_at:
         doc["config"]["restarts"] = restarts
         for failed in (r["error"] for r in restarts if "error" in r):
             print(f"warning: the restart of the served server failed: {failed}")
         if not restarts:
             print("warning: the served server was never restarted (the run ended first?)")
+    if sampler is not None:
+        doc["server"] = serverwatch.telemetry(sampler, doc)
     doc["slo"] = judge_all(slos, doc)
     load_run.write_atomically(results_path, orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
     code = verdict(doc, results_path)

@@ -45,6 +45,11 @@ class ServedServer:
         """ws://127.0.0.1:PORT (the reference server's rooms are at /ws/chat/ROOM)."""
         return f"ws://{HOST}:{self.port}"
 
+    @property
+    def metrics_url(self) -> str:
+        """The server's Prometheus endpoint (it keeps its port across restarts)."""
+        return f"http://{HOST}:{self.port}/metrics"
+
     def start(self, port: int = 0) -> str:
         """Start the server on `port` (0: a free one); its URL once it listens."""
         argv = [sys.executable, "-m", "harness.cli", "serve", "--host", HOST, "--port", str(port)]

@@ -208,10 +208,18 @@ def telemetry(sampler: Sampler, doc: dict[str, Any]) -> dict[str, Any]:
         "interval_s": sampler.interval,
         "timeseries": series,
         "errors": errors,
-        "leak": leak.verdict(
-            series, doc.get("timeseries", []), leak.window(doc), sampler.baseline_fds()
-        ),
+        "leak": _leak(sampler, series, doc),
     }
+
+
+def _leak(sampler: Sampler, series: list[dict[str, Any]], doc: dict[str, Any]) -> dict[str, Any]:
+    """The leak verdict; unknown when the server was restarted mid-run (`--restart-at`): a
+    new process's memory and descriptors say nothing of what the old one kept."""
+    if doc.get("config", {}).get("restarts"):
+        why = "the server was restarted during the run (--restart-at): its memory started again"
+        return {"verdict": "unknown", "reason": why, "fd_growth": None}
+    rows = doc.get("timeseries", [])
+    return leak.verdict(series, rows, leak.window(doc), sampler.baseline_fds())
 
 
 def _never_scraped(sampler: Sampler, series: list[dict[str, Any]]) -> list[str]:

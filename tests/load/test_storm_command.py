@@ -50,6 +50,10 @@ def test_a_storm_against_the_reference_server_comes_back_whole(tmp_path):
     rows = doc["timeseries"]
     assert sum(r["connects"] for r in rows) == doc["connect_latency_us"]["count"] >= 24
     assert "storm (drop) at" in proc.stderr and "connect p50" in proc.stderr
+    # --serve records the served server's own side through its /metrics
+    server = doc["server"]
+    assert server["source"].endswith("/metrics") and server["errors"] == []
+    assert all(s["rss_bytes"] and s["connections"] is not None for s in server["timeseries"])
 
 
 @pytest.mark.slow
@@ -63,6 +67,12 @@ def test_a_restart_of_the_served_server_is_a_storm_not_a_broken_run(tmp_path):
     assert storm["back_100_s"] is not None and storm["lost"] == 0 and ledger(doc) == QUIET
     assert doc["connections"]["server_closes"] == {"1001": 9}  # the restart's going-away closes
     assert [set(r) for r in doc["config"]["restarts"]] == [{"stop_s", "start_s"}]
+    # its /metrics was read before the restart and again from the new process after it
+    samples = [s for s in doc["server"]["timeseries"] if s["rss_bytes"]]
+    assert min(s["t"] for s in samples) < storm["at_s"] < max(s["t"] for s in samples)
+    # ... and a restarted server's memory says nothing of a leak: no verdict, never "none"
+    leak = doc["server"]["leak"]
+    assert leak["verdict"] == "unknown" and "restarted" in leak["reason"], leak
     assert doc["broken"] == [] and proc.returncode == 0, (doc["broken"], proc.stdout)
 
 
