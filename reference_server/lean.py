@@ -20,35 +20,14 @@ def _wake(waiters: list[asyncio.Future[None]] | None) -> None:
             fut.set_result(None)
 
 
-class _Waitable:
-    """What Flag and Inbox share: a list of waiting futures, made when someone waits."""
-
-    __slots__ = ("_waiters",)
-
-    def __init__(self) -> None:
-        self._waiters: list[asyncio.Future[None]] | None = None
-
-    async def _park(self) -> None:
-        """Wait until the owner wakes its waiters (`_wake`)."""
-        fut = asyncio.get_running_loop().create_future()
-        if self._waiters is None:
-            self._waiters = []
-        self._waiters.append(fut)
-        try:
-            await fut
-        finally:
-            if self._waiters is not None and fut in self._waiters:
-                self._waiters.remove(fut)
-
-
-class Flag(_Waitable):
+class Flag:
     """asyncio.Event: set, clear, is_set and wait."""
 
-    __slots__ = ("_value",)
+    __slots__ = ("_value", "_waiters")
 
     def __init__(self, value: bool = False) -> None:
-        super().__init__()
         self._value = value
+        self._waiters: list[asyncio.Future[None]] | None = None
 
     def is_set(self) -> bool:
         """True once set (until cleared)."""
@@ -69,19 +48,27 @@ class Flag(_Waitable):
         """Return once the flag is set (True, as asyncio.Event.wait)."""
         if self._value:
             return True
-        await self._park()
+        fut = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(fut)
+        try:
+            await fut
+        finally:
+            if self._waiters is not None and fut in self._waiters:
+                self._waiters.remove(fut)
         return True
 
 
-class Inbox(_Waitable, Generic[T]):
+class Inbox(Generic[T]):
     """An unbounded asyncio.Queue: put_nowait, get, empty, qsize (first in, first out)."""
 
-    __slots__ = ("_head", "_items")
+    __slots__ = ("_head", "_items", "_waiters")
 
     def __init__(self) -> None:
-        super().__init__()
         self._items: list[T] = []
         self._head = 0  # items before it were taken: a list, no deque, and O(1) gets
+        self._waiters: list[asyncio.Future[None]] | None = None
 
     def qsize(self) -> int:
         """Items waiting."""
@@ -100,7 +87,15 @@ class Inbox(_Waitable, Generic[T]):
     async def get(self) -> T:
         """The oldest item, waiting for one."""
         while self.empty():
-            await self._park()
+            fut = asyncio.get_running_loop().create_future()
+            if self._waiters is None:
+                self._waiters = []
+            self._waiters.append(fut)
+            try:
+                await fut
+            finally:
+                if self._waiters is not None and fut in self._waiters:
+                    self._waiters.remove(fut)
         item = self._items[self._head]
         self._head += 1
         if self._head >= len(self._items):
