@@ -204,12 +204,13 @@ async def test_graceful_shutdown_closes_everyone_with_1001(start_server) -> None
 
 async def test_a_talking_member_is_not_pinged_a_silent_one_is(start_server) -> None:
     # The keepalive ping is skipped while messages come in (this raw client answers no ping:
-    # pinged, it would be dropped after 0.7 s); once it falls silent, it is dropped.
-    url = start_server(ping_interval=0.2, ping_timeout=0.5, close_timeout=0.5).url
+    # pinged, it would be dropped after 2 s); once it falls silent, it is dropped. A busy
+    # machine must stall this loop over a second (the interval) to get a ping in.
+    url = start_server(ping_interval=1.0, ping_timeout=1.0, close_timeout=0.5).url
     sock = await raw_join(url, "talk", "talker")
     loop = asyncio.get_running_loop()
     try:
-        for _ in range(30):  # 1.5 s of one message every 50 ms
+        for _ in range(60):  # 3 s of one message every 50 ms: longer than interval + timeout
             await loop.sock_sendall(sock, client_frame(0x1, b'{"text": "hi"}'))
             await asyncio.sleep(0.05)  # the pace of the talk, not a wait for anything
         assert (await get_json(url, "/stats"))["members"] == 1
