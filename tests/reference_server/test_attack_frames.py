@@ -172,10 +172,7 @@ async def test_a_ping_flood_that_never_reads_grows_a_bare_server() -> None:
 
 async def test_a_reader_that_catches_up_is_read_again(start_server) -> None:
     # stopping reading is back-pressure, not a verdict: once the pongs drain, it is served
-    # no keepalive ping in the way: the attacker answers none, and on a busy machine flood
-    # plus drain can outlast ping interval + timeout (15 s), a close this test is not about
-    limits = WireLimits().max_unsent_bytes
-    server = start_server(max_unsent_bytes=limits, ping_interval=600.0)
+    server = start_server(max_unsent_bytes=WireLimits().max_unsent_bytes)
     attacker = await raw_member(server.url, "catchup", "attacker", rcvbuf=4096)
     try:
         await _ping_flood(attacker)
