@@ -1,7 +1,8 @@
 """Every case can fail: each injected fault makes exactly the matching cases fail.
 
 Each row runs only the cases around the fault (the expected failures plus neighbours that must
-still pass); rows run concurrently, each against its own fake server.
+still pass); rows run concurrently, each against its own fake server, except the rows that need
+the fake server's full speed (ALONE), which run one by one after the others.
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ MATRIX: list[tuple[set[str], list[str], set[str], list[str]]] = [
     # a server that delivers nothing isolates perfectly: isolation cannot be judged
     ({"no-relay"}, ["room.isolation", "message.broadcast"], {"message.broadcast"}, []),
     ({"no-ping"}, ["leave.half-open"], {"leave.half-open"}, ["--timeout-factor", "0.3"]),
+    # needs a fake server relaying over 2,000 messages/s: run ALONE (below)
     ({"no-rate-limit"}, ["flow.rate-limit", "message.order"], {"flow.rate-limit"}, []),
     # trust the Host header: DNS rebinding gets in (and ftp:// with the own host)
     ({"origin-from-host"}, ["origin.foreign", "room.invalid"], {"origin.foreign"}, []),
@@ -138,7 +140,8 @@ def _run_row(row, tmp_path):
     if failed(results) != must_fail or blocked != must_block or errors or rc != 1:
         problems.append(
             f"{sorted(faults)}: failed {sorted(failed(results))}, want {sorted(must_fail)}; "
-            f"blocked {blocked}, want {must_block}; errors {errors}; rc {rc}"
+            f"blocked {blocked}, want {must_block}; errors {errors}; rc {rc}; "
+            f"instead: {_instead(results, must_fail)}"
         )
     for case in results.cases:
         if case.verdict in ("fail", "blocked") and not (case.reason and case.transcript):
@@ -165,9 +168,28 @@ OR_BLOCKED: dict[frozenset[str], dict[str, str]] = {
 }
 
 
+def _instead(results, must_fail: set[str]) -> dict[str, str]:
+    """What the cases that should have failed got instead: verdict, reason and last note."""
+    return {
+        c.id: f"{c.verdict} {c.reason!r}; "
+        + "; ".join(e.data for e in c.transcript if e.dir == "note")[-300:]
+        for c in results.cases
+        if c.id in must_fail and c.verdict != "fail"
+    }
+
+
+ALONE: set[frozenset[str]] = {frozenset({"no-rate-limit"})}
+"""Rows judged on throughput: ten rows' checks and fake servers share this process's GIL, and
+a starved fake server relays under the clause's bound (an honest pass, not the fault shown)."""
+
+
 def test_each_fault_fails_exactly_its_cases(tmp_path):
+    together = [row for row in MATRIX if frozenset(row[0]) not in ALONE]
     with ThreadPoolExecutor(10) as pool:
-        problems = [p for ps in pool.map(lambda r: _run_row(r, tmp_path), MATRIX) for p in ps]
+        problems = [p for ps in pool.map(lambda r: _run_row(r, tmp_path), together) for p in ps]
+    for row in MATRIX:
+        if frozenset(row[0]) in ALONE:
+            problems += _run_row(row, tmp_path)
     assert problems == []
 
 
