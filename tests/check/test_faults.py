@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from harness.protocol import CLAUSES
 from tests.check.helpers import check_json, failed
-from tests.fakes.chat_server import running_fake
+from tests.fakes.chat_server import fake_process, running_fake
 
 SLOW_CONSUMERS = ["flow.slow-consumer", "flow.evict", "flow.concurrency"]
 
@@ -127,7 +127,8 @@ def _run_row(row, tmp_path):
     faults, only, must_fail, extra = row
     must_block = BLOCKED.get(frozenset(faults), {})
     globs = [arg for glob in only for arg in ("--only", glob)]
-    with running_fake(faults) as url:
+    serving = fake_process if frozenset(faults) in ALONE else running_fake
+    with serving(faults) as url:
         rc, results = check_json([url], tmp_path, "--strict", *globs, *extra)
     errors = {c.id: c.reason for c in results.cases if c.verdict == "error"}
     blocked = {c.id: c.blocked_by for c in results.cases if c.verdict == "blocked"}
@@ -179,8 +180,9 @@ def _instead(results, must_fail: set[str]) -> dict[str, str]:
 
 
 ALONE: set[frozenset[str]] = {frozenset({"no-rate-limit"})}
-"""Rows judged on throughput: ten rows' checks and fake servers share this process's GIL, and
-a starved fake server relays under the clause's bound (an honest pass, not the fault shown)."""
+"""Rows judged on throughput, run after the others with the fake server in a process of its
+own: ten rows' checks and fake servers share this process's GIL, and a starved fake server
+relays under the clause's bound (an honest pass, not the fault shown)."""
 
 
 def test_each_fault_fails_exactly_its_cases(tmp_path):

@@ -13,9 +13,13 @@ plain `websockets` so it shares no code with the reference server.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import collections
 import contextlib
+import selectors
+import subprocess
+import sys
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -435,6 +439,22 @@ class FakeChatServer:
             self._relay(member, frame_out)
 
 
+def _serving(server: FakeChatServer) -> Any:
+    """websockets' server on a free loopback port, with the fake's settings."""
+    no_ping = server.has("no-ping")
+    return serve(
+        server.handler,
+        "127.0.0.1",
+        0,
+        process_request=server.process_request,
+        max_size=None if server.has("no-size-limit") else MAX_FRAME_BYTES,
+        ping_interval=None if no_ping else 1,
+        # these read a sender's pong only after a backlog of frames: patient, like uvicorn
+        ping_timeout=None if no_ping else (20 if server.faults & PATIENT else 2),
+        close_timeout=1,
+    )
+
+
 @contextlib.contextmanager
 def running_fake(
     faults: set[str] | frozenset[str] = frozenset(),
@@ -451,18 +471,7 @@ def running_fake(
     port: list[int] = []
 
     async def main() -> None:
-        no_ping = server.has("no-ping")
-        async with serve(
-            server.handler,
-            "127.0.0.1",
-            0,
-            process_request=server.process_request,
-            max_size=None if server.has("no-size-limit") else MAX_FRAME_BYTES,
-            ping_interval=None if no_ping else 1,
-            # these read a sender's pong only after a backlog of frames: patient, like uvicorn
-            ping_timeout=None if no_ping else (20 if server.faults & PATIENT else 2),
-            close_timeout=1,
-        ) as ws_server:
+        async with _serving(server) as ws_server:
             port.append(ws_server.sockets[0].getsockname()[1])
             ready.set()
             await stop.wait()
@@ -483,3 +492,39 @@ def running_fake(
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(timeout)
+
+
+@contextlib.contextmanager
+def fake_process(
+    faults: set[str] | frozenset[str] = frozenset(), timeout: float = 30
+) -> Iterator[str]:
+    """Run a FakeChatServer in a process of its own (a GIL of its own: for checks judged on
+    throughput); yield its `ws://` base URL; kill it afterwards."""
+    argv = [sys.executable, "-m", "tests.fakes.chat_server", *(f"--fault={f}" for f in faults)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            line = proc.stdout.readline() if sel.select(timeout) else ""
+        if not line.startswith("ws://"):
+            raise RuntimeError(f"fake chat server did not start: {line!r}")
+        yield line.strip()
+    finally:
+        proc.kill()
+        proc.wait(timeout)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+async def _serve_forever(faults: frozenset[str]) -> None:
+    async with _serving(FakeChatServer(faults, frozenset())) as ws_server:
+        print(f"ws://127.0.0.1:{ws_server.sockets[0].getsockname()[1]}", flush=True)
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Serve a FakeChatServer until killed.")
+    parser.add_argument("--fault", action="append", default=[], choices=sorted(FAULTS))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve_forever(frozenset(parser.parse_args().fault)))
