@@ -155,7 +155,8 @@ class ChatProtocol(WebSocketsSansIOProtocol):
             now, self._backlog = data[:READ_SLICE], data[READ_SLICE:]
         super().data_received(now)
         if not self.handshake_initiated and self.conn.handshake_exc is not None:
-            self._refuse_handshake()
+            if not self.handshake_complete:  # uvicorn >= 0.55 answers (and closes) itself
+                self._refuse_handshake()
             return
         if self._over_unsent():
             self._output_blocked = True  # until resume_writing(): the client reads again
@@ -185,7 +186,7 @@ class ChatProtocol(WebSocketsSansIOProtocol):
 
     def _refuse_handshake(self) -> None:
         """websockets refused the request (a line over 8 KiB, too many headers): uvicorn
-        would leave it unanswered and open. Send websockets' answer (or 400) and close."""
+        before 0.55 leaves it unanswered and open. Send websockets' answer (or 400), close."""
         self.handshake_initiated = self.handshake_complete = self.close_sent = True
         answer = b"".join(self.conn.data_to_send())
         if not self.transport.is_closing():
