@@ -1,8 +1,11 @@
 """One member's WebSocket from welcome to goodbye, with cleanup on every exit path.
 
-Two tasks per connection: the reader parses frames and publishes them; the writer drains the
-member's bounded outbox. The connection ends when either stops: the client closed or dropped
-(reader), the server asked it to close (writer: eviction or shutdown), or something raised.
+The connection's own task reads: it parses frames and publishes them. Frames to the member are
+written through to the transport; only under back-pressure do they queue, and then a writer
+task drains the member's bounded outbox and ends once it is empty, so an idle member costs no
+task and no waiting future (bench part 5, memory per connection). The connection ends when the
+client closes or drops, when the server asks it to close (eviction, shutdown: the reading is
+cancelled), or when something raises.
 Whatever the path, `finally` makes the member leave (announced once, by the hub) and ends the
 TCP connection within `close_timeout`, aborting it when a close frame cannot go out.
 """
@@ -55,47 +58,67 @@ class Connection:
         control = ws.scope.get("extensions", {}).get(EXTENSION)
         self.control: TransportControl | None = control
         self._flooder_closed = False
+        self._reading: asyncio.Task[Any] | None = None  # this connection's task, reading
+        self._writer: asyncio.Task[None] | None = None  # only while frames are queued
+        self._unwritable = False  # a writer found the connection gone: start no other
 
     async def run(self) -> None:
         """Join, relay until the connection ends, then clean up whatever ended it."""
-        tasks: list[asyncio.Task[Any]] = []
+        member = self.member
         close: CloseRequest | None = SERVER_ERROR
         try:
-            if self.member.close_request is not None:  # server closing before we joined
-                close = self.member.close_request
+            if member.close_request is not None:  # server closing before we joined
+                close = member.close_request
                 return
-            await self.hub.join(self.member)
-            writer = asyncio.create_task(self._write())
-            self.member.on_close_request = writer.cancel
-            tasks = [writer, asyncio.create_task(self._read())]
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            close = self._close_for(done)
+            member.sink, member.on_queued = self.control, self._want_writer
+            await self.hub.join(member)
+            if member.close_request is not None:  # requested while joining
+                close = member.close_request
+                return
+            member.on_close_request = self._stop
+            close = await self._relay()
         finally:
-            await self._cleanup(tasks, close)
+            await self._cleanup(close)
 
-    def _close_for(self, done: set[asyncio.Task[Any]]) -> CloseRequest | None:
-        """How to close once `done` stopped: as requested, not at all, or 1011 on an error."""
-        if self.member.close_request is not None:
-            return self.member.close_request
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                log.error("connection failed", exc_info=task.exception())
-                return SERVER_ERROR
-        return None  # the client went away: nothing left to close
+    async def _relay(self) -> CloseRequest | None:
+        """Read until the client goes (None) or a close is requested (that request)."""
+        task = asyncio.current_task()
+        self._reading = task
+        try:
+            await self._read()
+        except asyncio.CancelledError:
+            # _stop's cancel (a close was requested) is ours to absorb; any other is not
+            if task is None or self.member.close_request is None or task.uncancel() > 0:
+                raise
+        except Exception:
+            log.error("connection failed", exc_info=True)
+            return SERVER_ERROR
+        finally:
+            self._reading = None
+        return self.member.close_request
 
-    async def _cleanup(self, tasks: list[asyncio.Task[Any]], close: CloseRequest | None) -> None:
-        if self.member.overflowed:
+    def _stop(self) -> None:
+        """A close was requested: stop reading, and stop a writer blocked on a full socket."""
+        for task in (self._reading, self._writer):
+            if task is not None:
+                task.cancel()
+
+    async def _cleanup(self, close: CloseRequest | None) -> None:
+        member = self.member
+        member.on_queued = member.on_close_request = None
+        if member.overflowed:
             self.stats.queue_overflows += 1
         if self.on_leave is not None:
-            self.on_leave(self.member)
+            self.on_leave(member)
         try:
-            await self.hub.leave(self.member)
+            await self.hub.leave(member)
         except Exception:  # a failing hub must not keep this connection open
-            log.exception("leave failed for %r", self.member)
+            log.exception("leave failed for %r", member)
             close = close or SERVER_ERROR
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        writer = self._writer
+        if writer is not None:
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
         await self._end(close)
 
     async def _read(self) -> None:
@@ -164,27 +187,45 @@ class Connection:
         else:
             self.control.fail(POLICY, "rate limit exceeded")
 
+    def _want_writer(self) -> None:
+        """A frame was queued: make sure a writer task is sending the queue."""
+        if self._writer is None and not self._unwritable:
+            self._writer = asyncio.get_running_loop().create_task(self._write())
+
     async def _write(self) -> None:
-        """Write through while the transport takes data; send what queued when it resumes."""
-        member, control = self.member, self.control
-        if control is None:  # not on our protocol (another ASGI server): queue and send
-            return await self._write_asgi()
-        member.sink = control
-        while await member.wait_queued():
+        """Send what is queued, then end; a failure closes the connection with 1011."""
+        try:
+            if self.control is None:  # not on our protocol (another ASGI server)
+                await self._write_asgi()
+            else:
+                await self._write_through(self.control)
+        except Exception:
+            log.error("connection failed", exc_info=True)
+            self.member.request_close(*SERVER_ERROR)
+        finally:
+            self._writer = None
+
+    async def _write_through(self, control: TransportControl) -> None:
+        """Once the transport takes data again, write the whole queue at once, until empty."""
+        member = self.member
+        while member.has_queued():
             await control.wait_writable()
-            if member.close_request is not None or not control.can_write():
+            if member.close_request is not None:
+                return
+            if not control.can_write():  # the connection is gone: the reader sees it end
+                self._unwritable = True
                 return
             # No await from here to the write: deliver() cannot slip a newer frame in between.
             control.write(b"".join([frames.wire(f) for f in member.take_queued()]))
 
     async def _write_asgi(self) -> None:
-        """Send queued frames in order through ASGI until a close is requested."""
-        next_frame, send = self.member.next_frame, self.ws.send
+        """Send queued frames in order through ASGI until the queue is empty."""
+        member, send = self.member, self.ws.send
         try:
-            while (frame := await next_frame()) is not None:
-                await send({"type": "websocket.send", "text": frame})
+            while member.has_queued():
+                await send({"type": "websocket.send", "text": member.pop_queued()})
         except WebSocketDisconnect:
-            return  # the client went away while we wrote: the reader will see it too
+            self._unwritable = True  # the client went away while we wrote: the reader sees it
 
     async def _end(self, close: CloseRequest | None) -> None:
         """Close with `close` if still open; abort TCP if that or the peer's goodbye hangs."""

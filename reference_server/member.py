@@ -3,8 +3,9 @@
 Write-through: while nothing is queued and the transport takes data, `deliver` writes the
 frame's bytes to the transport at once (no task switch, no ASGI message per frame). Once the
 transport pushes back (asyncio's pause_writing: its buffer is over the high-water mark), frames
-wait in a queue of at most `limit` frames for the connection's writer task; a frame that finds
-that queue full marks the member for eviction instead (`flow.evict`), so the room never waits.
+wait in a queue of at most `limit` frames for a writer task the connection starts then (and
+that ends once the queue is empty: an idle member has no task waiting); a frame that finds the
+queue full marks the member for eviction instead (`flow.evict`), so the room never waits.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
 from reference_server import frames
-from reference_server.lean import Flag
 
 SLOW_CONSUMER = 1008
 GOING_AWAY = 1001
@@ -40,18 +40,19 @@ class Member:
     """One connection as the hub sees it: a name, a room and a non-blocking `deliver`.
 
     Frames are written through to `sink` while it takes data and nothing is queued; otherwise
-    they wait in a queue of at most `limit` frames until the connection's writer task sends
-    them. A frame that finds the queue full is not queued: the member is marked for eviction
-    (`flow.evict`, close 1008 "slow consumer") and gets nothing more, so the room never waits.
+    they wait in a queue of at most `limit` frames, and `on_queued` (the connection's) is told
+    so it can send them. A frame that finds the queue full is not queued: the member is marked
+    for eviction (`flow.evict`, close 1008 "slow consumer") and gets nothing more, so the room
+    never waits.
     """
 
     __slots__ = (
         "_queue",
-        "_ready",
         "close_request",
         "limit",
         "name",
         "on_close_request",
+        "on_queued",
         "overflowed",
         "room",
         "sink",
@@ -64,11 +65,12 @@ class Member:
         self.overflowed = False
         self.close_request: CloseRequest | None = None
         self.on_close_request: Callable[[], object] | None = None
-        """Called once on the first close request: it stops a writer blocked on a full socket."""
+        """Called once on the first close request: it ends the connection's reading and writing."""
+        self.on_queued: Callable[[], object] | None = None
+        """Called each time a frame is queued: the connection makes sure a writer sends it."""
         self.sink: Sink | None = None
-        """Set by the connection's writer once it can write through; None: queue everything."""
+        """Set by the connection once it can write through; None: queue everything."""
         self._queue: list[str] = []  # at most `limit`, and empty but under back-pressure
-        self._ready = Flag()
 
     def deliver(self, frame: str, wire: bytes | None = None) -> None:
         """Send `frame` (encoded as `wire` when given) or queue it, without ever waiting."""
@@ -84,7 +86,8 @@ class Member:
             self.request_close(SLOW_CONSUMER, "slow consumer")
             return
         self._queue.append(frame)
-        self._ready.set()
+        if self.on_queued is not None:
+            self.on_queued()
 
     def request_close(self, code: int, reason: str) -> None:
         """Ask the connection to close with `code`; the first request wins. Never waits."""
@@ -93,14 +96,10 @@ class Member:
             self._queue.clear()
             if self.on_close_request is not None:
                 self.on_close_request()
-        self._ready.set()
 
-    async def wait_queued(self) -> bool:
-        """Wait until a frame is queued; False once a close was requested."""
-        while not self._queue and self.close_request is None:
-            self._ready.clear()
-            await self._ready.wait()
-        return self.close_request is None
+    def has_queued(self) -> bool:
+        """True while frames wait to be sent (and no close was requested)."""
+        return bool(self._queue) and self.close_request is None
 
     def take_queued(self) -> list[str]:
         """Every queued frame, oldest first, leaving the queue empty."""
@@ -108,13 +107,8 @@ class Member:
         self._queue.clear()
         return taken
 
-    async def next_frame(self) -> str | None:
-        """The next frame to send, waiting for one; None once a close was requested."""
-        while not self._queue and self.close_request is None:
-            self._ready.clear()
-            await self._ready.wait()
-        if self.close_request is not None:
-            return None
+    def pop_queued(self) -> str:
+        """The oldest queued frame, taken off the queue (`has_queued` must be True)."""
         return self._queue.pop(0)  # only off our protocol (another ASGI server)
 
     def __repr__(self) -> str:

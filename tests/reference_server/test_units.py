@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from types import SimpleNamespace
 
 import orjson
@@ -65,15 +64,17 @@ async def test_overflow_marks_for_eviction_without_waiting() -> None:
     m.deliver("4")
     m.request_close(1001, "later")  # the first request wins
     assert m.close_request.code == 1008 and called == [True]
-    assert await asyncio.wait_for(m.next_frame(), 1) is None
+    assert not m.has_queued()  # nothing more is sent to it
 
 
-async def test_next_frame_waits_for_delivery() -> None:
+def test_queueing_tells_the_connection_each_time() -> None:
     m = Member("m", "r", 5)
-    waiting = asyncio.create_task(m.next_frame())
-    await asyncio.sleep(0)  # let it block on the empty queue
-    m.deliver("x")
-    assert await asyncio.wait_for(waiting, 1) == "x"
+    told = []
+    m.on_queued = lambda: told.append(len(m._queue))
+    m.deliver("x")  # no sink yet: everything queues
+    m.deliver("y")
+    assert told == [1, 2] and m.has_queued()
+    assert m.pop_queued() == "x" and m.take_queued() == ["y"] and not m.has_queued()
 
 
 def test_settings_from_env_then_overrides() -> None:
@@ -134,7 +135,7 @@ async def test_deliver_queues_under_back_pressure_and_keeps_order() -> None:
     sink.open = True
     member.deliver("two")  # something is queued: writing now would overtake "one"
     assert sink.written == []
-    assert await asyncio.wait_for(member.wait_queued(), 1)
+    assert member.has_queued()
     assert member.take_queued() == ["one", "two"]
 
 
@@ -144,7 +145,7 @@ async def test_back_pressure_beyond_the_limit_evicts() -> None:
     member.deliver("one")
     member.deliver("two")
     assert member.overflowed and member.close_request == (1008, "slow consumer")
-    assert not await asyncio.wait_for(member.wait_queued(), 1)
+    assert not member.has_queued()
 
 
 async def test_a_members_place_frees_before_its_left_goes_out() -> None:
@@ -165,7 +166,7 @@ async def test_a_members_place_frees_before_its_left_goes_out() -> None:
     assert state.at_limit()
     ws = SimpleNamespace(scope={})
     conn = Connection(ws, member, hub, state.settings, state.stats, state.vacate)  # type: ignore[arg-type]
-    await conn._cleanup([], None)
+    await conn._cleanup(None)
     assert at_limit_when_left_went_out == [False]
     assert member in state.members  # still open (shutdown waits for it) until released
     state.release(member)
