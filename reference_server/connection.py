@@ -98,9 +98,13 @@ class Connection:
         return self.member.close_request
 
     def _stop(self) -> None:
-        """A close was requested: stop reading, and stop a writer blocked on a full socket."""
+        """A close was requested: stop reading, and stop a writer blocked on a full socket.
+        A task that asked itself (the reader closing a flooder, or overflowing its own queue)
+        is not cancelled: it sees the request and returns (a cancel it never awaited would
+        hit its cleanup instead, and the close frame would not go out)."""
+        current = asyncio.current_task()
         for task in (self._reading, self._writer):
-            if task is not None:
+            if task is not None and task is not current:
                 task.cancel()
 
     async def _cleanup(self, close: CloseRequest | None) -> None:
@@ -128,7 +132,7 @@ class Connection:
         allowed = self._rate_limiter()
         clock = asyncio.get_running_loop().time
         turn_ends = clock() + TURN
-        while True:
+        while member.close_request is None:  # a request made by this loop itself (_stop)
             message = await receive()
             if message["type"] == "websocket.disconnect":
                 return

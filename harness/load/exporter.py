@@ -137,7 +137,7 @@ class LiveCollector(Collector):
     def _buckets(self, sec: int, second: Second) -> tuple[list[int], float]:
         """The second's counts per bucket (not cumulative) and its latency sum (us), cached
         until the second changes."""
-        sig = tuple(sorted((size, int(h.get_total_count())) for size, h in second.fanout.items()))
+        sig = second.reports()
         cached = self._cache.get(sec)
         if cached is not None and cached[0] == sig:
             return cached[1], cached[2]

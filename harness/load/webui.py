@@ -43,11 +43,9 @@ def extend(web_ui: Any) -> None:
     def _extend_stats(response: Any) -> Any:
         if request.path != "/stats/requests" or not response.is_json:
             return response
-        rows = [
-            _web_row(offset, second)
-            for offset, second in COLLECTED.aggregate.intervals(COLLECTED.start_s)
-        ]
-        body = {**response.json, "extended_stats": [{"key": "chatbench", "data": rows[-30:][::-1]}]}
+        last = COLLECTED.aggregate.intervals(COLLECTED.start_s)[-30:]  # merged: only these
+        rows = [_web_row(offset, second) for offset, second in reversed(last)]
+        body = {**response.json, "extended_stats": [{"key": "chatbench", "data": rows}]}
         response.set_data(orjson.dumps(body))
         return response
 

@@ -16,7 +16,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.load import exporter
+from harness.load import exporter, hist
 from harness.load.aggregate import Aggregate, Second
 from harness.load.server_sources import parse_samples
 from tests.load.servers import FACTOR, free_port
@@ -26,13 +26,11 @@ P = exporter.PREFIX
 
 
 def _second(latencies_us: list[int], lost: int = 0, connections: int = 0) -> Second:
-    from harness.load import hist
-
     second = Second()
     h = hist.new_histogram()
     for v in latencies_us:
         h.record_value(v)
-    second.fanout[4] = h
+    second.add({"fanout": {"4": hist.encode(h)}})
     second.counts.update(delivered=len(latencies_us), lost=lost)
     second.connections, second.cpu = connections, 12.5
     return second
@@ -69,7 +67,9 @@ def test_counters_sum_the_seconds_and_the_histogram_buckets_every_latency():
     assert m[f'{bucket}{{le="5.0"}}'] == m[f'{bucket}{{le="+Inf"}}'] == 6
     assert m[f"{P}fanout_latency_seconds_count"] == 6
     assert m[f"{P}fanout_latency_seconds_sum"] == pytest.approx(3.0427, rel=0.01)
-    collected.aggregate.seconds[1001].fanout[4].record_value(900)  # a late report
+    late = hist.new_histogram()
+    late.record_value(900)
+    collected.aggregate.seconds[1001].add({"fanout": {"4": hist.encode(late)}})  # a late report
     assert _scrape(collected)[f'{bucket}{{le="0.001"}}'] == 4
     collected.workers = 2  # workers report late: the gauges read an older second
     assert _scrape(collected, now=1005.5)[f"{P}connections"] == 5

@@ -139,6 +139,31 @@ def test_merging_reports_is_exact():
     assert hist.decode(doc["fanout_hdr"]).get_total_count() == 198
 
 
+def test_an_hour_of_seconds_is_kept_small_and_still_exact():
+    # each second used to hold three 136 KiB HdrHistograms: 1.4 GiB over an hour
+    import tracemalloc
+
+    h = hist.new_histogram()
+    for us in (120, 450, 1_800, 25_000):
+        h.record_value(us)
+    text = hist.encode(h)
+    bucket = {"fanout": {"20": text}, "rtt": text, "connect": text, "counts": {"delivered": 4}}
+    agg = Aggregate()
+    tracemalloc.start()
+    try:
+        for sec in range(3600):
+            agg.merge({"buckets": {str(BASE // NS + sec): bucket}})
+        kept, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert kept < 8 << 20, kept  # about 2 KiB a second; 3 x 136 KiB before
+    second = agg.seconds[BASE // NS + 7]
+    assert second.fanout_all().get_total_count() == 4 == second.rtt.get_total_count()
+    second.add(bucket)  # a second process's report of the same second
+    assert second.fanout[20].get_value_at_percentile(100) == h.get_max_value()
+    assert second.fanout_all().get_total_count() == 8 and second.reports() == ((20, 2),)
+
+
 def test_a_second_report_of_the_same_process_adds_nothing_twice():
     rec = run_process(1)
     first = rec.take(final=True)
