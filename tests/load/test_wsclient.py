@@ -142,6 +142,27 @@ def test_frames_right_behind_the_handshake_ping_fragments_and_close(frames):
     assert not client.open and len(ends) == 1
 
 
+def test_the_handshake_response_is_not_kept_for_the_connections_life(frames):
+    got, closed, ends = frames
+
+    def script(conn: socket.socket, proto: ServerProtocol) -> None:
+        server.read_frames(conn, proto, 1)  # the client's text
+        conn.sendall(frame(9, b"hi"))
+        server.read_frames(conn, proto, 2)  # the pong: the fresh parser answers pings
+        conn.sendall(frame(8, (1000).to_bytes(2, "big")))
+        server.read_frames(conn, proto, 3)  # the close answered
+
+    server = ScriptedServer(frame(1, b"welcome"), script)
+    client = client_for(server, got, closed, ends)
+    parser = client.proto.parser.gi_frame
+    assert parser is not None and "response" not in parser.f_locals  # websockets' kept it
+    client.send_text(b"after")
+    assert closed.wait(WAIT)
+    server.close()
+    assert server.error is None and got == [b"welcome"]
+    assert [f.opcode for f in server.received] == [Opcode.TEXT, Opcode.PONG, Opcode.CLOSE]
+
+
 def test_an_unexpected_frame_hands_the_stream_to_websockets(frames):
     got, closed, ends = frames
     tail = frame(2, b"\x00\x01") + frame(1, b"after binary") + frame(8, (1001).to_bytes(2, "big"))
