@@ -36,6 +36,7 @@ import bisect
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from sys import intern
 
 NS = 1_000_000_000
 
@@ -283,6 +284,9 @@ class Ledger:
                     return FOREIGN
                 self.totals.leaked += 1
                 return LEAKED
+            # one copy of the sender's uid for every member's two dicts, not one per member
+            # (it comes out of each frame's text: 19 copies of it per room of 20)
+            sender = intern(sender)
             bits = member.seen[sender] = bytearray(SEEN_BYTES)
         log = self.send_log[sender]
         if not -1 < seq < len(log):  # never sent: forged or corrupted on the way

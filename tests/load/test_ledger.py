@@ -226,3 +226,19 @@ def test_a_probe_of_a_message_never_sent_is_leaked():
     assert ledger.received(b, "a", -1) == LEAKED
     assert ledger.received(b, "a", 10**12) == LEAKED  # and no bitmap of 125 GB for it
     assert ledger.totals.leaked == 3 and len(b.seen.get("a", b"")) < 100
+
+
+def test_members_share_one_copy_of_each_senders_uid_and_bitmaps_grow():
+    ledger = new_ledger()
+    a, b, c = room(ledger, "sender-0", "b", "c")
+    for seq in range(200):  # past the first 64-message bitmap
+        ledger.sent("sender-0", t(1 + seq / 100))
+    for member, code in ((a, ECHO), (b, FANOUT), (c, FANOUT)):
+        for seq in range(200):
+            # a new string each time, as split out of each frame's text
+            assert ledger.received(member, "".join(["sender-", "0"]), seq) == code
+    (kb,), (kc,) = b.seen, c.seen
+    assert kb is kc and next(iter(b.hi)) is kb  # one object for both members and both dicts
+    assert ledger.received(b, "sender-0", 150) == DUPLICATE
+    ledger.finalize(t(10))
+    assert (ledger.totals.expected, ledger.totals.lost) == (600, 0)
