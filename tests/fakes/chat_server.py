@@ -17,8 +17,6 @@ import argparse
 import asyncio
 import collections
 import contextlib
-import selectors
-import subprocess
 import sys
 import threading
 import urllib.parse
@@ -497,26 +495,14 @@ def running_fake(
 
 
 @contextlib.contextmanager
-def fake_process(
-    faults: set[str] | frozenset[str] = frozenset(), timeout: float = 30
-) -> Iterator[str]:
+def fake_process(faults: set[str] | frozenset[str] = frozenset()) -> Iterator[str]:
     """Run a FakeChatServer in a process of its own (a GIL of its own: for checks judged on
     throughput); yield its `ws://` base URL; kill it afterwards."""
+    from tests.load.servers import server_process
+
     argv = [sys.executable, "-m", "tests.fakes.chat_server", *(f"--fault={f}" for f in faults)]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout is not None
-        with selectors.DefaultSelector() as sel:
-            sel.register(proc.stdout, selectors.EVENT_READ)
-            line = proc.stdout.readline() if sel.select(timeout) else ""
-        if not line.startswith("ws://"):
-            raise RuntimeError(f"fake chat server did not start: {line!r}")
-        yield line.strip()
-    finally:
-        proc.kill()
-        proc.wait(timeout)
-        if proc.stdout is not None:
-            proc.stdout.close()
+    with server_process(argv, "ws://127.0.0.1:") as (_, url):
+        yield url
 
 
 async def _serve_forever(faults: frozenset[str]) -> None:
