@@ -150,8 +150,13 @@ class LeakVerdict(_Model):
     ci95_bytes: float | None = None
     """Half-width of the 95% confidence interval of bytes_per_churned_conn."""
     fd_growth: int | None = None
-    """Descriptors open after the run (its clients gone, the server given a few seconds to
-    close what they left) minus before it; None when either is unknown."""
+    """Descriptors the run left open: those open after it (its clients gone, the server given
+    a few seconds to close what they left) minus those before it, never below 0 (a server
+    that closed one of its own files left none open); None when either is unknown."""
+    fds_before: int | None = None
+    """The server's descriptors before the run (two readings agreeing)."""
+    fds_after: int | None = None
+    """...and after it."""
 
 
 class ServerTelemetry(_Model):

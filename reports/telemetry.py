@@ -54,6 +54,13 @@ def fd_growth(leak: LeakVerdict) -> str:
     return NOT_MEASURED if leak.fd_growth is None else fmt.signed(leak.fd_growth)
 
 
+def fds_span(leak: LeakVerdict) -> str:
+    """' (14 before the run, 14 after)', or '' when either is unknown."""
+    if leak.fds_before is None or leak.fds_after is None:
+        return ""
+    return f" ({fmt.count(leak.fds_before)} before the run, {fmt.count(leak.fds_after)} after)"
+
+
 def leak_kind(leak: LeakVerdict) -> str:
     """Badge kind: bad for a leak or descriptors left open, warn for unknown, ok for none."""
     if leak.verdict == "leak" or (leak.fd_growth or 0) > 0:
@@ -94,7 +101,7 @@ def server_rows(server: ServerTelemetry) -> list[list[str]]:
         ["why", leak.reason or "—"],
         ["churned connections after warm-up", fmt.count(leak.churned_connections)],
         ["bytes retained per churned connection", per_conn(leak)],
-        ["descriptors left open after the run (fd growth)", fd_growth(leak)],
+        ["descriptors left open after the run (fd growth)", fd_growth(leak) + fds_span(leak)],
     ]
     if server.errors:
         rows.append(["failed samples (first)", "; ".join(server.errors[:3])])

@@ -113,7 +113,8 @@ def verdict(
 ) -> dict[str, Any]:
     """results.json's `server.leak` (harness.results.LeakVerdict)."""
     start, end = span
-    fd_growth = _fd_growth(series, end, baseline_fds)
+    after = _fds_after(series, end, baseline_fds)
+    fd_growth = None if after is None or baseline_fds is None else max(0, after - baseline_fds)
     points = [
         (churned_at(rows, float(s["t"])), float(s["rss_bytes"]))
         for s in series
@@ -121,6 +122,7 @@ def verdict(
     ]
     churned = round(churned_at(rows, end) - churned_at(rows, start))
     base = {"churned_connections": max(0, churned), "fd_growth": fd_growth}
+    base |= {"fds_before": baseline_fds, "fds_after": after}
     why = _unknown_why(series, points, churned, span)
     if why:
         return {"verdict": "unknown", "reason": why, **base}
@@ -165,11 +167,11 @@ def _judge(slope: float, half: float) -> dict[str, str]:
     }
 
 
-def _fd_growth(series: Sequence[Row], end: float, baseline: int | None) -> int | None:
-    """Descriptors after the run (the last sample, past the drain) minus before it."""
+def _fds_after(series: Sequence[Row], end: float, baseline: int | None) -> int | None:
+    """Descriptors after the run (the last sample, past the drain); None if unknown."""
     if baseline is None or not series:
         return None
     last = series[-1]
     if last.get("fds") is None or float(last["t"]) < end:
         return None  # the server stopped answering before the run was over
-    return int(last["fds"]) - baseline
+    return int(last["fds"])

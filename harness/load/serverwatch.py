@@ -35,6 +35,12 @@ from harness.redact import redact_url
 MAX_ERRORS = 10
 SETTLE_S = 5.0
 """How long after the run the sampler waits for the server to close what the run opened."""
+BASELINE_READS = 5
+BASELINE_GAP_S = 0.1
+"""The baseline is a descriptor count two readings this far apart agree on (at most
+BASELINE_READS readings): one reading can catch a file the server has open for a moment (a
+module it imports on its first connection, the preflight's socket being closed), and a count
+one too high before the run reads as a descriptor the run closed, one too low as one it left."""
 
 
 @dataclass
@@ -50,6 +56,7 @@ class Sampler:
     _thread: threading.Thread | None = None
     _dead: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _baseline: int | None = None
 
     @property
     def name(self) -> str:
@@ -57,8 +64,8 @@ class Sampler:
         return " + ".join(s.name for s in self.sources)
 
     def start(self) -> None:
-        """Take the baseline sample now, then sample in the background."""
-        self.sample()
+        """Take the baseline now (see BASELINE_READS), then sample in the background."""
+        self._baseline = self._settled_baseline()
         self._thread = threading.Thread(target=self._run, name="chatbench-server", daemon=True)
         self._thread.start()
 
@@ -68,14 +75,30 @@ class Sampler:
         if self._thread is not None:
             self._thread.join(self.interval + 5)
 
+    def _settled_baseline(self) -> int | None:
+        last = None
+        for _ in range(BASELINE_READS):
+            reading = self.sample()
+            fds = None if reading is None else reading["fds"]
+            if fds is None or fds == last:
+                return fds
+            last = fds
+            self._stop.wait(BASELINE_GAP_S)
+        return None if last is None else min(self._fds_seen())  # never agreed: the fewest
+
+    def _fds_seen(self) -> list[int]:
+        with self._lock:
+            return [r["fds"] for _, r in self.samples if r["fds"] is not None]
+
     def _run(self) -> None:
         next_at = time.monotonic() + self.interval
         while not self._stop.wait(max(0.0, next_at - time.monotonic())):
             self.sample()
             next_at = max(next_at + self.interval, time.monotonic())
 
-    def sample(self) -> None:
-        """One reading of every live source, merged (the first source's figures win)."""
+    def sample(self) -> Reading | None:
+        """One reading of every live source, merged (the first source's figures win); None
+        when no source answered."""
         stamp, merged, got = time.time(), empty_reading(), False
         for source in self.sources:
             if source.name in self._dead:
@@ -90,9 +113,11 @@ class Sampler:
                 continue
             got = True
             _merge(merged, reading)
-        if got:
-            with self._lock:
-                self.samples.append((stamp, merged))
+        if not got:
+            return None
+        with self._lock:
+            self.samples.append((stamp, merged))
+        return merged
 
     def _error(self, stamp: float, text: str, source: Source) -> None:
         if text.endswith(" ended"):
@@ -124,9 +149,8 @@ class Sampler:
             return list(self.samples), list(self.errors), self.failures
 
     def baseline_fds(self) -> int | None:
-        """Descriptors of the first sample (before the run), None if unknown."""
-        with self._lock:
-            return self.samples[0][1]["fds"] if self.samples else None
+        """Descriptors before the run (two readings agreeing), None if unknown."""
+        return self._baseline
 
     def latest_fds(self) -> int | None:
         """Descriptors of the last sample (None if unknown)."""

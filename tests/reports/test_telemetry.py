@@ -159,3 +159,11 @@ def test_a_restart_storm_says_so_and_an_older_storm_is_a_drop():
     older = storm.model_validate({k: v for k, v in storm.model_dump().items() if k != "cause"})
     assert telemetry.storm_cause(older) == "drop"
     assert "users back" not in dict(telemetry.storm_rows(storm.model_validate({"at_s": 3})))
+
+
+def test_descriptors_show_the_counts_before_and_after_the_run():
+    leak = LeakVerdict(**{**NONE, "fds_before": 14, "fds_after": 13})
+    rows = dict(telemetry.server_rows(ServerTelemetry(source="pid 1", leak=leak)))
+    shown = rows["descriptors left open after the run (fd growth)"]
+    assert shown == "+0 (14 before the run, 13 after)"
+    assert telemetry.leak_kind(leak) == "ok"
