@@ -10,7 +10,8 @@ over its RSS with one room of 20 (a calibration run), divided by the members.
 
 The servers of one step run back to back (interleaved step by step), so a busy moment of the
 shared machine touches both. A step whose members need more file descriptors than the
-processes can get is reported as skipped, with the limit, never run half-connected.
+processes can get is reported as skipped, with the limit, never run half-connected. A step
+that fails on latency alone is measured once more (`_confirmed`).
 """
 
 from __future__ import annotations
@@ -339,7 +340,7 @@ def _step(
         return {"members": planned, "skipped": reason, "ok": False}
     busy = background.check(f"scale {kind} {members}", log)
     try:
-        step = measure_step(kind, members, plan)
+        step = _confirmed(kind, members, plan, log)
     except Exception as exc:
         log(f"  {kind} {members}: error {type(exc).__name__}: {exc}")
         return {"members": members, "error": f"{type(exc).__name__}: {exc}", "ok": False}
@@ -348,6 +349,24 @@ def _step(
         step["generator_kb_per_user"] = per_kb(step["generator_rss"], gen_base, members - ROOM)
     log(_line(kind, step))
     return step
+
+
+def _confirmed(kind: str, members: int, plan: ScalePlan, log: Any) -> dict[str, Any]:
+    """A step; one that failed on latency alone is measured again on a fresh server, and
+    counts as failed only if it fails again (as part 1's `search._confirmed`): on a shared
+    2-core machine one hiccup can push a 20 s window's p99 over the limit, a real limit fails
+    twice. Loss, closes and members that never connected are never repeated away. The first
+    attempt is kept in the step (`first_attempt`)."""
+    step = measure_step(kind, members, plan)
+    if step["ok"] or not _latency_only(step):
+        return step
+    log(f"  {kind} {members}: p99 {step['p99_ms']:.1f} ms, measuring again on a fresh server")
+    first = {k: step[k] for k in ("p50_ms", "p99_ms", "max_ms", "reason") if k in step}
+    return measure_step(kind, members, plan) | {"first_attempt": first}
+
+
+def _latency_only(step: dict[str, Any]) -> bool:
+    return bool(step.get("count")) and not (step.get("lost") or step["server_closes"])
 
 
 def _line(kind: str, s: dict[str, Any]) -> str:

@@ -83,6 +83,30 @@ def test_judge_fails_slow_lost_or_empty() -> None:
     assert scale.judge(good | {"count": 0}, plan)["reason"] == "no delivery measured"
 
 
+def test_a_step_failing_on_latency_alone_is_measured_once_more(monkeypatch) -> None:
+    plan, said = scale.ScalePlan(), []
+    good = {"server_closes": 0, "lost": 0, "count": 10, "p50_ms": 1.0, "max_ms": 300.0}
+    runs = iter([good | {"p99_ms": 106.0}, good | {"p99_ms": 8.0}, good | {"p99_ms": 90.0}])
+    monkeypatch.setattr(scale, "measure_step", lambda *a: scale.judge(next(runs), plan))
+    passed = scale._confirmed("reference", 10000, plan, said.append)
+    assert passed["ok"] and passed["p99_ms"] == 8.0
+    assert passed["first_attempt"]["p99_ms"] == 106.0 and "again" in said[0]
+    runs = iter([good | {"p99_ms": 106.0}, good | {"p99_ms": 90.0}])
+    failed = scale._confirmed("reference", 10000, plan, said.append)
+    assert not failed["ok"] and "p99 90.0 ms" in failed["reason"]  # a real limit fails twice
+    row = scale_report._row("reference", step(10000, 90.0, 18.0, 22.0) | failed)
+    assert "the first: p99 106.0 ms" in row
+
+
+def test_loss_or_closes_are_never_measured_away(monkeypatch) -> None:
+    plan = scale.ScalePlan()
+    bad = {"server_closes": 0, "lost": 3, "count": 10, "p99_ms": 50.0}
+    runs = iter([bad, bad | {"lost": 0, "p99_ms": 5.0}])
+    monkeypatch.setattr(scale, "measure_step", lambda *a: scale.judge(next(runs), plan))
+    step_ = scale._confirmed("reference", 1000, plan, lambda _: None)
+    assert not step_["ok"] and "first_attempt" not in step_
+
+
 def step(members: int, p99: float, kb: float, gen_kb: float) -> dict[str, Any]:
     return {
         "members": members,
