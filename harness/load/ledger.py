@@ -51,10 +51,27 @@ REPLAYED = 6  # sent before the receiver's connection started
 FOREIGN = 7  # one room for everybody: a sender of another process or run
 
 
-SEEN_BYTES = 8
-"""The first bitmap of one sender's messages a member saw: 64 messages, 65 bytes of memory.
-A member keeps one per sender of its room (19 in rooms of 20); 64 bytes each was 1 KiB more
-per member, for messages most runs never reach (bench part 5: one every 10 s)."""
+SMALL = 64
+"""A member's bitmap of one sender's messages is an int while they are numbered below this
+(no object at all below 8: CPython keeps the ints up to 256), and a bytearray past it. A
+member keeps one per sender of its room (19 in rooms of 20): a bytearray each was 1.4 KiB
+per member for the few messages most runs' members get (bench part 5: one every 10 s)."""
+
+
+def highest_seen(bits: int | bytearray) -> int:
+    """The highest sequence number a member's bitmap of one sender holds (-1: none).
+
+    A bytearray bitmap is never longer than the byte of that number (it grows only to take a
+    new bit), so its last byte is never 0 and the highest number is in it: no `hi` is kept
+    beside the bitmaps (a dict of 19 per member in rooms of 20)."""
+    if isinstance(bits, int):
+        return bits.bit_length() - 1
+    return 8 * len(bits) - 9 + bits[-1].bit_length() if bits else -1
+
+
+def as_int(bits: int | bytearray) -> int:
+    """A bitmap (int or bytearray, bit n = message n) as an int."""
+    return bits if isinstance(bits, int) else int.from_bytes(bits, "little")
 
 
 @dataclass(eq=False)
@@ -69,8 +86,8 @@ class Member:
     since: int | None = None
     until: int | None = None
     gone_at: int | None = None  # when someone saw `NAME left`: the server no longer counts it
-    seen: dict[str, bytearray] = field(default_factory=dict)
-    hi: dict[str, int] = field(default_factory=dict)
+    seen: dict[str, int | bytearray] = field(default_factory=dict)
+    """Sender -> the bitmap of its messages this member received (see `highest_seen`)."""
     heard: set[str] | None = None  # names of the `joined` it heard in a storm (None: none)
 
 
@@ -284,10 +301,9 @@ class Ledger:
                     return FOREIGN
                 self.totals.leaked += 1
                 return LEAKED
-            # one copy of the sender's uid for every member's two dicts, not one per member
+            # one copy of the sender's uid for every member's dict, not one per member
             # (it comes out of each frame's text: 19 copies of it per room of 20)
-            sender = intern(sender)
-            bits = member.seen[sender] = bytearray(SEEN_BYTES)
+            sender, bits = intern(sender), 0
         log = self.send_log[sender]
         if not -1 < seq < len(log):  # never sent: forged or corrupted on the way
             self.totals.leaked += 1
@@ -295,20 +311,37 @@ class Ledger:
         if log[seq] < member.started:  # history: before this connection existed
             self.totals.replayed += 1
             return REPLAYED
-        byte = seq >> 3
-        if byte >= len(bits):  # at least doubled: a fast sender's growth stays rare
-            bits.extend(bytes(max(byte + 1 - len(bits), len(bits))))
-        mask = 1 << (seq & 7)
-        if bits[byte] & mask:
+        echo = ECHO if sender == member.uid else FANOUT
+        if isinstance(bits, int):
+            if seq < SMALL:
+                mask = 1 << seq
+                if bits & mask:
+                    self.totals.duplicated += 1
+                    return DUPLICATE
+                member.seen[sender] = bits | mask
+                if bits > mask:  # a later message of the sender came first
+                    self.totals.out_of_order += 1
+                    return echo + 1  # ECHO_LATE or FANOUT_LATE
+                return echo
+            member.seen[sender] = bits = _grown(bits)
+        return self._received_large(bits, seq, echo)
+
+    def _received_large(self, bits: bytearray, seq: int, echo: int) -> int:
+        byte, bit = seq >> 3, 1 << (seq & 7)
+        last = len(bits) - 1
+        if byte > last:  # past the highest seen: in order; the bitmap grows to its byte
+            if byte > len(bits):
+                bits.extend(bytes(byte - len(bits)))
+            bits.append(bit)
+            return echo
+        held = bits[byte]
+        if held & bit:
             self.totals.duplicated += 1
             return DUPLICATE
-        bits[byte] |= mask
-        echo = ECHO if sender == member.uid else FANOUT
-        hi = member.hi
-        if seq < hi.get(sender, -1):
+        bits[byte] = held | bit
+        if byte < last or held >= bit:  # a later message of the sender came first
             self.totals.out_of_order += 1
             return echo + 1  # ECHO_LATE or FANOUT_LATE
-        hi[sender] = seq
         return echo
 
     # -- the end -----------------------------------------------------------------------------
@@ -346,7 +379,7 @@ class Ledger:
         strict = _range_mask(lo, bisect.bisect_right(log, r.until - self.drain_ns))
         for a, b in self.excluded.get(uid, ()):
             strict &= ~_range_mask(a, b)
-        seen = int.from_bytes(r.seen.get(uid, b""), "little")
+        seen = as_int(r.seen.get(uid, 0))
         self.totals.expected += (strict | (full & seen)).bit_count()
         missing = strict & ~seen
         if missing:
@@ -357,6 +390,11 @@ class Ledger:
                 lost_by_second[second] = lost_by_second.get(second, 0) + 1
                 if window is not None and window[0] <= log[seq] <= window[1]:
                     self.lost_in_window += 1
+
+
+def _grown(bits: int) -> bytearray:
+    """An int bitmap as the bytearray that takes over from SMALL on (no trailing 0 byte)."""
+    return bytearray(bits.to_bytes((bits.bit_length() + 7) // 8, "little"))
 
 
 def _range_mask(lo: int, hi: int) -> int:

@@ -1,5 +1,7 @@
 """The delivery ledger and cleanup checks, driven with made-up times (no sockets)."""
 
+import pytest
+
 from harness.load.ledger import (
     DUPLICATE,
     ECHO,
@@ -9,6 +11,7 @@ from harness.load.ledger import (
     NS,
     REPLAYED,
     Ledger,
+    highest_seen,
 )
 
 
@@ -69,6 +72,34 @@ def test_duplicate_and_out_of_order():
     ledger.finalize(t(10))
     totals = ledger.totals
     assert (totals.lost, totals.duplicated, totals.out_of_order) == (0, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("order", "late"),
+    [
+        ([0, 1, 2], []),
+        ([2, 1, 0], [1, 0]),  # within one byte of the bitmap
+        ([9, 3, 8, 10], [3, 8]),  # across bytes: 3 in an earlier byte, 8 below 9 in the last
+        ([20, 5, 30, 21], [5, 21]),  # a gap of bytes, then one below the highest again
+        ([7, 8, 6], [6]),  # the highest in the next byte's lowest bit
+        ([62, 63, 64, 65], []),  # from an int bitmap to a bytearray, in order
+        ([63, 64, 62], [62]),  # ...and one below the highest after it
+        ([70, 5, 80, 71], [5, 71]),
+        ([100, 3], [3]),  # the first message a late joiner gets is past the int's range
+        ([5, 200, 6, 199, 201], [6, 199]),
+    ],
+)
+def test_out_of_order_is_a_message_below_the_highest_seen(order, late):
+    ledger = new_ledger()
+    _, b = room(ledger, "a", "b")
+    for _ in range(max(order) + 1):
+        ledger.sent("a", t(1))
+    codes = [ledger.received(b, "a", seq) for seq in order]
+    assert [seq for seq, code in zip(order, codes, strict=True) if code == FANOUT_LATE] == late
+    assert all(code in (FANOUT, FANOUT_LATE) for code in codes)
+    assert highest_seen(b.seen["a"]) == max(order)
+    assert [ledger.received(b, "a", seq) for seq in order] == [DUPLICATE] * len(order)
+    assert highest_seen(bytearray()) == -1
 
 
 def test_probe_from_another_room_is_leaked():
@@ -238,7 +269,8 @@ def test_members_share_one_copy_of_each_senders_uid_and_bitmaps_grow():
             # a new string each time, as split out of each frame's text
             assert ledger.received(member, "".join(["sender-", "0"]), seq) == code
     (kb,), (kc,) = b.seen, c.seen
-    assert kb is kc and next(iter(b.hi)) is kb  # one object for both members and both dicts
+    assert kb is kc  # one object for both members
+    assert len(b.seen[kb]) == 25 and highest_seen(b.seen[kb]) == 199  # as long as it must be
     assert ledger.received(b, "sender-0", 150) == DUPLICATE
     ledger.finalize(t(10))
     assert (ledger.totals.expected, ledger.totals.lost) == (600, 0)
