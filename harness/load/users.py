@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Callable
 from typing import Any
 
 import gevent
@@ -84,27 +83,16 @@ class ChatbenchUser(User):
         settled = self.settled = gevent.event.Event()  # the welcome came (or the join is
         ended = self.ended = gevent.event.Event()  # out), or it ended
         storming = self.storm_pending
-
-        def on_close(now: int) -> None:  # only for ends chatbench did not make
-            ctx.connections -= 1
-            ending = client.ending()
-            rec.ended(member, now)
-            rec.server_ended(member, now, ending)
-            self.server_ended = ending.how != HARNESS
-            self.failures += 1
-            self._set_down(True)
-            ended.set()
-            settled.set()
-
         client = WsClient(
             ctx.url_for(self.slot, self.room, username, number),
             _nothing,
-            on_close,
+            _nothing_closed,
             ctx.max_message_bytes,
             ctx.handshake_headers(self.room, username, number),
             protocol.subprotocols(),
         )
-        client.on_frame = self._receiver(client, member, session, settled)
+        link = _Link(self, client, member, session, settled, ended)
+        client.on_frame, client.on_close = link.settling, link.closed
         client.source = ctx.next_source()
         began = time.time_ns()
         try:
@@ -143,30 +131,6 @@ class ChatbenchUser(User):
         if storming and rec.storm is not None:
             rec.storm.back(self.uid, done)
             self.storm_pending = False
-
-    def _receiver(
-        self, client: WsClient, member: Member, session: Session, settled: Any
-    ) -> Callable[[bytes, int], None]:
-        """What `client` does with each text frame: the session's event to the recorder,
-        and the session's replies back to the server; until the member is in its room
-        (`settled`), also watch for that."""
-        receive, on_event = session.receive_utf8, self.ctx.recorder.on_frame
-        welcome = self.ctx.protocol.behaviour.welcome
-
-        def on_frame(payload: bytes, now: int) -> None:  # once settled: no more than this
-            on_event(member, receive(payload), now)
-            if session.replies:
-                _reply(client, session)
-
-        def settling(payload: bytes, now: int) -> None:
-            kind = on_event(member, receive(payload), now)
-            if session.replies:
-                _reply(client, session)
-            if (kind == WELCOME) if welcome else session.ready:
-                client.on_frame = on_frame
-                settled.set()
-
-        return settling
 
     def _settle(self, member: Member, settled: gevent.event.Event, ended: Any) -> bool:
         """Wait (bounded) until `member` is in the room: its welcome, or, from a server that
@@ -357,6 +321,70 @@ class ChatbenchUser(User):
         self.disconnect()
 
 
+class _Link:
+    """One connection's callbacks (what its WsClient calls), as one small object rather than
+    closures and their cells (about 0.8 KiB a user; bench part 5)."""
+
+    __slots__ = (
+        "client",
+        "ended",
+        "member",
+        "on_event",
+        "receive",
+        "session",
+        "settled",
+        "user",
+        "welcome",
+    )
+
+    def __init__(
+        self,
+        user: ChatbenchUser,
+        client: WsClient,
+        member: Member,
+        session: Session,
+        settled: gevent.event.Event,
+        ended: gevent.event.Event,
+    ) -> None:
+        self.user, self.client, self.member, self.session = user, client, member, session
+        self.settled, self.ended = settled, ended
+        self.receive, self.on_event = session.receive_utf8, user.ctx.recorder.on_frame
+        self.welcome = user.ctx.protocol.behaviour.welcome
+
+    def frame(self, payload: bytes, now: int) -> None:
+        """A text frame once the member is in its room: the session's event to the recorder,
+        and the session's replies back to the server."""
+        self.on_event(self.member, self.receive(payload), now)
+        if self.session.replies:
+            _reply(self.client, self.session)
+
+    def settling(self, payload: bytes, now: int) -> None:
+        """A text frame before that: the same, and watch for the member being in its room
+        (the welcome, or, from a server that sends none, the session ready)."""
+        kind = self.on_event(self.member, self.receive(payload), now)
+        session = self.session
+        if session.replies:
+            _reply(self.client, session)
+        if (kind == WELCOME) if self.welcome else session.ready:
+            self.client.on_frame = self.frame
+            self.settled.set()
+
+    def closed(self, now: int) -> None:
+        """The connection ended, and chatbench did not end it."""
+        user, client, member = self.user, self.client, self.member
+        ctx = user.ctx
+        rec = ctx.recorder
+        ctx.connections -= 1
+        ending = client.ending()
+        rec.ended(member, now)
+        rec.server_ended(member, now, ending)
+        user.server_ended = ending.how != HARNESS
+        user.failures += 1
+        user._set_down(True)
+        self.ended.set()
+        self.settled.set()
+
+
 def _why_unsettled(client: WsClient, ended: gevent.event.Event) -> str:
     """Why a reconnect's handshake went through but the member never got in: the server's
     close code, "lost" (no close frame), "protocol", or "no welcome" (none came in time)."""
@@ -369,6 +397,10 @@ def _why_unsettled(client: WsClient, ended: gevent.event.Event) -> str:
 def _nothing(payload: bytes, now: int) -> None:
     """A frame before the receiver is in place: none comes (the client reads only once
     connected)."""
+
+
+def _nothing_closed(now: int) -> None:
+    """An end before the link is in place: none is reported (only an open connection's)."""
 
 
 def _send_all(client: WsClient, frames: list[str]) -> None:

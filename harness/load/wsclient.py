@@ -137,13 +137,13 @@ class WsClient(FrameParser):
             max_size=max_message_bytes,
             subprotocols=[Subprotocol(p) for p in subprotocols] or None,
         )
-        self.headers = list(headers)  # extra handshake headers (the profile's, --header)
+        self.headers = tuple(headers)  # extra handshake headers (the profile's, --header)
         self.sock: Any = None  # a non-blocking stdlib socket, or gevent's SSL socket for wss
         self.reader: gevent.Greenlet | None = None
         self.reactor: Reactor | None = None
         self.open = False
         self._lock = Semaphore()
-        self._parts: list[bytes] = []  # a fragmented message on websockets' path
+        self._parts: list[bytes] | None = None  # a fragmented message on websockets' path
         self.fast = not self.proto.uri.secure  # our own frame parser (FrameParser.feed)
         self.violation: ProtocolViolation | None = None
         self.harness_error: str | None = None
@@ -167,6 +167,7 @@ class WsClient(FrameParser):
             request = self.proto.connect()
             for name, value in self.headers:
                 request.headers[name] = value
+            self.headers = ()  # sent: not kept for the connection's life
             self.proto.send_request(request)
             self._flush()
             self._handshake(timeout)
@@ -405,7 +406,7 @@ class WsClient(FrameParser):
         """The server broke the protocol: free what we hold, send our close (best effort)."""
         self.violation = exc
         self.reset()
-        self._parts = []
+        self._parts = None
         if self.proto.state is State.OPEN:
             with contextlib.suppress(Exception):  # the reason is cut to what a close frame holds
                 self.proto.fail(exc.code, exc.reason.encode()[:120].decode(errors="ignore"))
@@ -432,11 +433,11 @@ class WsClient(FrameParser):
                     self.on_frame(bytes(frame.data), now)  # type: ignore[attr-defined]
                 else:
                     self._parts = [frame.data]  # type: ignore[attr-defined]
-            elif opcode is Opcode.CONT and self._parts:
+            elif opcode is Opcode.CONT and self._parts is not None:
                 self._parts.append(frame.data)  # type: ignore[attr-defined]
                 if frame.fin:  # type: ignore[attr-defined]
                     self.on_frame(b"".join(self._parts), now)
-                    self._parts = []
+                    self._parts = None
 
     def _flush(self) -> None:
         assert self.sock is not None
