@@ -240,10 +240,24 @@ class WsClient(FrameParser):
     def _forget_handshake(self) -> None:
         """websockets' client parser is one generator for the handshake and the frames after
         it, and its frame keeps the handshake response (headers and all) for the connection's
-        life. Exactly the head was fed, so the frames start here: a fresh frame parser at the
-        same point lets the response go (about 1 KiB a connection; bench part 5)."""
-        self.proto.parser = Protocol.parse(self.proto)
-        next(self.proto.parser)
+        life. Exactly the head was fed, so the frames start here: the parser is parked (a
+        fresh one is made when websockets' protocol is next fed, `_parsing`), and the
+        response goes (about 1 KiB a connection; bench part 5)."""
+        self._park_parser()
+
+    def _park_parser(self) -> None:
+        """Drop websockets' parser while it waits at the start of a frame with nothing
+        buffered (after the handshake head, after a whole ping or pong): a parked parser
+        costs nothing, a waiting one about 0.6 KiB (its generators and the last frame)."""
+        self.proto.parser = None  # type: ignore[assignment]
+
+    def _parsing(self) -> ClientProtocol:
+        """websockets' protocol, with a parser waiting at the start of a frame."""
+        proto = self.proto
+        if proto.parser is None:
+            proto.parser = Protocol.parse(proto)
+            next(proto.parser)
+        return proto
 
     def _read_head(self) -> bytes:
         """Exactly the HTTP response head (peeked first, so no frame byte is taken)."""
@@ -331,7 +345,7 @@ class WsClient(FrameParser):
             data = self.feed(data, now)
             if not data:
                 return True
-        proto = self.proto
+        proto = self._parsing()
         proto.receive_data(bytes(data))
         self._dispatch(proto.events_received(), now)
         if proto.parser_exc is not None and self.violation is None:  # websockets failed it
@@ -347,9 +361,12 @@ class WsClient(FrameParser):
 
     def on_control(self, frame: bytes) -> None:
         """A ping or pong the fast path found: websockets' protocol answers pings."""
-        self.proto.receive_data(frame)
-        self.proto.events_received()
-        if self.proto.writes:
+        proto = self._parsing()
+        proto.receive_data(frame)
+        proto.events_received()
+        if self.fast and proto.state is State.OPEN:  # a whole frame: it waits for the next
+            self._park_parser()
+        if proto.writes:
             self._flush_soon()
 
     def _flush_soon(self) -> None:

@@ -144,23 +144,38 @@ def test_frames_right_behind_the_handshake_ping_fragments_and_close(frames):
 
 def test_the_handshake_response_is_not_kept_for_the_connections_life(frames):
     got, closed, ends = frames
+    pinged, looked = threading.Event(), threading.Event()  # the server runs in a thread
 
     def script(conn: socket.socket, proto: ServerProtocol) -> None:
         server.read_frames(conn, proto, 1)  # the client's text
         conn.sendall(frame(9, b"hi"))
-        server.read_frames(conn, proto, 2)  # the pong: the fresh parser answers pings
+        server.read_frames(conn, proto, 2)  # the pong: a fresh parser answers pings
+        conn.sendall(frame(9, b"again") + frame(1, b"text"))
+        server.read_frames(conn, proto, 3)  # ...every time
+        pinged.set()
+        looked.wait(WAIT)
         conn.sendall(frame(8, (1000).to_bytes(2, "big")))
-        server.read_frames(conn, proto, 3)  # the close answered
+        server.read_frames(conn, proto, 4)  # the close answered
 
     server = ScriptedServer(frame(1, b"welcome"), script)
     client = client_for(server, got, closed, ends)
-    parser = client.proto.parser.gi_frame
-    assert parser is not None and "response" not in parser.f_locals  # websockets' kept it
+    # websockets' parser kept the response in its frame; parked, nothing is kept
+    assert client.proto.parser is None
     client.send_text(b"after")
+    wait_for(lambda: pinged.is_set() and len(got) == 2)
+    parked = client.proto.parser is None  # parked again after the ping: waits at a frame start
+    looked.set()
+    assert parked
     assert closed.wait(WAIT)
     server.close()
-    assert server.error is None and got == [b"welcome"]
-    assert [f.opcode for f in server.received] == [Opcode.TEXT, Opcode.PONG, Opcode.CLOSE]
+    assert server.error is None and got == [b"welcome", b"text"]
+    assert [f.opcode for f in server.received] == [
+        Opcode.TEXT,
+        Opcode.PONG,
+        Opcode.PONG,
+        Opcode.CLOSE,
+    ]
+    assert server.received[2].data == b"again"
 
 
 def test_an_unexpected_frame_hands_the_stream_to_websockets(frames):
