@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
+from collections import deque
 from typing import Any
 
 import gevent
@@ -278,13 +279,18 @@ class ChatbenchUser(User):
     @task
     def session(self) -> None:
         """The whole life of the user, by kind."""
-        if self.my_kind == "slow":
-            self.linger()
-        elif self.my_kind == "churner":
-            self.churn()
-        else:
-            self.stay(chat=self.my_kind == "chatter")
-        self.idle()
+        parked = _park_task_queue(self)
+        try:
+            if self.my_kind == "slow":
+                self.linger()
+            elif self.my_kind == "churner":
+                self.churn()
+            else:
+                self.stay(chat=self.my_kind == "chatter")
+            self.idle()
+        finally:
+            if parked:
+                _unpark_task_queue(self)
 
     def linger(self) -> None:
         """A slow consumer: join, read the welcome, never read again; after a storm, again."""
@@ -383,6 +389,32 @@ class _Link:
         user._set_down(True)
         self.ended.set()
         self.settled.set()
+
+
+_PARKED = ()
+"""What stands for Locust's task queue while `session` runs (see `_park_task_queue`)."""
+
+
+def _park_task_queue(user: ChatbenchUser) -> bool:
+    """Let Locust's per-user task queue go while `session`, the user's only task, runs.
+
+    Locust gives every user a TaskSet with a `deque` of tasks to run next (760 bytes: a deque
+    keeps a block of 64 slots even when empty, about 4% of a user at bench part 5's 20 KiB).
+    While `session` runs, the whole life of the user, nothing is queued, so the deque is
+    replaced by an empty tuple, and by a new deque before `session` returns (or is killed).
+    A Locust without this attribute is left alone: False."""
+    taskset = getattr(user, "_taskset_instance", None)
+    queue = getattr(taskset, "_task_queue", None)
+    if not isinstance(queue, deque) or queue:
+        return False
+    taskset._task_queue = _PARKED  # type: ignore[union-attr]
+    return True
+
+
+def _unpark_task_queue(user: ChatbenchUser) -> None:
+    taskset = getattr(user, "_taskset_instance", None)
+    if taskset is not None:
+        taskset._task_queue = deque()
 
 
 def _why_unsettled(client: WsClient, ended: gevent.event.Event) -> str:
