@@ -113,7 +113,7 @@ def verdict(
 ) -> dict[str, Any]:
     """results.json's `server.leak` (harness.results.LeakVerdict)."""
     start, end = span
-    after = _fds_after(series, end, baseline_fds)
+    after = _fds_after(series, end)
     fd_growth = None if after is None or baseline_fds is None else max(0, after - baseline_fds)
     points = [
         (churned_at(rows, float(s["t"])), float(s["rss_bytes"]))
@@ -167,9 +167,9 @@ def _judge(slope: float, half: float) -> dict[str, str]:
     }
 
 
-def _fds_after(series: Sequence[Row], end: float, baseline: int | None) -> int | None:
+def _fds_after(series: Sequence[Row], end: float) -> int | None:
     """Descriptors after the run (the last sample, past the drain); None if unknown."""
-    if baseline is None or not series:
+    if not series:
         return None
     last = series[-1]
     if last.get("fds") is None or float(last["t"]) < end:

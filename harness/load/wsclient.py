@@ -233,22 +233,18 @@ class WsClient(FrameParser):
                 f"{self.url}: handshake refused ({self.proto.handshake_exc or status})", status
             )
         if self.fast:
-            self._forget_handshake()
+            # websockets' parser is one generator for the handshake and the frames after it,
+            # and its frame keeps the response (headers and all) for the connection's life
+            # (about 1 KiB; bench part 5). Exactly the head was fed: the frames start here.
+            self._park_parser()
         else:
             self._dispatch(events[1:], now)
 
-    def _forget_handshake(self) -> None:
-        """websockets' client parser is one generator for the handshake and the frames after
-        it, and its frame keeps the handshake response (headers and all) for the connection's
-        life. Exactly the head was fed, so the frames start here: the parser is parked (a
-        fresh one is made when websockets' protocol is next fed, `_parsing`), and the
-        response goes (about 1 KiB a connection; bench part 5)."""
-        self._park_parser()
-
     def _park_parser(self) -> None:
         """Drop websockets' parser while it waits at the start of a frame with nothing
-        buffered (after the handshake head, after a whole ping or pong): a parked parser
-        costs nothing, a waiting one about 0.6 KiB (its generators and the last frame)."""
+        buffered (after the handshake head, after a whole ping or pong; `_parsing` makes a
+        fresh one when websockets is next fed): a parked parser costs nothing, a waiting one
+        about 0.6 KiB (its generators and the last frame)."""
         self.proto.parser = None  # type: ignore[assignment]
 
     def _parsing(self) -> ClientProtocol:
