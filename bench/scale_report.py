@@ -48,7 +48,7 @@ def _n(value: Any, digits: int = 1, unit: str = "") -> str:
 def _row(kind: str, s: dict[str, Any]) -> str:
     if "p99_ms" not in s:
         why = s.get("skipped") or s.get("error") or s.get("reason", "")
-        return f"| {kind} | {s['members']:,} | {why} |" + " |" * 10
+        return f"| {kind} | {s['members']:,} | {why} |" + " |" * 11
     verdict = "ok" if s["ok"] else s["reason"]
     if "first_attempt" in s:
         verdict += f" (second attempt; the first: p99 {_n(s['first_attempt'].get('p99_ms'), 1)} ms)"
@@ -57,8 +57,15 @@ def _row(kind: str, s: dict[str, Any]) -> str:
         f"| {_n(s['p50_ms'], 2)} | {_n(s['p99_ms'], 2)} | {_n(s['max_ms'], 1)} "
         f"| {_n(s['server_kb_per_conn'])} | {_n(100 * s['server_cpu'], 0, '%')} "
         f"| {_n(s['server_cpu_us_per_delivery'])} | {_n(s.get('generator_kb_per_user'))} "
-        f"| {_n(100 * s['generator_cpu'], 0, '%')} | {verdict} |"
+        f"| {_n(100 * s['generator_cpu'], 0, '%')} | {_busy(s)} | {verdict} |"
     )
+
+
+def _busy(s: dict[str, Any]) -> str:
+    """The machine's busy share, and the softirq part of it in cores (older runs: -)."""
+    if "machine_busy" not in s:
+        return "-"
+    return f"{_n(100 * s['machine_busy'], 0, '%')} ({_n(s['softirq_cpu'], 2)} softirq)"
 
 
 def section(part: dict[str, Any], charts: dict[str, str]) -> list[str]:
@@ -76,15 +83,18 @@ def section(part: dict[str, Any], charts: dict[str, str]) -> list[str]:
         "member) / members; generator KiB per user = (Locust process RSS - its RSS with one "
         f"room of 20: {_n(part.get('generator_base_rss', math.nan) / 2**20, 0)} MiB) / "
         f"(members - 20). CPU in shares of one core. Descriptor limit of the processes: "
-        f"{part.get('nofile', '?')}. A step passes with p99 <= {cfg.get('limit_ms')} ms and "
+        f"{part.get('nofile', '?')}. Machine busy: the share of all {part.get('cores', '?')} cores "
+        "not idle in the window (with the kernel's softirq network work in cores, which no "
+        "process is charged for). A step passes with p99 <= {cfg.get('limit_ms')} ms and "
         f"nothing lost or closed; the memory target is <= {cfg.get('kb_limit')} KiB per "
         "connection in each process. A step that fails on latency alone is measured once more "
         "on a fresh server and fails only if it fails again (as part 1's steps); the row is "
         "the second attempt and says the first's p99.",
         "",
         "| server | members | measured | deliveries/s | p50 ms | p99 ms | max ms | server KiB "
-        "/conn | server CPU | server us/delivery | generator KiB/user | generator CPU | verdict |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "/conn | server CPU | server us/delivery | generator KiB/user | generator CPU "
+        "| machine busy | verdict |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     lines += [_row(kind, step) for kind, step in rows(part)]
     ref = measured(part, "reference")

@@ -11,9 +11,9 @@ from fastapi import FastAPI, WebSocket
 from fastapi.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from harness.gcfreeze import Collector
 from harness.protocol import is_valid_room_id, sanitize_username
 from reference_server import metrics
-from reference_server.collector import Collector
 from reference_server.connection import Connection
 from reference_server.descriptors import open_count
 from reference_server.hub import Hub

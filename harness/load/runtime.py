@@ -37,6 +37,7 @@ from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from harness.errors import UsageError
+from harness.gcfreeze import Collector
 from harness.load import clock, collect, console, exporter, options, profiles, storming, webui
 from harness.load.aggregate import SATURATION_CPU
 from harness.load.collect import COLLECTED
@@ -81,6 +82,8 @@ class Context:
     finished: gevent.event.Event = field(default_factory=gevent.event.Event)
     next_slot: int = 0
     connections: int = 0
+    ended: int = 0
+    """Connections that were open and ended, whoever ended them."""
     missing: int = 0  # users without the connection the plan gives them
     missing_peak: int = 0  # the most of them since the last tick
     storm: StormPlan = field(default_factory=lambda: StormPlan())
@@ -276,17 +279,6 @@ def _quiet_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-def _freeze_grown(connections: int, frozen: int) -> int:
-    """While connections grow, move what is alive out of the collector's sight (gc.freeze
-    splices lists: free). Without it, each collection of the generation the users' objects
-    pile up in walks all of them: 0.2-1.7 s pauses at 10,000 users (docs/benchmarks.md, part
-    5). A churner's first connection, frozen, is never collected: bounded by the users."""
-    if connections <= frozen:
-        return frozen
-    gc.freeze()
-    return connections
-
-
 def _rtt_event(env: Environment, us: int) -> None:
     _request(env, "WS", "message rtt", us / 1000, 0, None)
 
@@ -295,7 +287,8 @@ def _ticker(ctx: Context) -> None:
     """Just before each second ends: gauges, leave checks, a Locust event; then the end."""
     proc = psutil.Process()
     proc.cpu_percent(None)
-    warned, frozen = False, 0
+    warned = False
+    collector = Collector(lambda: ctx.connections, lambda: ctx.ended)
     while not ctx.finished.is_set():
         target = _second_end(time.time_ns())
         gevent.sleep(max(0.0, (target - time.time_ns()) / NS))
@@ -307,7 +300,7 @@ def _ticker(ctx: Context) -> None:
             log.warning("chatbench: generator CPU at %.0f%%: latencies measure the generator", cpu)
         ctx.recorder.tick(sec, now, ctx.connections, cpu, saturated, ctx.missing_peak)
         ctx.missing_peak = ctx.missing
-        frozen = _freeze_grown(ctx.connections, frozen)
+        collector.tick()  # what is alive leaves the collector's sight (harness.gcfreeze)
         if isinstance(ctx.env.runner, LocalRunner):
             COLLECTED.aggregate.merge(ctx.recorder.take())
         if _run_over(ctx, now):

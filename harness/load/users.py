@@ -205,6 +205,7 @@ class ChatbenchUser(User):
             return
         if client.open:
             self.ctx.connections -= 1
+            self.ctx.ended += 1
             client.open = False  # on_close must not count this end again
         self.ctx.recorder.ended(member, time.time_ns(), abrupt=abrupt)
         if abrupt:
@@ -381,6 +382,7 @@ class _Link:
         ctx = user.ctx
         rec = ctx.recorder
         ctx.connections -= 1
+        ctx.ended += 1
         ending = client.ending()
         rec.ended(member, now)
         rec.server_ended(member, now, ending)

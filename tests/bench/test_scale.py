@@ -52,17 +52,27 @@ def test_hlog_roundtrip_with_the_load_writer(tmp_path: Path) -> None:
     assert start == 1_700_000_000 and hists == {}
 
 
-def test_usage_is_peak_rss_and_cpu_share_in_the_window() -> None:
+def test_usage_is_peak_rss_and_cpu_share_in_the_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scale, "CORES", 2)
     samples = [
-        (99.0, 500, 0.0, 900, 0.0),  # before the window: ignored
-        (100.0, 100, 1.0, 200, 2.0),
-        (101.0, 300, 1.5, 250, 2.25),
-        (102.0, 200, 2.0, 210, 2.5),
+        (99.0, 500, 0.0, 900, 0.0, 0.0, 0.0),  # before the window: ignored
+        (100.0, 100, 1.0, 200, 2.0, 10.0, 5.0),
+        (101.0, 300, 1.5, 250, 2.25, 10.2, 5.1),
+        (102.0, 200, 2.0, 210, 2.5, 10.4, 5.5),
     ]
     used = scale.usage(samples, 100.0, 102.0)
     assert used["server_rss"] == 300 and used["generator_rss"] == 250
     assert used["server_cpu"] == pytest.approx(0.5) and used["generator_cpu"] == pytest.approx(0.25)
+    # 0.4 idle core-seconds of 2 cores x 2 s: 90% busy; 0.5 s of softirq in 2 s: 0.25 cores
+    assert used["machine_busy"] == pytest.approx(0.9) and used["softirq_cpu"] == pytest.approx(0.25)
     assert scale.usage(samples, 200.0, 300.0) == {}
+
+
+def test_a_step_connects_from_several_local_addresses_on_linux() -> None:
+    cmd = scale.load_command("ws://127.0.0.1:1", 100, 10, "out", scale.ScalePlan(sources=True))
+    assert cmd[cmd.index("--source-addresses") + 1] == scale.SOURCES
+    plain = scale.load_command("ws://127.0.0.1:1", 100, 10, "out", scale.ScalePlan(sources=False))
+    assert "--source-addresses" not in plain
 
 
 def test_per_kb_and_fit() -> None:
@@ -168,6 +178,12 @@ def test_section_rows_in_step_order_with_skips() -> None:
     assert [ln.split("|")[2].strip() for ln in lines] == ["5,000", "10,000", "20,000"]
     assert "| 28.0 |" in lines[1] and "needs 20400" in lines[2]
     assert "| p99 |" in text and "![connection scale](x/scale.png)" in text
+
+
+def test_a_row_says_how_busy_the_machine_was_when_it_was_sampled() -> None:
+    busy = step(10000, 9.0, 18.0, 19.0) | {"machine_busy": 0.934, "softirq_cpu": 0.251}
+    assert "| 93% (0.25 softirq) | ok |" in scale_report._row("reference", busy)
+    assert "| 40% | - | ok |" in scale_report._row("reference", step(10000, 9.0, 18.0, 19.0))
 
 
 def test_chart_draws(tmp_path: Path) -> None:
