@@ -76,8 +76,8 @@ class ScalePlan:
 class Sampler(threading.Thread):
     """RSS and CPU seconds of the server and the generator (the Locust child), and the whole
     machine's idle and softirq CPU seconds (softirq: the kernel's loopback delivery, charged to
-    whichever process it interrupted), every 0.25 s, stamped with time.time() (the load run's per-second rows are
-    whole epoch seconds)."""
+    whichever process it interrupted), every 0.25 s, stamped with time.time() (the load run's
+    per-second rows are whole epoch seconds)."""
 
     def __init__(self, server_pid: int, load_pid: int) -> None:
         super().__init__(daemon=True)
