@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 from collections.abc import Callable
 
 import psutil
@@ -72,6 +73,8 @@ class Collector:
         self.ticks = 0
         self.freezes = 0
         self.collections = 0
+        self.last_pause = 0.0
+        """Seconds the last full collection took (the process did nothing else meanwhile)."""
         self._timer: asyncio.TimerHandle | None = None
 
     def tick(self) -> None:
@@ -80,8 +83,10 @@ class Collector:
         open_now, departed = self.members(), self.departed()
         churned = departed - self.departed_at_collect >= max(MIN_DEPARTED, self.frozen_members)
         if churned or self._swollen(open_now):
+            began = time.perf_counter()
             gc.unfreeze()
             gc.collect()
+            self.last_pause = time.perf_counter() - began
             self.collections += 1
             self.departed_at_collect, self.frozen_members, self.baseline = departed, 0, None
         if open_now > self.frozen_members:

@@ -61,6 +61,7 @@ def test_frozen_cycles_are_collected_after_heavy_churn(crowd: Crowd) -> None:
     crowd.departed, crowd.open = 2 * collector.MIN_DEPARTED, 0
     c.tick()
     assert c.collections == 1 and c.frozen_members == 0  # the survivors are frozen again
+    assert c.last_pause > 0
     assert alive() is None
 
 

@@ -120,6 +120,8 @@ class Context:
 
 
 _context: Context | None = None
+PAUSE_WARN_S = 0.02
+"""A full collection of the generator's at least this long is reported (a latency of its own)."""
 
 
 def context(env: Environment) -> Context:
@@ -279,6 +281,20 @@ def _quiet_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
+def _tick_collector(collector: Collector) -> None:
+    """Freeze what is alive (harness.gcfreeze); say so when a full collection paused the
+    process: the frames that came meanwhile are timestamped late, and it is not the server's."""
+    before = collector.collections
+    collector.tick()
+    if collector.collections > before and collector.last_pause >= PAUSE_WARN_S:
+        log.warning(
+            "chatbench: generator paused %.0f ms for a full garbage collection (%d connections "
+            "ended so far); fan-out latencies of this second include it",
+            1000 * collector.last_pause,
+            collector.departed(),
+        )
+
+
 def _rtt_event(env: Environment, us: int) -> None:
     _request(env, "WS", "message rtt", us / 1000, 0, None)
 
@@ -300,7 +316,7 @@ def _ticker(ctx: Context) -> None:
             log.warning("chatbench: generator CPU at %.0f%%: latencies measure the generator", cpu)
         ctx.recorder.tick(sec, now, ctx.connections, cpu, saturated, ctx.missing_peak)
         ctx.missing_peak = ctx.missing
-        collector.tick()  # what is alive leaves the collector's sight (harness.gcfreeze)
+        _tick_collector(collector)
         if isinstance(ctx.env.runner, LocalRunner):
             COLLECTED.aggregate.merge(ctx.recorder.take())
         if _run_over(ctx, now):
