@@ -289,7 +289,7 @@ def _tick_collector(collector: Collector) -> None:
     if collector.collections > before and collector.last_pause >= PAUSE_WARN_S:
         log.warning(
             "chatbench: generator paused %.0f ms for a full garbage collection (%d connections "
-            "ended so far); fan-out latencies of this second include it",
+            "ended so far); fan-out latencies measured meanwhile include it",
             1000 * collector.last_pause,
             collector.departed(),
         )
