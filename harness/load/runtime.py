@@ -93,6 +93,12 @@ class Context:
     """--cb-source-addresses: connections are bound to these in turn."""
     _source_turn: int = 0
 
+    def connection_ended(self) -> None:
+        """An open connection ended, whoever ended it (the gauge, and the count harness.gcfreeze
+        reads for churn)."""
+        self.connections -= 1
+        self.ended += 1
+
     def next_source(self) -> str | None:
         """The local address the next connection binds to (None: the system's choice)."""
         if not self.sources:

@@ -204,8 +204,7 @@ class ChatbenchUser(User):
         if client is None or member is None:
             return
         if client.open:
-            self.ctx.connections -= 1
-            self.ctx.ended += 1
+            self.ctx.connection_ended()
             client.open = False  # on_close must not count this end again
         self.ctx.recorder.ended(member, time.time_ns(), abrupt=abrupt)
         if abrupt:
@@ -381,8 +380,7 @@ class _Link:
         user, client, member = self.user, self.client, self.member
         ctx = user.ctx
         rec = ctx.recorder
-        ctx.connections -= 1
-        ctx.ended += 1
+        ctx.connection_ended()
         ending = client.ending()
         rec.ended(member, now)
         rec.server_ended(member, now, ending)
