@@ -54,7 +54,8 @@ class Settings:
     """Frames waiting for one client before it is evicted as a slow consumer (flow.evict)."""
     max_frame_bytes: int = MAX_FRAME_BYTES
     max_text_chars: int = MAX_TEXT_CHARS
-    ping_interval: float = 5.0
+    ping_interval: float = 10.0
+    """Seconds a member may be silent before it is pinged (reference_server.transport)."""
     ping_timeout: float = 10.0
     close_timeout: float = 2.0
     """Seconds a close handshake may take before the TCP connection is aborted."""

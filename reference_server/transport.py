@@ -48,6 +48,12 @@ class WireLimits:
     max_unsent_bytes: int = 1 << 20
 
 
+def ping_wait(now: float, heard_at: float, interval: float) -> float:
+    """Seconds until a client last heard from at `heard_at` will have been silent for
+    `interval` (0 or less: it has, ping it now)."""
+    return heard_at + interval - now
+
+
 class TransportControl:
     """What a connection handler may do to its TCP connection."""
 
@@ -106,7 +112,7 @@ class ChatProtocol(WebSocketsSansIOProtocol):
         self._backlog = b""  # the part of a read not handled yet
         self._continuing = False
         self._failed = False
-        self._heard = False  # a message came since the last keepalive ping
+        self._heard_at = self.loop.time()  # when the client's last message began
 
     async def run_asgi(self) -> None:
         """Run the app with the TransportControl in its scope."""
@@ -121,15 +127,18 @@ class ChatProtocol(WebSocketsSansIOProtocol):
         self.lost.set()
 
     def send_keepalive_ping(self) -> None:
-        """uvicorn's keepalive ping, skipped when the client sent a message since the last
-        one: a peer that talks is not half-open. A silent peer (leave.half-open) is pinged as
-        before; pongs do not count, or idle members would be pinged every other interval.
-        At 20,000 members and a 5 s interval that is up to 4,000 pings a second otherwise."""
-        if self._heard and self.pending_ping_payload is None:
-            self._heard = False
-            self.ping_timer = None
-            self.schedule_ping()
-            return
+        """uvicorn's keepalive ping, sent only once the client has been silent for a whole
+        `ping_interval` (pongs do not count): a peer that talks is not half-open. Otherwise
+        the timer is set again for the moment it will have been silent that long. A client
+        that went silent is pinged `ping_interval` after its last message and dropped
+        `ping_timeout` later (leave.half-open); idle members are pinged every
+        `ping_interval`, members that talk more often than that never."""
+        if self.pending_ping_payload is None:
+            assert self.ping_interval is not None
+            wait = ping_wait(self.loop.time(), self._heard_at, self.ping_interval)
+            if wait > 0:
+                self.ping_timer = self.loop.call_later(wait, self.send_keepalive_ping)
+                return
         super().send_keepalive_ping()
 
     def keepalive_timeout(self) -> None:
@@ -234,13 +243,13 @@ class ChatProtocol(WebSocketsSansIOProtocol):
 
     def handle_text(self, event: Frame) -> None:
         """The first (or only) frame of a text message."""
-        self._heard = True
+        self._heard_at = self.loop.time()
         self._start_message(event)
         super().handle_text(event)
 
     def handle_bytes(self, event: Frame) -> None:
         """The first (or only) frame of a binary message."""
-        self._heard = True
+        self._heard_at = self.loop.time()
         self._start_message(event)
         super().handle_bytes(event)
 

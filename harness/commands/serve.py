@@ -57,7 +57,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         const=True,
         help="show where Redis is and this node's id (host name, PID) in /healthz",
     )
-    p.add_argument("--ping-interval", type=float, help="seconds between server pings (5)")
+    p.add_argument(
+        "--ping-interval", type=float, help="seconds of silence before a member is pinged (10)"
+    )
     p.add_argument("--ping-timeout", type=float, help="seconds to wait for a pong (10)")
     p.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument(

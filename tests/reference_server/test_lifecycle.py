@@ -67,6 +67,23 @@ async def test_half_open_member_is_dropped_by_pings(start_server) -> None:
     await watcher.close()
 
 
+async def test_a_silent_member_is_pinged_an_interval_after_its_last_message(start_server) -> None:
+    # The keepalive counts silence from the client's last message, not from the last ping
+    # timer: a member that spoke just after connecting (just before its first timer, 2 s
+    # later) is pinged 2 s after speaking, and dropped 0.5 s after that. Counting "heard since
+    # the last timer" would skip that timer and drop it only at 4.5 s.
+    url = start_server(ping_interval=2.0, ping_timeout=0.5, close_timeout=0.5).url
+    sock = await raw_join(url, "quiet", "once")
+    loop = asyncio.get_running_loop()
+    try:
+        await loop.sock_sendall(sock, client_frame(0x1, b'{"text": "hi"}'))
+        spoke = loop.time()
+        await raw_wait_closed(sock, timeout=3.6)  # 2 s + 0.5 s, and 1.1 s to spare
+        assert loop.time() - spoke >= 1.9  # not before it was silent for the interval
+    finally:
+        sock.close()
+
+
 async def test_stuck_reader_is_evicted_and_never_stalls_the_room(start_server) -> None:
     # flow.slow-consumer, flow.evict: a client with a tiny receive buffer never reads while
     # 8 KB messages flow; the others get every message, the stuck one is closed and announced.

@@ -14,6 +14,7 @@ from reference_server.hub import LocalHub, Recipient
 from reference_server.member import Member
 from reference_server.settings import Settings, SettingsError
 from reference_server.state import ChatState
+from reference_server.transport import ping_wait
 
 pytestmark = pytest.mark.anyio
 
@@ -75,6 +76,15 @@ def test_queueing_tells_the_connection_each_time() -> None:
     m.deliver("y")
     assert told == [1, 2] and m.has_queued()
     assert m.pop_queued() == "x" and m.take_queued() == ["y"] and not m.has_queued()
+
+
+def test_a_member_is_pinged_once_silent_for_the_whole_interval() -> None:
+    # Heard at 100 s, interval 10 s: at 103 the timer is set again for 7 s; at 110 and after,
+    # ping now (0 or less). The wait counts from the last message, not from the timer.
+    assert ping_wait(103.0, 100.0, 10.0) == pytest.approx(7.0)
+    assert ping_wait(110.0, 100.0, 10.0) == pytest.approx(0.0)
+    assert ping_wait(125.0, 100.0, 10.0) < 0
+    assert ping_wait(100.5, 100.0, 10.0) == pytest.approx(9.5)
 
 
 def test_settings_from_env_then_overrides() -> None:
