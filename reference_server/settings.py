@@ -56,7 +56,10 @@ class Settings:
     max_text_chars: int = MAX_TEXT_CHARS
     ping_interval: float = 10.0
     """Seconds a member may be silent before it is pinged (reference_server.transport)."""
-    ping_timeout: float = 10.0
+    ping_timeout: float = 5.0
+    """Seconds a ping may go unanswered before the connection is dropped (1011). With
+    `ping_interval` this bounds leave.half-open: 15 s here, 25 s on uvicorn's legacy
+    `websockets` stack, which pings every interval and then waits its 10 s close timeout."""
     close_timeout: float = 2.0
     """Seconds a close handshake may take before the TCP connection is aborted."""
     shutdown_timeout: float = 5.0

@@ -60,7 +60,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--ping-interval", type=float, help="seconds of silence before a member is pinged (10)"
     )
-    p.add_argument("--ping-timeout", type=float, help="seconds to wait for a pong (10)")
+    p.add_argument("--ping-timeout", type=float, help="seconds to wait for a pong (5)")
     p.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument(
         "--no-chat-page",
