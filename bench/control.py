@@ -90,6 +90,10 @@ class Step:
     lag_p99_ms: float = 0.0
     server_cpu: float = 0.0
     machine_busy: float = 0.0
+    server_wait: float | None = None
+    """Seconds the servers' threads waited for a CPU per second (None: not measured)."""
+    driver_wait: float | None = None
+    """The same for the driver that waited most."""
     ok: bool = False
     reason: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -126,10 +130,17 @@ def merge(replies: list[dict[str, Any]], offered: float, duration: float) -> Ste
         step.lag_p99_ms = max(step.lag_p99_ms, r["lag_p99_us"] / 1000)
         step.server_cpu = max(step.server_cpu, float(r.get("server_cpu", 0.0)))
         step.machine_busy = max(step.machine_busy, float(r.get("machine_busy", 0.0)))
+        step.server_wait = _max(step.server_wait, r.get("server_wait"))
+        step.driver_wait = _max(step.driver_wait, r.get("driver_wait"))
     step.p50_ms = hist.get_value_at_percentile(50) / 1000
     step.p99_ms = hist.get_value_at_percentile(99) / 1000
     step.max_ms = hist.get_max_value() / 1000
     return step
+
+
+def _max(a: float | None, b: float | None) -> float | None:
+    """The larger of two optional measurements."""
+    return a if b is None else b if a is None else max(a, float(b))
 
 
 class Drivers:

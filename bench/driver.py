@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import heapq
 import json
+import os
 import random
 import socket
 import sys
@@ -30,6 +31,7 @@ import psutil
 from hdrh.histogram import HdrHistogram
 
 from bench.ledger import Ledger, new_histogram
+from bench.procs import run_delay_seconds
 from bench.wsclient import Member, chat_url, open_member, open_stalled_member
 from harness.protocol import decode_probe, encode_client_message, encode_probe
 
@@ -127,12 +129,14 @@ class Driver:
         lag = new_histogram()
         await self._offer(warm, start, t_meas, interval, payload, lag)
         cpu0, wall0, server0 = time.process_time(), time.monotonic(), _cpu_seconds(pids)
-        machine0 = psutil.cpu_times()
+        machine0, waits0 = psutil.cpu_times(), _waits(pids)
         await self._offer(meas, t_meas, t_meas + int(duration * 1e9), interval, payload, lag)
         wall = max(1e-9, time.monotonic() - wall0)
         cpu = (time.process_time() - cpu0) / wall
         server_cpu = (_cpu_seconds(pids) - server0) / wall
         machine = _busy(machine0, psutil.cpu_times())
+        waits = _waits(pids)
+        server_wait, driver_wait = (_share(waits0[i], waits[i], wall) for i in (0, 1))
         drained = time.monotonic()
         with contextlib.suppress(TimeoutError):
             await self._until(lambda: meas.delivered >= meas.expected, drain)
@@ -144,6 +148,8 @@ class Driver:
             "driver_cpu": cpu,
             "server_cpu": server_cpu,
             "machine_busy": machine,
+            "server_wait": server_wait,
+            "driver_wait": driver_wait,
             "lag_p99_us": lag.get_value_at_percentile(99),
             "drain_s": time.monotonic() - drained,
             "closed": sum(1 for m in self.members if m.closed.done()),
@@ -191,6 +197,16 @@ def _cpu_seconds(pids: list[int]) -> float:
             t = psutil.Process(pid).cpu_times()
             total += t.user + t.system
     return total
+
+
+def _waits(pids: list[int]) -> tuple[float | None, float | None]:
+    """Run-queue seconds so far of the servers `pids` and of this driver."""
+    return (run_delay_seconds(pids) if pids else None), run_delay_seconds([os.getpid()])
+
+
+def _share(before: float | None, after: float | None, wall: float) -> float | None:
+    """Seconds waited for a CPU per second of `wall` (None when not measured)."""
+    return None if before is None or after is None else (after - before) / wall
 
 
 def _busy(before: Any, after: Any) -> float:

@@ -173,3 +173,27 @@ def ws_url(port: int) -> str:
 def cpu_count() -> int:
     """Usable CPU cores."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def run_delay_seconds(pids: Sequence[int]) -> float | None:
+    """Seconds the threads of `pids` have spent so far runnable but waiting for a CPU.
+
+    The second field of /proc/PID/task/TID/schedstat (nanoseconds on a run queue). A process
+    that waits there while its messages queue up is short of CPU, not slow: on 2 cores the
+    server and the drivers take turns once they need more than the box has. None where the
+    kernel does not keep schedstats (not Linux, or CONFIG_SCHED_INFO off).
+    """
+    total, seen = 0, False
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[1])
+                seen = True
+            except (OSError, IndexError, ValueError):
+                continue  # the thread ended meanwhile
+    return total / 1e9 if seen else None

@@ -190,8 +190,9 @@ def _search_row(label: str, res: dict[str, Any]) -> str:
 def _steps_details(searches: dict[str, Any]) -> list[str]:
     lines = ["<details><summary>every step</summary>", ""]
     lines += ["| run | offered/s | achieved/s | p50 ms | p99 ms | max ms | server CPU "]
-    lines[-1] += "| drivers CPU | machine busy | send lag p99 ms | verdict |"
-    lines += ["|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines[-1] += "| drivers CPU | machine busy | waited for a CPU (server / driver) "
+    lines[-1] += "| send lag p99 ms | verdict |"
+    lines += ["|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for label, res in searches.items():
         for s in res.get("steps", []):
             verdict = "ok" if s["ok"] else s["reason"]
@@ -199,9 +200,17 @@ def _steps_details(searches: dict[str, Any]) -> list[str]:
                 f"| {label} | {s['offered']:,.0f} | {s['achieved']:,.0f} | {s['p50_ms']:.2f} "
                 f"| {s['p99_ms']:.2f} | {s['max_ms']:.1f} | {100 * s['server_cpu']:.0f}% "
                 f"| {100 * s['drivers_cpu_total']:.0f}% | {100 * s.get('machine_busy', 0):.0f}% "
-                f"| {s['lag_p99_ms']:.2f} | {verdict} |"
+                f"| {_waits(s)} | {s['lag_p99_ms']:.2f} | {verdict} |"
             )
     return [*lines, "", "</details>"]
+
+
+def _waits(step: dict[str, Any]) -> str:
+    """Share of the step the server and the busiest driver spent waiting for a CPU."""
+    server, driver = step.get("server_wait"), step.get("driver_wait")
+    if server is None or driver is None:
+        return "-"
+    return f"{100 * server:.0f}% / {100 * driver:.0f}%"
 
 
 def slow_section(part: dict[str, Any], charts: dict[str, str]) -> list[str]:

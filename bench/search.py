@@ -239,6 +239,14 @@ def _record(result: Search, step: Step, log: Any) -> Step:
     log(
         f"  {result.label}: offered {step.offered:8.0f}/s achieved {step.achieved:8.0f}/s "
         f"p99 {step.p99_ms:7.2f} ms server cpu {step.server_cpu:4.0%} "
-        f"driver cpu {step.driver_cpu:4.0%} machine {step.machine_busy:4.0%} {verdict}"
+        f"driver cpu {step.driver_cpu:4.0%} machine {step.machine_busy:4.0%}{_waited(step)} "
+        f"{verdict}"
     )
     return step
+
+
+def _waited(step: Step) -> str:
+    """How long the server and the drivers waited for a CPU, when the kernel says."""
+    if step.server_wait is None or step.driver_wait is None:
+        return ""
+    return f" waited {step.server_wait:4.0%}/{step.driver_wait:4.0%}"

@@ -72,3 +72,13 @@ def test_cpu_per_delivery_at_the_highest_rate_all_passed() -> None:
     assert rate == 2000 and us == {"reference": pytest.approx(10.0), "seed": pytest.approx(20.0)}
     assert report.ratios({"fanout": {"servers": servers}})["cpu_vs_seed"] == pytest.approx(0.5)
     assert fanout.common_cpu({"reference": {"steps": [s(1000, 0.01, False)]}}) == (0.0, {})
+
+
+def test_every_step_shows_how_long_server_and_driver_waited_for_a_cpu() -> None:
+    r = results()
+    waited = {**r["fanout"]["servers"]["reference"]["steps"][0]}
+    waited |= {"server_wait": 0.123, "driver_wait": 0.051}
+    r["fanout"]["servers"]["reference"] = {**r["fanout"]["servers"]["reference"], "steps": [waited]}
+    text = report.render(r, {}, "")
+    assert "| 12% / 5% |" in text  # reference: measured
+    assert "| - |" in text  # seed: an older result without the measurement, not 0%
