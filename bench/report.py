@@ -379,8 +379,10 @@ METHOD = [
     "with psutil over the same seconds, and so is the whole machine's busy share. `limited "
     "by: machine` means over 85% of all cores were busy at the first failing step: on 2 "
     "cores the box, not one program, is the ceiling (every server gets the same drivers, so "
-    "the comparison holds). Send lag (how late the driver's sends left) is reported, not "
-    "judged: the probe carries the actual send time.",
+    "the comparison holds). 'Waited for a CPU' is the seconds per second the server's "
+    "threads and the busiest driver spent runnable on a run queue (/proc schedstat): a "
+    "server that waits there is short of a core, not slow. Send lag (how late the driver's "
+    "sends left) is reported, not judged: the probe carries the actual send time.",
     "- Before each search (and before parts 2 and 3) the run samples the machine for a second "
     "with none of its processes running; over 25% of all cores busy means other work shares "
     "the box, and the run and this page say which numbers it touched.",
