@@ -45,8 +45,17 @@ def test_three_processes_sharing_one_cpu_each_wait_while_the_others_run() -> Non
 
 
 def test_a_sleeping_process_does_not_wait_for_a_cpu() -> None:
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.6)"])
-    assert _wait_delay([proc]) < 0.15
+    # Measured from once it sleeps, so its start-up's turn on a busy CI box does not count.
+    code = "import sys, time; print('asleep', flush=True); time.sleep(0.6)"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"asleep\n"
+        before = run_delay_seconds([proc.pid])
+        assert before is not None
+        assert _wait_delay([proc]) - before < 0.05
+    finally:
+        proc.kill()
+        proc.communicate(timeout=20)
 
 
 def test_processes_that_are_gone_are_not_measured() -> None:
