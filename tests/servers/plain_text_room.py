@@ -24,7 +24,10 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-OUTBOX_SIZE = 256
+OUTBOX_SIZE = 1024
+"""Frames a member may have waiting (the reference server's queue_size): message.order sends
+400 at once to each member, and with 256 a member whose writer fell behind on a busy CI box was
+evicted as a slow consumer mid-case."""
 
 
 class Room:
