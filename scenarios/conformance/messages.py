@@ -148,10 +148,15 @@ def _check_sequences(client: Client, senders: list[str]) -> None:
         seqs = [seq for s, seq in got if s == sender]
         want = list(range(PER_SENDER))
         if seqs != want:
+            closed = (
+                f" (its connection ended: {client.describe_close()})"
+                if client.closed.is_set()
+                else ""
+            )
             raise ServerViolation(
-                f"{client.label}: messages of {sender} {_diagnose(seqs, want)}",
+                f"{client.label}: messages of {sender} {_diagnose(seqs, want)}{closed}",
                 expected=f"{sender}: 0..{PER_SENDER - 1} in order, once each",
-                observed=f"{len(seqs)} received: {_first_difference(seqs, want)}",
+                observed=f"{len(seqs)} received: {_first_difference(seqs, want)}{closed}",
             )
 
 

@@ -142,3 +142,25 @@ def test_a_fault_is_caught_through_a_profile_file(tmp_path, faults, fails):
     failing = {c.id for c in results.cases if c.verdict == "fail"}
     assert failing >= fails and failing <= fails | {"message.roundtrip"}
     assert rc == (1 if fails else 0)
+
+
+def test_a_member_evicted_mid_burst_fails_message_order_and_the_reason_says_it_was_closed(
+    tmp_path,
+):
+    # An outbox of 4 frames cannot hold message.order's 400 at once: the server evicts a
+    # member (closes it) and the verdict says so, not only that messages were lost.
+    with running_plain_text_room(outbox_size=4) as url:
+        rc, results = check_json(
+            [url],
+            tmp_path,
+            "--profile",
+            f"{PROFILES}/plain_text_room.toml",
+            "--only",
+            "message.order",
+        )
+    (case,) = results.cases
+    assert case.verdict == "fail"
+    assert (
+        "its connection ended: close code 10" in case.reason
+    )  # 1008, or 1000 (the handler ended first)
+    assert rc == 1
