@@ -49,6 +49,8 @@ DUPLICATE = 4
 LEAKED = 5
 REPLAYED = 6  # sent before the receiver's connection started
 FOREIGN = 7  # one room for everybody: a sender of another process or run
+EARLY = 8  # sent after the connection started but before its window opened: not owed
+EARLY_LATE = 9  # the same, after a later message of the same sender
 
 
 SMALL = 64
@@ -312,6 +314,9 @@ class Ledger:
             self.totals.replayed += 1
             return REPLAYED
         echo = ECHO if sender == member.uid else FANOUT
+        since = member.since
+        if since is None or log[seq] < since:  # finalize counts it neither owed nor delivered
+            echo = EARLY
         if isinstance(bits, int):
             if seq < SMALL:
                 mask = 1 << seq
@@ -321,7 +326,7 @@ class Ledger:
                 member.seen[sender] = bits | mask
                 if bits > mask:  # a later message of the sender came first
                     self.totals.out_of_order += 1
-                    return echo + 1  # ECHO_LATE or FANOUT_LATE
+                    return echo + 1  # ECHO_LATE, FANOUT_LATE or EARLY_LATE
                 return echo
             member.seen[sender] = bits = _grown(bits)
         return self._received_large(bits, seq, echo)
@@ -341,7 +346,7 @@ class Ledger:
         bits[byte] = held | bit
         if byte < last or held >= bit:  # a later message of the sender came first
             self.totals.out_of_order += 1
-            return echo + 1  # ECHO_LATE or FANOUT_LATE
+            return echo + 1  # ECHO_LATE, FANOUT_LATE or EARLY_LATE
         return echo
 
     # -- the end -----------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from harness.load import hist
 from harness.load.frames import CLOSED, HARNESS, PROTOCOL, Ending, invalid_utf8
 from harness.load.ledger import (
     DUPLICATE,
+    EARLY,
     ECHO_LATE,
     FANOUT_LATE,
     FOREIGN,
@@ -247,6 +248,9 @@ class Recorder:
             b.counts["leaked"] += 1
         elif code == FOREIGN:
             b.counts["foreign"] += 1
+        elif code >= EARLY:  # sent before this member's window opened: not owed, not timed
+            if code & 1:  # EARLY_LATE: the ledger counts it out of order too
+                b.counts["out_of_order"] += 1
         else:  # REPLAYED
             b.counts["replayed"] += 1
 

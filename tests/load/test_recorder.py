@@ -285,3 +285,22 @@ def test_joins_are_heard_from_the_storm_until_its_deadline():
     book.back("c", BASE + 3 * NS)
     deliver(rec, b, joined, BASE + 6 * NS)  # everybody back more than the deadline ago
     assert b.heard is None
+
+
+def test_a_message_sent_before_a_joiners_welcome_is_not_its_delivery_live_or_at_the_end():
+    # The joiner's connection exists when `a` sends, its welcome comes after: the message is
+    # not owed to it, so the live count (per second, Prometheus) and the final ledger agree.
+    rec, (a, b) = recorder_with_room("a", "b")
+    joiner = rec.ledger.joining("j", "j.1", "r", True, BASE + NS)
+    seq = rec.sent("a", BASE + NS + 100_000_000)
+    deliver(rec, joiner, frame(type="welcome", room="r", online=3), BASE + NS + 200_000_000)
+    for member in (joiner, b, a):
+        deliver(rec, member, message("a", seq, BASE + NS + 100_000_000), BASE + NS + 300_000_000)
+    bucket = rec.buckets[BASE // NS + 1]
+    assert bucket.counts["delivered"] == 2  # b's and a's own copy, not the joiner's
+    assert rec.fanout_recorded == 1  # b's latency only
+    rec.ledger.finalize(BASE + 10 * NS)
+    assert rec.ledger.totals.delivered == 2 and rec.ledger.totals.lost == 0
+    # and a duplicate of it is still a duplicate
+    deliver(rec, joiner, message("a", seq, BASE + NS + 100_000_000), BASE + NS + 400_000_000)
+    assert bucket.counts["duplicated"] == 1
