@@ -137,6 +137,9 @@ def _run_row(row, tmp_path):
             del blocked[case]
             must_fail = must_fail - {case}
             must_block = {k: v for k, v in must_block.items() if k != case}
+    for case, words in MAY_ALSO_FAIL.get(frozenset(faults), {}).items():
+        if any(c.id == case and c.verdict == "fail" and words in c.reason for c in results.cases):
+            must_fail = must_fail | {case}
     problems = []
     if failed(results) != must_fail or blocked != must_block or errors or rc != 1:
         problems.append(
@@ -166,6 +169,15 @@ OR_BLOCKED: dict[frozenset[str], dict[str, str]] = {
     # its 100-frame queue also overflows for a reader that merely lags (a busy CI machine):
     # then the baseline burst loses messages too and the case is blocked by message.order
     frozenset({"drop-while-stuck"}): {"flow.slow-consumer": "message.order"},
+}
+
+
+# faults -> {case: words of its reason}: that case may fail too, for that reason only
+MAY_ALSO_FAIL: dict[frozenset[str], dict[str, str]] = {
+    # on a busy CI machine the stuck member's 100 frames may drain into the kernel's socket
+    # buffers as fast as the flood comes, so it never overflows and is never evicted: the
+    # fake really did not announce it (CI saw the reader get all 2,500 messages)
+    frozenset({"drop-while-stuck"}): {"flow.evict": "left' within 5 s of the flood"},
 }
 
 
