@@ -94,7 +94,10 @@ QUIRKS = {
 }
 
 EVERY = 10
-REORDER_HOLD_S = 0.2
+REORDER_HOLD_S = 1.0
+"""reorder: how long a held message waits for the next one (then goes out in order). Longer
+than `chatbench load`'s 0.2 s between two messages of a sender in its tests, or on a busy
+machine the timer wins and nothing is reordered."""
 QUEUE_FRAMES = 1024  # as the reference server's default: 400 messages at once fit
 STUCK_QUEUE_FRAMES = 100  # drop-while-stuck: a small queue, so a stuck member shows soon
 SEND_TIMEOUT_S = 3.0
