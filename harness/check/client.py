@@ -87,6 +87,8 @@ class Client:
         self.on_act: Callable[[], None] = lambda: None
         """Told when this client acts on the server (sends, closes, drops, stops reading)."""
         self._news = asyncio.Event()
+        self.frames = 0
+        """Frames received, events or not (a waiter's news)."""
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
     # -- receiving ---------------------------------------------------------------------------
@@ -142,6 +144,7 @@ class Client:
             self.history.append(event)
             self.arrivals.append(time.monotonic())
             self._check_room(event)
+        self.frames += 1
         self._news.set()
 
     def _room_for_one_more(self) -> bool:
@@ -247,18 +250,30 @@ class Client:
         """Wait until an event (from index `since`) matches, without consuming anything."""
         return self.history[await self._wait_for(match, what, timeout, since)]
 
-    async def news(self, timeout: float) -> bool:
-        """Wait up to `timeout` for the next event or the end; False when nothing came."""
+    async def news(self, timeout: float, since: int | None = None) -> bool:
+        """Wait up to `timeout` for the next frame or the end; False when nothing came.
+        `since`: True at once if `history` already holds events from that index on (a waiter
+        started as a task may begin after the event it waits for). Other waiters on this
+        client (await_seen) may run at the same time."""
         if self.violation:
             raise self.violation
+        if since is not None and len(self.history) > since:
+            return True
         if self.closed.is_set():
             return False
-        self._news.clear()
-        with self.waits.on(f"{self.label}: more events"), contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._news.wait(), timeout)
+        frames = self.frames
+        deadline = time.monotonic() + timeout
+        with self.waits.on(f"{self.label}: more events"):
+            while self.frames == frames and not self.closed.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._news.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._news.wait(), remaining)
         if self.violation:
             raise self.violation
-        return self._news.is_set()
+        return self.frames > frames or self.closed.is_set()
 
     @property
     def welcome(self) -> Event:
