@@ -91,3 +91,26 @@ def test_long_transcripts_keep_head_and_tail():
     assert entries[0].data.endswith("(1000 chars)")
     assert any("entries left out" in e.data for e in entries)
     assert entries[-1].data == str(HEAD_ENTRIES + 1999)
+
+
+async def _news_beside_another_waiter(ctx: CaseContext) -> None:
+    room = ctx.room()
+    sender, reader = await ctx.join(room, label="a"), await ctx.join(room, label="b")
+    mark = len(reader.history)
+    # another waiter on the same client (flow.evict's await_seen beside its burst's watch)
+    other = asyncio.ensure_future(reader.await_seen(lambda e: False, "nothing", 5))
+    news = asyncio.ensure_future(reader.news(5))
+    await sender.say(ctx.token("one"), 5)
+    if not await news:
+        raise AssertionError("news missed an event another waiter had cleared")
+    # an event that came before the waiter started counts at once
+    if not await reader.news(0.01, since=mark):
+        raise AssertionError("news ignored an event already in history")
+    other.cancel()
+
+
+async def test_news_sees_an_event_beside_another_waiter():
+    """CI: flow.evict's burst stalled because await_seen cleared the flag news() then read."""
+    with running_fake() as url:
+        result = await run_case(_case(_news_beside_another_waiter), CheckConfig(urls=(url,)))
+    assert result.verdict == "pass", (result.reason, result.observed)
