@@ -197,12 +197,15 @@ async def _news_or_finished(reader: Client, scanned: int, pace: _Pace, timeout: 
     finished = asyncio.ensure_future(pace.finished.wait())
     try:
         await asyncio.wait({news, finished}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        news.cancel()  # the case was cancelled: leave no waiter behind
+        raise
     finally:
         finished.cancel()
-    if finished.done() and not finished.cancelled():
-        news.cancel()
-        return True
-    return news.result()
+    if news.done():
+        return news.result()  # an event (or a violation) first
+    news.cancel()
+    return True  # the senders finished
 
 
 @scenario(
