@@ -45,6 +45,8 @@ class Burst:
     stall: float
     refused: int = 0
     """Messages of the burst the server answered with error rate_limited."""
+    closed: int = 0
+    """Senders the server closed with 1008 (flooding, or a sender evicted as slow) by its end."""
 
     def describe(self) -> str:
         """One line for reasons and notes."""
@@ -142,7 +144,8 @@ async def _burst(
         for e in s.history[mark:]
         if e.kind == ERROR and e.code == "rate_limited"
     )
-    return replace(burst, sent=pace.sent if stopped else total, refused=refused)
+    closed = sum(1 for s in senders if s.closed.is_set() and s.close_code == 1008)
+    return replace(burst, sent=pace.sent if stopped else total, refused=refused, closed=closed)
 
 
 async def _send_share(
@@ -232,12 +235,15 @@ async def slow_consumer(ctx: CaseContext) -> None:
 
 
 def _rate_limited(burst: Burst, when: str, total: int) -> None:
-    """A server that refused some of the burst as rate_limited cannot be judged by it."""
+    """A server that rate-limited the burst (refused messages as rate_limited, and maybe
+    closed senders with 1008 after that) cannot be judged by it. A 1008 without a refusal
+    may be a slow consumer's eviction: that alone does not skip."""
     if burst.refused:
         raise CaseSkipped(
-            f"the server refused {burst.refused} of the burst's messages as rate_limited {when}: "
-            f"this case needs each of {SENDERS} senders to send up to {total // SENDERS} "
-            "messages at once (the reference server allows bursts of 1,000)"
+            f"the server refused {burst.refused} of the burst's messages as rate_limited and "
+            f"closed {burst.closed} of its senders with 1008 {when}: this case needs each of "
+            f"{SENDERS} senders to send up to {total // SENDERS} messages at once (the "
+            "reference server allows bursts of 1,000)"
         )
 
 
@@ -298,12 +304,13 @@ async def evict(ctx: CaseContext) -> None:
     left = asyncio.ensure_future(_resume_when_left(ctx, stuck, reader))
     try:
         flood = await _burst(ctx, clients, "flood", EVICT_MESSAGES, stop=left)
+        if not left.done():  # an announcement after a limited flood is another timeout's
+            _rate_limited(flood, "before the stuck member was announced", EVICT_MESSAGES)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(left), ctx.t(5))
     finally:
         left.cancel()
     if left.cancelled():
-        _rate_limited(flood, "before its queue for the stuck member overflowed", EVICT_MESSAGES)
         raise ServerViolation(
             f"{reader.label}: no '{stuck.name} left' within 5 s of a flood of {flood.sent} "
             f"messages ({flood.sent * PAYLOAD / 1e6:.0f} MB)",

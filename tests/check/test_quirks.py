@@ -55,3 +55,21 @@ def test_reference_server_on_other_uvicorn_stacks_survives_bad_frames(tmp_path, 
         )
     _no_failures(rc, results)
     assert {c.id for c in results.cases} >= {"limit.oversize-safe", "limit.frame-size"}
+
+
+def test_a_stricter_rate_limit_skips_the_flood_cases_not_fails_them(tmp_path):
+    """10/s in bursts of 50: the floods of flow.slow-consumer and flow.evict are refused as
+    rate_limited, so neither can judge its clause; message.order is not blamed either."""
+    from reference_server.settings import Settings
+
+    with running_server(Settings(rate_limit=10.0, rate_burst=50)) as url:
+        rc, results = check_json(
+            [url], tmp_path, "--strict", "--only", "flow.slow-consumer", "--only", "flow.evict"
+        )
+    verdicts = {c.id: (c.verdict, c.reason) for c in results.cases}
+    assert {k: v for k, (v, _) in verdicts.items()} == {
+        "flow.slow-consumer": "skip",
+        "flow.evict": "skip",
+    }, verdicts
+    assert all("rate_limited" in reason for _, reason in verdicts.values()), verdicts
+    assert rc == 0
